@@ -1,0 +1,263 @@
+"""The ``bot`` command: run, chat, eval, train, migrate, purge."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from bot.settings import Settings, get_settings
+
+
+def _server_up(settings: Settings) -> bool:
+    try:
+        r = httpx.get(f"{settings.callback_url}/healthz", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+# --- bot run ---
+
+
+async def _run(settings: Settings) -> None:
+    from bot.server import Stack
+
+    stack = Stack(settings, start_rasa=settings.start_rasa)
+    async with stack:
+        print(
+            f"The assistant is ready on http://{settings.host}:{settings.port} "
+            f"(health: /healthz).\nTo chat with it from a terminal: .venv/bin/bot chat\n"
+            "Stop it with Ctrl-C.",
+            flush=True,
+        )
+        await stack.serve_forever()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if args.no_rasa:
+        settings.start_rasa = False
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(settings))
+    return 0
+
+
+# --- bot chat ---
+
+
+def _print_result(result: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
+    buttons: list[dict[str, Any]] = []
+    for reply in result["replies"]:
+        out.write("\n" + reply["text"] + "\n")
+        if reply["buttons"]:
+            numbered = [f"  {i}. {b['title']}" for i, b in enumerate(reply["buttons"], 1)]
+            out.write("\n".join(numbered) + "\n")
+            buttons = reply["buttons"]
+    out.flush()
+    return buttons
+
+
+async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
+    from bot.app import result_json
+    from bot.server import Stack, free_port
+    from bot.types import Inbound
+
+    settings.port = free_port()
+    settings.rasa_port = free_port()
+    print("Starting the assistant (Rasa takes about 20 seconds)...", flush=True)
+    async with Stack(settings, quiet=True) as runtime:
+        print("Ready. Type a message; an empty line or Ctrl-D ends the chat.\n", flush=True)
+        while True:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line or not line.strip():
+                break
+            result = await runtime.gateway.handle(
+                Inbound("terminal", user, None, text=line.strip(), language_hint=lang)
+            )
+            _print_result(result_json(result), sys.stdout)
+            sys.stdout.write("\n> ")
+            sys.stdout.flush()
+
+
+def _chat_remote(settings: Settings, user: str, lang: str | None) -> None:
+    from bot.store.crypto import Crypto
+
+    token = Crypto(settings.key()).internal_token("terminal")
+    url = f"{settings.callback_url}/dev/terminal"
+    print("Connected to the running assistant. An empty line or Ctrl-D ends the chat.\n> ", end="")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        r = httpx.post(
+            url,
+            json={"user": user, "text": line.strip(), "language_hint": lang},
+            headers={"x-bot-token": token},
+            timeout=30,
+        )
+        r.raise_for_status()
+        _print_result(r.json(), sys.stdout)
+        print("\n> ", end="", flush=True)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if _server_up(settings):
+        _chat_remote(settings, args.user, args.lang)
+    else:
+        asyncio.run(_chat_local(settings, args.user, args.lang))
+    return 0
+
+
+# --- bot eval ---
+
+
+def _read_lines(source: str) -> Iterator[dict[str, Any]]:
+    stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+    with stream:
+        for number, raw in enumerate(stream, 1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError:
+                print(f"line {number}: not JSON, skipped", file=sys.stderr)
+                continue
+            if not isinstance(item, dict) or "text" not in item:
+                print(f'line {number}: needs at least "text", skipped', file=sys.stderr)
+                continue
+            item.setdefault("id", str(number))
+            yield item
+
+
+async def _eval(source: str, out: TextIO) -> None:
+    from bot.server import Stack, free_port
+    from bot.types import Inbound
+
+    with tempfile.TemporaryDirectory(prefix="bot-eval-") as tmp:
+        base = get_settings()
+        settings = base.model_copy(
+            update={
+                "port": free_port(),
+                "rasa_port": free_port(),
+                "database_url": f"sqlite:///{tmp}/eval.sqlite3",
+                "secret_key": base.key(),
+                "log_level": "WARNING",
+            }
+        )
+        async with Stack(settings, quiet=True) as runtime:
+            for item in _read_lines(source):
+                user = f"eval:{item.get('conversation') or item['id']}"
+                runtime.gateway.prepare("eval", user, item.get("lang"), item.get("country"))
+                result = await runtime.gateway.handle(
+                    Inbound("eval", user, None, text=str(item["text"]))
+                )
+                out.write(
+                    json.dumps(
+                        {
+                            "id": item["id"],
+                            "language": result.language,
+                            "intent": result.intent,
+                            "confidence": result.confidence,
+                            "crisis": result.crisis,
+                            "replies": [r.text for r in result.replies],
+                            "mode": result.mode,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+                out.flush()
+                if not item.get("conversation"):
+                    await runtime.gateway.forget("eval", user)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    asyncio.run(_eval(args.file, sys.stdout))
+    return 0
+
+
+# --- maintenance ---
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.rasa.model import ensure_model
+
+    path = ensure_model(get_settings(), config=args.config, quiet=True)
+    print(path)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.store.db import Database
+
+    settings = get_settings()
+    Database(settings.sqlalchemy_url).migrate()
+    print("database is up to date")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from bot.app import purge_once
+    from bot.runtime import build_runtime
+
+    n = purge_once(build_runtime(get_settings()))
+    print(f"purged {n} transcript messages")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.evaluation import main as report_main
+
+    return report_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="start Rasa and the bot server")
+    p.add_argument("--no-rasa", action="store_true", help="Rasa runs elsewhere (BOT_RASA_PORT)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("chat", help="talk with the assistant from this terminal")
+    p.add_argument(
+        "--user", default="terminal-user", help="who you are (a new name = a new contact)"
+    )
+    p.add_argument("--lang", default=None, help="a language hint (en, es, pt, fr)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="run JSON lines through the whole pipeline (DESIGN.md §6)")
+    p.add_argument("file", help="a JSON-lines file, or - for standard input")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("report", help="held-out and safety figures per language (make eval)")
+    p.add_argument("--config", default="config.yml")
+    p.add_argument("--json", default=None, help="also write the figures to this file")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("train", help="train the Rasa model if its inputs changed")
+    p.add_argument("--config", default="config.yml")
+    p.set_defaults(func=cmd_train)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("purge", help="delete expired transcripts now").set_defaults(func=cmd_purge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Load a directory file (the sample, or a deployment's own) into the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.store.models import Country, Organization, Service
+
+
+def _date(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def load_directory(session: Session, path: Path) -> int:
+    """Insert or update every country, organisation and service in ``path``; returns services."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for c in data.get("countries", []):
+        country = session.get(Country, c["code"]) or Country(code=c["code"])
+        country.languages = list(c.get("languages") or [])
+        country.emergency = list(c.get("emergency") or [])
+        country.source = c.get("source", "")
+        country.last_verified = _date(c.get("last_verified"))
+        country.verified_by = c.get("verified_by", "")
+        session.add(country)
+    count = 0
+    for o in data.get("organizations", []):
+        org = session.get(Organization, o["id"]) or Organization(id=o["id"])
+        org.name = o["name"]
+        org.description = o.get("description", "")
+        org.url = o.get("url")
+        session.add(org)
+        for s in o.get("services", []):
+            svc = session.get(Service, s["id"]) or Service(id=s["id"], organization_id=org.id)
+            svc.organization_id = org.id
+            for field in ("name", "description", "country", "region", "email", "address"):
+                setattr(svc, field, s.get(field))
+            svc.description = s.get("description") or ""
+            svc.categories = list(s.get("categories") or [])
+            svc.languages = list(s.get("languages") or [])
+            svc.phones = list(s.get("phones") or [])
+            svc.hours = dict(s.get("hours") or {})
+            for flag in ("free", "confidential", "may_involve_authorities", "lgbtq_affirming"):
+                setattr(svc, flag, s.get(flag))
+            svc.for_children = bool(s.get("for_children"))
+            svc.public_address = bool(s.get("public_address", False))
+            svc.source = s.get("source", "")
+            svc.last_verified = _date(s.get("last_verified"))
+            svc.verified_by = s.get("verified_by", "")
+            svc.status = s.get("status", "active")
+            session.add(svc)
+            count += 1
+    return count
+
+
+def seed_if_empty(session: Session, path: Path) -> bool:
+    if session.scalar(select(func.count()).select_from(Country)):
+        return False
+    load_directory(session, path)
+    return True

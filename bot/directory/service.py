@@ -1,0 +1,94 @@
+"""Questions the assistant asks of the directory. Reads the database each time: an admin's edit
+reaches the very next answer, with no retraining or restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.models import Country, Service
+
+# Countries to suggest when the person's country is unknown, by language (most likely first).
+LIKELY_COUNTRIES: dict[str, tuple[str, ...]] = {
+    "en": ("US", "CA", "JM"),
+    "es": ("MX", "CO", "US", "PE", "AR", "GT", "CL"),
+    "pt": ("BR",),
+    "fr": ("HT", "CA"),
+}
+NEED_CATEGORIES = {
+    "need_shelter": "shelter",
+    "need_legal": "legal",
+    "need_medical": "medical",
+    "need_repatriation": "repatriation",
+    "need_labour": "labour",
+    "report_case": "hotline",
+}
+
+
+@dataclass(frozen=True)
+class EmergencyNumber:
+    country: str
+    number: str
+
+
+class Directory:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def country(self, code: str | None) -> Country | None:
+        return self.s.get(Country, code) if code else None
+
+    def known_countries(self) -> list[str]:
+        return list(self.s.scalars(select(Country.code).order_by(Country.code)))
+
+    def emergency(self, code: str | None) -> EmergencyNumber | None:
+        country = self.country(code)
+        if country is None or not country.emergency:
+            return None
+        return EmergencyNumber(country.code, str(country.emergency[0]["number"]))
+
+    def likely_countries(self, language: str, hint: str | None = None, limit: int = 5) -> list[str]:
+        known = set(self.known_countries())
+        ordered: list[str] = []
+        for code in (hint, *LIKELY_COUNTRIES.get(language, ())):
+            if code and code in known and code not in ordered:
+                ordered.append(code)
+        if len(ordered) < limit:
+            for c in self.s.scalars(select(Country).order_by(Country.code)):
+                if language in (c.languages or []) and c.code not in ordered:
+                    ordered.append(c.code)
+        return ordered[:limit]
+
+    def _active(self, country: str) -> list[Service]:
+        rows = self.s.scalars(
+            select(Service)
+            .where(Service.country == country, Service.status == "active")
+            .order_by(Service.id)
+        )
+        return list(rows)
+
+    def hotlines(self, country: str | None, limit: int = 1) -> list[Service]:
+        if not country:
+            return []
+        return [s for s in self._active(country) if "hotline" in (s.categories or [])][:limit]
+
+    def find(self, category: str, countries: list[str], limit: int = 3) -> list[Service]:
+        """Up to ``limit`` services for a need: specific ones first, then the national hotlines."""
+        specific: list[Service] = []
+        fallback: list[Service] = []
+        for code in countries:
+            for svc in self._active(code):
+                cats = svc.categories or []
+                if category in cats and category != "hotline":
+                    specific.append(svc)
+                elif "hotline" in cats:
+                    fallback.append(svc)
+        chosen = specific[:limit]
+        for svc in fallback:
+            if len(chosen) >= limit:
+                break
+            if svc not in chosen:
+                chosen.append(svc)
+        return chosen

@@ -1,0 +1,122 @@
+"""Which language to answer in: explicit choice > sticky conversation language > detector > hint.
+
+The detector is lingua, restricted to the enabled languages, and is trusted only on messages of a
+few words: greetings such as "oi" or "ok" are ambiguous. A conversation changes language only on an
+explicit choice or on two confident detections in a row (never on a one-word message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from lingua import Language, LanguageDetectorBuilder
+
+from bot.safety.text import fold_command
+
+_LINGUA = {
+    "en": Language.ENGLISH,
+    "es": Language.SPANISH,
+    "pt": Language.PORTUGUESE,
+    "fr": Language.FRENCH,
+}
+# Openers too short for the detector ("oi" reads as French to it): a first guess, confirmable.
+SHORT_OPENERS = {
+    "hi": "en",
+    "hello": "en",
+    "hey": "en",
+    "help": "en",
+    "good morning": "en",
+    "hola": "es",
+    "buenas": "es",
+    "buenos dias": "es",
+    "buenas tardes": "es",
+    "buenas noches": "es",
+    "ayuda": "es",
+    "oi": "pt",
+    "ola": "pt",
+    "bom dia": "pt",
+    "boa tarde": "pt",
+    "boa noite": "pt",
+    "ajuda": "pt",
+    "bonjour": "fr",
+    "bonsoir": "fr",
+    "salut": "fr",
+    "slt": "fr",
+    "allo": "fr",
+    "aide": "fr",
+}
+MIN_WORDS_TO_SWITCH = 4
+SWITCH_CONFIDENCE = 0.85
+
+
+@dataclass(frozen=True)
+class Detection:
+    language: str
+    confidence: float
+    words: int
+
+
+class LanguageDetector:
+    def __init__(self, languages: list[str]) -> None:
+        self.languages = [lang for lang in languages if lang in _LINGUA]
+
+    @cached_property
+    def _detector(self):  # type: ignore[no-untyped-def]
+        return LanguageDetectorBuilder.from_languages(
+            *(_LINGUA[lang] for lang in self.languages)
+        ).build()
+
+    def warm_up(self) -> None:
+        self.detect("warm up the detector models")
+
+    def detect(self, text: str) -> Detection | None:
+        words = len(text.split())
+        if not words:
+            return None
+        values = self._detector.compute_language_confidence_values(text)
+        if not values:
+            return None
+        best = values[0]
+        code = next(c for c, lang in _LINGUA.items() if lang == best.language)
+        return Detection(code, float(best.value), words)
+
+
+@dataclass
+class LanguageDecision:
+    language: str
+    confident: bool
+    candidate: str | None  # remembered for the two-in-a-row rule
+
+
+def decide(
+    current: str | None,
+    candidate: str | None,
+    detection: Detection | None,
+    hint: str | None,
+    default: str,
+    text: str = "",
+) -> LanguageDecision:
+    """Pick the reply language for one message of an ongoing or new conversation."""
+    if current is None:
+        opener = SHORT_OPENERS.get(fold_command(text)) if text else None
+        if opener:
+            return LanguageDecision(opener, False, None)
+        if detection and (detection.words >= 3 or hint is None):
+            confident = detection.words >= 3 and detection.confidence >= 0.6
+            if hint and not confident:
+                return LanguageDecision(hint, False, None)
+            return LanguageDecision(detection.language, confident, None)
+        if hint:
+            return LanguageDecision(hint, False, None)
+        return LanguageDecision(default, False, None)
+    if (
+        detection
+        and detection.language != current
+        and detection.words >= MIN_WORDS_TO_SWITCH
+        and detection.confidence >= SWITCH_CONFIDENCE
+    ):
+        if candidate == detection.language:
+            return LanguageDecision(detection.language, True, None)
+        return LanguageDecision(current, True, detection.language)
+    return LanguageDecision(current, True, None)

@@ -1,0 +1,486 @@
+"""Every message the assistant sends, by key, with its English source text.
+
+The English here is the source of the Babel catalogs in ``locales/`` (``make messages`` extracts it
+with the keyword ``N_:1c,2``: the key is the gettext context). Rules for every text, in every
+language (docs/writing.md): the first line is neutral because it shows on lock screens; plain words,
+short sentences; one question per message; no promises; no "why"; gender-neutral.
+
+``safety_critical`` marks texts that need two reviewers (crisis, exit, consent, privacy, handoff).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def N_(key: str, text: str) -> str:
+    """Mark a source text for extraction; the key is its gettext context."""
+    return text
+
+
+@dataclass(frozen=True)
+class Button:
+    key: str
+    payload: str
+    role: str | None = None  # "yes" / "no": what a typed yes or no means for this question
+
+
+@dataclass(frozen=True)
+class MessageDef:
+    key: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    safety_critical: bool = False
+    question: bool = False  # the message asks something (one question per message)
+    tags: tuple[str, ...] = field(default=())
+
+
+def _m(
+    key: str,
+    text: str,
+    *,
+    buttons: tuple[Button, ...] = (),
+    safety_critical: bool = False,
+    question: bool = False,
+) -> MessageDef:
+    return MessageDef(key, text, buttons, safety_critical, question)
+
+
+YES_NO_HUMAN = (
+    Button("button_yes", "/request_human", "yes"),
+    Button("button_no", "/deny", "no"),
+)
+HELP_MENU = (
+    Button("button_need_shelter", "/need_shelter"),
+    Button("button_need_labour", "/need_labour"),
+    Button("button_need_legal", "/need_legal"),
+    Button("button_need_medical", "/need_medical"),
+    Button("button_need_repatriation", "/need_repatriation"),
+    Button("button_request_human", "/request_human"),
+)
+
+# Button labels: at most 20 characters in every language (WhatsApp's limit, and I5).
+BUTTON_TEXTS: dict[str, str] = {
+    "button_yes": N_("button_yes", "Yes"),
+    "button_no": N_("button_no", "No"),
+    "button_not_now": N_("button_not_now", "Not now"),
+    "button_skip": N_("button_skip", "Skip"),
+    "button_need_shelter": N_("button_need_shelter", "A place to stay"),
+    "button_need_labour": N_("button_need_labour", "Work, pay or debts"),
+    "button_need_legal": N_("button_need_legal", "Papers or legal help"),
+    "button_need_medical": N_("button_need_medical", "Health"),
+    "button_need_repatriation": N_("button_need_repatriation", "Going home"),
+    "button_request_human": N_("button_request_human", "Talk to a person"),
+    "button_send_request": N_("button_send_request", "Yes, ask a person"),
+    "button_services": N_("button_services", "See services"),
+}
+
+MESSAGES: dict[str, MessageDef] = {
+    m.key: m
+    for m in (
+        # --- First contact (A7): at most about 80 words, the first line neutral. ---
+        _m(
+            "utter_first_contact",
+            N_(
+                "utter_first_contact",
+                "Hi, this is {bot_name}.\n"
+                "This is an automated chat from {org_name}. I can share information about "
+                "support services and connect you with a person from our team. "
+                "We are not the police or immigration.\n"
+                "If you are in danger right now, call {emergency}.\n"
+                "To leave at any time, send {exit_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_language_offer",
+            N_("utter_language_offer", "Language: English. You can choose another one below."),
+        ),
+        _m(
+            "utter_ask_safe_to_chat",
+            N_("utter_ask_safe_to_chat", "One question.\nIs it safe for you to chat now?"),
+            buttons=(
+                Button("button_yes", "/affirm", "yes"),
+                Button("button_not_now", "/deny", "no"),
+            ),
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_safe_not_now",
+            N_(
+                "utter_safe_not_now",
+                "OK.\nYou can write again any time. We will never write to you first. "
+                "To leave now, send {exit_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_menu",
+            N_(
+                "utter_menu",
+                "Thank you for writing.\nYou don't need to tell me what happened. "
+                "What would you like help with?",
+            ),
+            buttons=HELP_MENU,
+            question=True,
+        ),
+        _m(
+            "utter_not_understood",
+            N_(
+                "utter_not_understood",
+                "Sorry, I'm not sure I understood.\nHere is what I can help with. "
+                "Which one fits best?",
+            ),
+            buttons=HELP_MENU,
+            question=True,
+        ),
+        _m(
+            "utter_greet_again",
+            N_("utter_greet_again", "Hi again.\nWhat would you like help with?"),
+            buttons=HELP_MENU,
+            question=True,
+        ),
+        _m(
+            "utter_goodbye",
+            N_(
+                "utter_goodbye",
+                "Take care.\nYou can write again any time. "
+                "To erase what this service keeps about you, send {delete_word}.",
+            ),
+        ),
+        _m(
+            "utter_thanks",
+            N_("utter_thanks", "You're welcome.\nI'm here if you need anything else."),
+        ),
+        # --- Crisis (A1-A3, A5): numbers first, no question before them. ---
+        _m(
+            "utter_crisis",
+            N_(
+                "utter_crisis",
+                "OK.\nIf you are in danger now, call {emergency} ({country_name}).\n"
+                "{hotline_lines}\n"
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_crisis_unknown_country",
+            N_(
+                "utter_crisis_unknown_country",
+                "OK.\nIf you are in danger now, call the emergency number of the country "
+                "you are in. For example: {emergency_examples}.\n"
+                "{hotline_lines}\n"
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_self_harm",
+            N_(
+                "utter_self_harm",
+                "OK.\nYou don't have to go through this alone. "
+                "If you might hurt yourself now, call {emergency} ({country_name}).\n"
+                "{hotline_lines}\n"
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_self_harm_unknown_country",
+            N_(
+                "utter_self_harm_unknown_country",
+                "OK.\nYou don't have to go through this alone. If you might hurt yourself "
+                "now, call the emergency number of the country you are in. "
+                "For example: {emergency_examples}.\n"
+                "{hotline_lines}\n"
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_crisis_pick_country",
+            N_(
+                "utter_crisis_pick_country",
+                "If you want the exact numbers, tap your country.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_crisis_short",
+            N_(
+                "utter_crisis_short",
+                "If you are in danger now, call your country's emergency number.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "hotline_line",
+            N_("hotline_line", "You can also contact {name}: {contact}."),
+            safety_critical=True,
+        ),
+        _m(
+            "no_hotline_line",
+            N_(
+                "no_hotline_line",
+                "I don't have a support line for this country yet.",
+            ),
+            safety_critical=True,
+        ),
+        # --- Needs (G1-G3): country first if unknown, then one to three services. ---
+        _m(
+            "utter_ask_country",
+            N_(
+                "utter_ask_country",
+                "One question.\nWhich country are you in now? "
+                "You can skip this. Choose below or type the name.",
+            ),
+            question=True,
+        ),
+        _m(
+            "utter_services_intro",
+            N_(
+                "utter_services_intro",
+                "Here are services that may help.\n"
+                "You don't need to tell them your story to ask for information.",
+            ),
+        ),
+        _m(
+            "utter_services_intro_any_country",
+            N_(
+                "utter_services_intro_any_country",
+                "Here are services that may help.\n"
+                "I don't know your country, so these are from nearby countries. "
+                "You don't need to tell them your story to ask for information.",
+            ),
+        ),
+        _m(
+            "utter_no_services",
+            N_(
+                "utter_no_services",
+                "Sorry.\nI don't have a service listed for this yet. "
+                "A person from our team may know more.",
+            ),
+        ),
+        _m("service_card_title", N_("service_card_title", "Option {n} of {total}")),
+        _m("service_helps_with", N_("service_helps_with", "Can help with: {categories}.")),
+        _m("service_contact_voice", N_("service_contact_voice", "Call {number}")),
+        _m("service_contact_sms", N_("service_contact_sms", "Text {number}")),
+        _m("service_contact_whatsapp", N_("service_contact_whatsapp", "WhatsApp {number}")),
+        _m("service_contact_tty", N_("service_contact_tty", "TTY {number}")),
+        _m("service_contact_relay", N_("service_contact_relay", "Relay service {number}")),
+        _m("service_contact_email", N_("service_contact_email", "Email {email}")),
+        _m("service_open_always", N_("service_open_always", "Open 24 hours, every day.")),
+        _m("service_hours", N_("service_hours", "Hours: {hours}.")),
+        _m("service_hours_unknown", N_("service_hours_unknown", "Hours: not listed.")),
+        _m("service_address", N_("service_address", "Address: {address}.")),
+        _m(
+            "service_facts",
+            N_(
+                "service_facts",
+                "Free: {free}. Confidential: {confidential}. "
+                "May involve police or immigration: {authorities}.",
+            ),
+        ),
+        _m("fact_yes", N_("fact_yes", "yes")),
+        _m("fact_no", N_("fact_no", "no")),
+        _m("fact_unknown", N_("fact_unknown", "not known")),
+        _m("category_shelter", N_("category_shelter", "a safe place to stay")),
+        _m("category_legal", N_("category_legal", "legal help and papers")),
+        _m("category_medical", N_("category_medical", "health care")),
+        _m("category_labour", N_("category_labour", "work, pay and debts")),
+        _m("category_repatriation", N_("category_repatriation", "going home")),
+        _m("category_hotline", N_("category_hotline", "listening and advice")),
+        _m(
+            "utter_offer_human",
+            N_(
+                "utter_offer_human",
+                "One more option.\nWould you like to talk with a person from our team?",
+            ),
+            buttons=YES_NO_HUMAN,
+            question=True,
+        ),
+        # --- Honest short answers (D9, C1, B2). ---
+        _m(
+            "utter_privacy",
+            N_(
+                "utter_privacy",
+                "About your privacy.\n"
+                "{org_name} runs this chat. We keep only your language, country and what kind "
+                "of help you asked for, under a code instead of your number. "
+                "We do not keep your messages, except while you talk with a person from our "
+                "team; then they are erased {ttl_hours} hours after the chat ends. "
+                "{platform} can also see this chat. We never share it or use it for anything "
+                "else. To erase what we keep, send {delete_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_bot_identity",
+            N_(
+                "utter_bot_identity",
+                "About this chat.\nI am an automated assistant, a computer program run by "
+                "{org_name}. I am not a person, not the police and not immigration. "
+                "To talk with a person from our team, send {person_word}.",
+            ),
+        ),
+        _m(
+            "utter_trafficking_info",
+            N_(
+                "utter_trafficking_info",
+                "Some general information.\n"
+                "Nobody has the right to keep your papers, to stop you from leaving, or to make "
+                "you work to pay a debt. Being forced, tricked or threatened into work or sex "
+                "is a crime in the Americas, even if you agreed at first. "
+                "I can't say what your situation is called by law, but a legal service or a "
+                "person from our team can talk it through with you.",
+            ),
+            buttons=(
+                Button("button_services", "/need_legal"),
+                Button("button_request_human", "/request_human"),
+            ),
+        ),
+        _m(
+            "utter_report_case",
+            N_(
+                "utter_report_case",
+                "Thank you for caring about someone.\n"
+                "You don't need to be sure to ask for advice. A support line can listen and "
+                "tell you the options. Some lines work with the police; each listing says so.",
+            ),
+        ),
+        # --- Handoff (E1, E3, C2): offered, explained, consented, honest about waits. ---
+        _m(
+            "utter_handoff_explain",
+            N_(
+                "utter_handoff_explain",
+                "About talking with a person.\n"
+                "A trained person from the {org_name} team answers here, in writing. "
+                "Team hours: {hours}. It may take a while, and you can stop waiting at any time. "
+                "They are not the police. What you share stays with the team, unless a child is "
+                "at risk or a life is in danger now; then the law may require them to act.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_ask_handoff_consent",
+            N_(
+                "utter_ask_handoff_consent",
+                "One question.\nDo you want me to ask a person to join this chat?",
+            ),
+            buttons=(
+                Button("button_send_request", "/handoff_yes", "yes"),
+                Button("button_no", "/handoff_no", "no"),
+            ),
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_handoff_queued",
+            N_(
+                "utter_handoff_queued",
+                "Thank you.\nA person from the team will join this chat. You will see their "
+                "name when they do. You can keep writing; they will read it. "
+                "To go back to the automated assistant, send {back_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_handoff_no_one",
+            N_(
+                "utter_handoff_no_one",
+                "Thank you for asking.\nNobody from the team is available right now. "
+                "The team is next available {next_open}. Your request is saved until then. "
+                "If you are in danger now, call {emergency}. {hotline_lines} "
+                "I can still share information now: send {menu_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_handoff_declined",
+            N_(
+                "utter_handoff_declined",
+                "OK.\nNobody will be asked to join. "
+                "I can still share information: send {menu_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_queued_ack",
+            N_(
+                "utter_queued_ack",
+                "Message received.\nIt is kept for the team, and they will read it. "
+                "To go back to the automated assistant, send {back_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_back_to_bot",
+            N_(
+                "utter_back_to_bot",
+                "OK.\nYou are chatting with the automated assistant again. "
+                "To see what I can help with, send {menu_word}.",
+            ),
+            safety_critical=True,
+        ),
+        # --- Control commands (D6), language (H1), erasure (F4), errors. ---
+        _m(
+            "utter_language_menu",
+            N_("utter_language_menu", "Language.\nWhich language do you prefer?"),
+            question=True,
+        ),
+        _m("utter_language_set", N_("utter_language_set", "OK. I will write in English.")),
+        _m(
+            "utter_deleted",
+            N_(
+                "utter_deleted",
+                "Done.\nI erased everything this service kept about you. I cannot erase copies "
+                "on your phone or on {platform}'s servers; you can delete this chat in the app.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_stop",
+            N_("utter_stop", "OK.\nThis chat is closed. You can write again any time."),
+        ),
+        _m("utter_pause", N_("utter_pause", "OK.\nTake your time. Write when you are ready.")),
+        _m(
+            "utter_exit_whatsapp_note",
+            N_(
+                "utter_exit_whatsapp_note",
+                "OK.\nI can't delete messages on your phone. To clear this chat: open it, tap "
+                "the menu, then More and Clear chat.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_service_unavailable",
+            N_(
+                "utter_service_unavailable",
+                "Sorry, something went wrong on our side.\n"
+                "If you are in danger now, call {emergency}. {hotline_lines} "
+                "To talk with a person from our team, send {person_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_unsupported_message",
+            N_(
+                "utter_unsupported_message",
+                "Sorry, I can only read text.\n"
+                "Please write your message, or send {menu_word} to see the options.",
+            ),
+        ),
+    )
+}
+
+# Generic words used inside texts: typed numbers and "or".
+PLATFORM_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}

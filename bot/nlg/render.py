@@ -1,0 +1,255 @@
+"""Turn message keys into replies in the conversation's language, filled from the directory.
+
+Both Rasa's NLG endpoint and the gateway's own deterministic paths (crisis, exit, delete, fallback)
+render through here, so every text comes from the same catalogs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from babel import Locale
+
+from bot.directory.service import Directory
+from bot.handoff.hours import TeamHours
+from bot.nlg.catalog import Catalog
+from bot.nlg.messages import BUTTON_TEXTS, MESSAGES, PLATFORM_NAMES, Button
+from bot.safety.commands import Command, CommandMatcher
+from bot.settings import Settings
+from bot.store.models import Service
+from bot.types import Reply, ReplyButton
+
+LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt": "Português", "fr": "Français"}
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+@dataclass
+class RenderContext:
+    language: str
+    channel: str
+    country: str | None = None
+    country_hint: str | None = None
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+class Renderer:
+    def __init__(self, settings: Settings, catalog: Catalog, hours: TeamHours) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.hours = hours
+
+    # --- building blocks ---
+
+    def t(self, key: str, ctx: RenderContext, **values: Any) -> str:
+        text = self.catalog.text(key, ctx.language)
+        if not values:
+            return text
+        return string.Formatter().vformat(text, (), _Blank(values))
+
+    def country_name(self, code: str | None, language: str) -> str:
+        if not code:
+            return ""
+        return str(Locale.parse(language).territories.get(code, code))
+
+    def variables(self, ctx: RenderContext, directory: Directory) -> dict[str, Any]:
+        lang = ctx.language
+        emergency = directory.emergency(ctx.country)
+        return {
+            "bot_name": self.settings.bot_name,
+            "org_name": self.settings.org_name,
+            "exit_word": CommandMatcher.keyword(Command.EXIT, lang),
+            "menu_word": CommandMatcher.keyword(Command.MENU, lang),
+            "person_word": CommandMatcher.keyword(Command.PERSON, lang),
+            "back_word": CommandMatcher.keyword(Command.BACK, lang),
+            "delete_word": CommandMatcher.keyword(Command.DELETE, lang),
+            "emergency": emergency.number if emergency else self.emergency_examples(ctx, directory),
+            "emergency_examples": self.emergency_examples(ctx, directory),
+            "country_name": self.country_name(ctx.country, lang),
+            "hotline_lines": self.hotline_lines(ctx, directory),
+            "hours": self.hours.describe(lang),
+            "next_open": self.hours.describe_next(ctx.now, lang),
+            "platform": PLATFORM_NAMES.get(ctx.channel, "Telegram / WhatsApp"),
+            "ttl_hours": self.settings.transcript_ttl_hours,
+        }
+
+    def emergency_examples(self, ctx: RenderContext, directory: Directory) -> str:
+        """Numbers for the likely countries, each with its country: never one number for all."""
+        parts = []
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+            number = directory.emergency(code)
+            if number:
+                parts.append(f"{self.country_name(code, ctx.language)} {number.number}")
+        return ", ".join(parts)
+
+    def hotline_lines(self, ctx: RenderContext, directory: Directory) -> str:
+        countries = (
+            [ctx.country]
+            if ctx.country
+            else directory.likely_countries(ctx.language, ctx.country_hint, limit=2)
+        )
+        lines = []
+        for code in countries:
+            for svc in directory.hotlines(code, limit=1):
+                contact = self.contact_text(svc, ctx, first_only=True)
+                name = (
+                    svc.name
+                    if ctx.country
+                    else f"{svc.name} ({self.country_name(code, ctx.language)})"
+                )
+                lines.append(self.t("hotline_line", ctx, name=name, contact=contact))
+        if not lines:
+            return self.t("no_hotline_line", ctx)
+        return "\n".join(lines)
+
+    def contact_text(self, svc: Service, ctx: RenderContext, first_only: bool = False) -> str:
+        parts = []
+        for phone in svc.phones or []:
+            kind = phone.get("kind", "voice")
+            key = f"service_contact_{kind}"
+            if key not in MESSAGES:
+                key = "service_contact_voice"
+            parts.append(self.t(key, ctx, number=phone.get("number", "")))
+            if first_only:
+                break
+        if svc.email and not (first_only and parts):
+            parts.append(self.t("service_contact_email", ctx, email=svc.email))
+        return ", ".join(parts)
+
+    def buttons(self, defs: tuple[Button, ...], ctx: RenderContext) -> list[ReplyButton]:
+        return [ReplyButton(self.t(b.key, ctx), b.payload, b.role) for b in defs]
+
+    # --- whole replies ---
+
+    def render(
+        self,
+        key: str,
+        ctx: RenderContext,
+        directory: Directory,
+        buttons: list[ReplyButton] | None = None,
+        **extra: Any,
+    ) -> Reply:
+        values = self.variables(ctx, directory)
+        values.update(extra)
+        text = self.t(key, ctx, **values)
+        definition = MESSAGES.get(key)
+        if buttons is None:
+            buttons = self.buttons(definition.buttons, ctx) if definition else []
+        return Reply(text=text, buttons=buttons, key=key)
+
+    def language_buttons(self, ctx: RenderContext) -> list[ReplyButton]:
+        order = [ctx.language] + [x for x in self.settings.languages if x != ctx.language]
+        return [
+            ReplyButton(LANGUAGE_NAMES.get(code, code), f'/choose_language{{"language":"{code}"}}')
+            for code in order
+        ]
+
+    def country_buttons(
+        self, ctx: RenderContext, directory: Directory, with_skip: bool = True
+    ) -> list[ReplyButton]:
+        codes = directory.likely_countries(ctx.language, ctx.country_hint, limit=5)
+        buttons = [
+            ReplyButton(
+                self.country_name(code, ctx.language)[:20], f'/inform_country{{"country":"{code}"}}'
+            )
+            for code in codes
+        ]
+        if with_skip:
+            buttons.append(ReplyButton(self.t("button_skip", ctx), "/skip", "no"))
+        return buttons
+
+    def first_contact(self, ctx: RenderContext, directory: Directory) -> list[Reply]:
+        intro = self.render("utter_first_contact", ctx, directory)
+        offer = self.render(
+            "utter_language_offer", ctx, directory, buttons=self.language_buttons(ctx)
+        )
+        ask = self.render("utter_ask_safe_to_chat", ctx, directory)
+        return [intro, offer, ask]
+
+    def crisis(
+        self,
+        ctx: RenderContext,
+        directory: Directory,
+        self_harm: bool,
+        language_confident: bool,
+    ) -> list[Reply]:
+        """Numbers first, then the offer of a person; a country question only after both."""
+        known = directory.emergency(ctx.country) is not None
+        key = ("utter_self_harm" if self_harm else "utter_crisis") + (
+            "" if known else "_unknown_country"
+        )
+        first = self.render(key, ctx, directory)
+        if not language_confident:
+            # A2: language not yet known: add the short line in Spanish and English too.
+            others = [x for x in ("es", "en") if x != ctx.language]
+            extra = [self.t("utter_crisis_short", RenderContext(x, ctx.channel)) for x in others]
+            first.text = first.text + "\n" + "\n".join(extra)
+        replies = [first]
+        if not known:
+            replies.append(
+                self.render(
+                    "utter_crisis_pick_country",
+                    ctx,
+                    directory,
+                    buttons=self.country_buttons(ctx, directory, with_skip=False),
+                )
+            )
+        return replies
+
+    def service_cards(
+        self, services: list[Service], ctx: RenderContext, any_country: bool, directory: Directory
+    ) -> list[Reply]:
+        if not services:
+            return [self.render("utter_no_services", ctx, directory)]
+        intro_key = "utter_services_intro_any_country" if any_country else "utter_services_intro"
+        replies = [self.render(intro_key, ctx, directory)]
+        for n, svc in enumerate(services, start=1):
+            replies.append(Reply(text=self.card(svc, n, len(services), ctx), key="service_card"))
+        return replies
+
+    def card(self, svc: Service, n: int, total: int, ctx: RenderContext) -> str:
+        cats = [c for c in svc.categories or [] if f"category_{c}" in MESSAGES]
+        lines = [
+            self.t("service_card_title", ctx, n=n, total=total),
+            f"{svc.name} ({self.country_name(svc.country, ctx.language)})",
+        ]
+        if cats:
+            names = ", ".join(self.t(f"category_{c}", ctx) for c in cats)
+            lines.append(self.t("service_helps_with", ctx, categories=names))
+        contact = self.contact_text(svc, ctx)
+        if contact:
+            lines.append(contact + ".")
+        hours = svc.hours or {}
+        if hours.get("open_24_7"):
+            lines.append(self.t("service_open_always", ctx))
+        elif hours.get("text"):
+            lines.append(self.t("service_hours", ctx, hours=hours["text"]))
+        else:
+            lines.append(self.t("service_hours_unknown", ctx))
+        if svc.public_address and svc.address:  # G3: never a confidential address
+            lines.append(self.t("service_address", ctx, address=svc.address))
+        lines.append(
+            self.t(
+                "service_facts",
+                ctx,
+                free=self._fact(svc.free, ctx),
+                confidential=self._fact(svc.confidential, ctx),
+                authorities=self._fact(svc.may_involve_authorities, ctx),
+            )
+        )
+        return "\n".join(lines)
+
+    def _fact(self, value: bool | None, ctx: RenderContext) -> str:
+        if value is None:
+            return self.t("fact_unknown", ctx)
+        return self.t("fact_yes" if value else "fact_no", ctx)
+
+
+def button_text_keys() -> list[str]:
+    return list(BUTTON_TEXTS)

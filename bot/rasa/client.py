@@ -1,0 +1,96 @@
+"""The one module that talks to the Rasa process (HTTP on loopback, token auth).
+
+Rasa only ever receives intents ("/need_legal") and routing slots from the gateway; free text is
+sent only to ``/model/parse``, which keeps nothing. So Rasa's tracker holds no message text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer in time or answered with an error: the gateway falls back."""
+
+
+@dataclass(frozen=True)
+class Parse:
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]]
+
+
+class RasaClient:
+    def __init__(self, base_url: str, token: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, params={"token": token}
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(type(exc).__name__) from None
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        try:
+            return response.json()
+        except json.JSONDecodeError:
+            raise RasaUnavailable("invalid JSON") from None
+
+    async def ready(self) -> bool:
+        try:
+            status = await self._request("GET", "/status")
+        except RasaUnavailable:
+            return False
+        return bool(status.get("model_file")) and bool(status.get("model_id"))
+
+    async def parse(self, text: str) -> Parse:
+        data = await self._request("POST", "/model/parse", json={"text": text})
+        intent = data.get("intent") or {}
+        ranking = [
+            (str(r.get("name")), float(r.get("confidence") or 0.0))
+            for r in data.get("intent_ranking") or []
+        ]
+        return Parse(
+            str(intent.get("name") or "nlu_fallback"),
+            float(intent.get("confidence") or 0.0),
+            ranking,
+        )
+
+    async def send(
+        self, sender: str, intent: str, entities: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run one dialogue turn for an intent; returns Rasa's rendered messages."""
+        message = "/" + intent + (json.dumps(entities) if entities else "")
+        data = await self._request(
+            "POST", "/webhooks/rest/webhook", json={"sender": sender, "message": message}
+        )
+        return list(data) if isinstance(data, list) else []
+
+    async def set_slots(self, sender: str, slots: dict[str, Any]) -> None:
+        events = [{"event": "slot", "name": k, "value": v} for k, v in slots.items()]
+        await self._request(
+            "POST",
+            f"/conversations/{sender}/tracker/events",
+            params={"token": self.token, "include_events": "NONE"},
+            json=events,
+        )
+
+    async def erase(self, sender: str) -> None:
+        """Replace the conversation's tracker with nothing (Rasa 3.6 has no delete endpoint)."""
+        await self._request(
+            "PUT",
+            f"/conversations/{sender}/tracker/events",
+            params={"token": self.token, "include_events": "NONE"},
+            json=[],
+        )

@@ -1,0 +1,81 @@
+"""The trained Rasa model, named by a hash of its inputs: trained once per change, reused after.
+
+Inputs: config.yml, domain.yml and the training data (data/nlu, data/core). The held-out split in
+data/heldout is not an input. Trained models are also kept in a cache outside the checkout, so a
+fresh clone with unchanged inputs (CI) reuses the model instead of training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, Settings
+
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/core")
+
+
+def inputs_hash(root: Path = PROJECT_ROOT, config: str = "config.yml") -> str:
+    digest = hashlib.sha256()
+    for rel in (config, *TRAINING_INPUTS[1:]):
+        path = root / rel
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(root)).encode())
+            digest.update(f.read_bytes())
+    digest.update(b"rasa==3.6.21")
+    return digest.hexdigest()[:16]
+
+
+def model_path(settings: Settings, config: str = "config.yml") -> Path:
+    stem = "model" if config == "config.yml" else Path(config).stem
+    return settings.model_dir / f"{stem}-{inputs_hash(config=config)}.tar.gz"
+
+
+def rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["RASA_CACHE_DIRECTORY"] = str(PROJECT_ROOT / ".rasa" / "cache")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def ensure_model(settings: Settings, config: str = "config.yml", quiet: bool = False) -> Path:
+    """Return the model for the current inputs, from models/, the cache, or a fresh training."""
+    target = model_path(settings, config)
+    if target.exists():
+        return target
+    cached = settings.model_cache_dir / target.name
+    if cached.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(settings.rasa_venv / "bin" / "rasa"),
+        "train",
+        "--config",
+        config,
+        "--domain",
+        "domain.yml",
+        "--data",
+        "data/nlu",
+        "data/core",
+        "--out",
+        str(target.parent),
+        "--fixed-model-name",
+        target.name.removesuffix(".tar.gz"),
+    ]
+    if quiet:
+        cmd.append("--quiet")
+    subprocess.run(cmd, cwd=PROJECT_ROOT, env=rasa_env(), check=True)
+    try:
+        settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, cached)
+    except OSError:
+        pass  # the cache is an optimisation only
+    return target

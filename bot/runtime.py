@@ -1,0 +1,97 @@
+"""Builds the application's parts once and hands them to the server, the CLI and the actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.directory.seed import seed_if_empty
+from bot.gateway import Gateway
+from bot.handoff.hours import TeamHours
+from bot.handoff.service import Handoffs
+from bot.language import LanguageDetector
+from bot.nlg.catalog import Catalog
+from bot.nlg.render import Renderer
+from bot.rasa.client import RasaClient
+from bot.safety.screen import SafetyScreen
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store.crypto import Crypto
+from bot.store.db import Database
+
+DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
+
+
+def domain_intents(path: Path = DOMAIN_FILE) -> set[str]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for item in data.get("intents", []):
+        names.add(item if isinstance(item, str) else next(iter(item)))
+    return names
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    crypto: Crypto
+    screen: SafetyScreen
+    detector: LanguageDetector
+    catalog: Catalog
+    hours: TeamHours
+    renderer: Renderer
+    handoffs: Handoffs
+    rasa: RasaClient
+    gateway: Gateway
+
+    @property
+    def callback_token(self) -> str:
+        return self.crypto.internal_token("rasa-callback")
+
+    @property
+    def rasa_token(self) -> str:
+        return self.crypto.internal_token("rasa-api")
+
+    async def aclose(self) -> None:
+        await self.rasa.aclose()
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
+    crypto = Crypto(settings.key())
+    db = Database(settings.sqlalchemy_url)
+    if migrate:
+        db.migrate()
+    if settings.seed_sample_directory:
+        with db.session() as s:
+            seed_if_empty(s, settings.sample_directory)
+    extra_exit = [w.strip() for w in settings.exit_words.split(",") if w.strip()]
+    screen = SafetyScreen(settings.languages, extra_exit)
+    detector = LanguageDetector(settings.languages)
+    catalog = Catalog(settings.languages)
+    hours = TeamHours(settings.team_hours, settings.team_timezone, settings.team_holidays)
+    renderer = Renderer(settings, catalog, hours)
+    handoffs = Handoffs(hours, crypto)
+    rasa = RasaClient(settings.rasa_url, crypto.internal_token("rasa-api"), settings.rasa_timeout)
+    gateway = Gateway(
+        settings, db, crypto, screen, detector, renderer, rasa, handoffs, domain_intents()
+    )
+    return Runtime(
+        settings, db, crypto, screen, detector, catalog, hours, renderer, handoffs, rasa, gateway
+    )
+
+
+_current: Runtime | None = None
+
+
+def set_current(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    """The running application's parts, for Rasa custom actions executed in this process."""
+    if _current is None:
+        raise RuntimeError("the bot runtime is not started")
+    return _current

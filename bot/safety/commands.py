@@ -1,0 +1,118 @@
+"""Control commands that work in every state, matched exactly (the whole message, folded).
+
+Each command has a keyword per language (safety-requirements D6); typed with or without accents,
+in any case, with or without a leading slash. The exit words are configurable per deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.safety.text import fold_command
+
+
+class Command(StrEnum):
+    EXIT = "exit"
+    DELETE = "delete"
+    PERSON = "person"
+    LANGUAGE = "language"
+    MENU = "menu"
+    PRIVACY = "privacy"
+    BACK = "back"
+    STOP = "stop"
+    PAUSE = "pause"
+
+
+# The first keyword of each language is the one the assistant tells people to type.
+KEYWORDS: dict[Command, dict[str, tuple[str, ...]]] = {
+    Command.EXIT: {"en": ("exit",), "es": ("salir",), "pt": ("sair",), "fr": ("quitter",)},
+    Command.DELETE: {
+        "en": ("delete", "delete my data", "erase"),
+        "es": ("borrar", "borrar mis datos", "borrar todo"),
+        "pt": ("apagar", "apagar meus dados", "apagar tudo"),
+        "fr": ("supprimer", "supprimer mes donnees", "effacer"),
+    },
+    Command.PERSON: {
+        "en": ("person", "human"),
+        "es": ("persona", "humano"),
+        "pt": ("pessoa", "humano"),
+        "fr": ("personne", "humain"),
+    },
+    Command.LANGUAGE: {
+        "en": ("language",),
+        "es": ("idioma", "lengua"),
+        "pt": ("idioma", "lingua"),
+        "fr": ("langue",),
+    },
+    Command.MENU: {
+        # Not "help"/"ayuda"/"socorro": alone, those may be a cry for help; the lexicons decide.
+        "en": ("menu", "start"),
+        "es": ("menu", "inicio"),
+        "pt": ("menu", "inicio"),
+        "fr": ("menu", "accueil"),
+    },
+    Command.PRIVACY: {
+        "en": ("privacy",),
+        "es": ("privacidad",),
+        "pt": ("privacidade",),
+        "fr": ("confidentialite", "vie privee"),
+    },
+    Command.BACK: {"en": ("back",), "es": ("volver",), "pt": ("voltar",), "fr": ("retour",)},
+    Command.STOP: {"en": ("stop",), "es": ("parar",), "pt": ("parar",), "fr": ("arreter",)},
+    Command.PAUSE: {"en": ("pause",), "es": ("pausa",), "pt": ("pausa",), "fr": ("pause",)},
+}
+
+# Typing a language's own name (or its name in another of our languages) switches to it.
+LANGUAGE_NAMES: dict[str, tuple[str, ...]] = {
+    "en": ("english", "ingles", "anglais", "in english", "en ingles"),
+    "es": ("espanol", "spanish", "espagnol", "castellano", "en espanol", "em espanhol", "espanhol"),
+    "pt": ("portugues", "portuguese", "portugais", "em portugues", "en portugues"),
+    "fr": ("francais", "french", "frances", "en francais", "in french", "em frances"),
+}
+
+
+@dataclass(frozen=True)
+class CommandHit:
+    command: Command
+    language: str | None  # the language whose keyword was typed, when only one has it
+    choose_language: str | None = None  # set when the message named a language
+
+
+class CommandMatcher:
+    def __init__(self, extra_exit_words: list[str] | None = None) -> None:
+        self._table: dict[str, tuple[Command, set[str]]] = {}
+        for command, per_lang in KEYWORDS.items():
+            for lang, words in per_lang.items():
+                for word in words:
+                    self._add(word, command, lang)
+        for word in extra_exit_words or []:
+            if fold_command(word):
+                self._add(word, Command.EXIT, None)
+        self._names = {
+            fold_command(name): lang for lang, names in LANGUAGE_NAMES.items() for name in names
+        }
+
+    def _add(self, word: str, command: Command, lang: str | None) -> None:
+        key = fold_command(word)
+        existing = self._table.get(key)
+        langs = set(existing[1]) if existing and existing[0] == command else set()
+        if lang:
+            langs.add(lang)
+        self._table[key] = (command, langs)
+
+    def match(self, text: str) -> CommandHit | None:
+        key = fold_command(text.lstrip("/"))
+        if not key:
+            return None
+        if key in self._names:
+            return CommandHit(Command.LANGUAGE, None, choose_language=self._names[key])
+        found = self._table.get(key)
+        if found is None:
+            return None
+        command, langs = found
+        return CommandHit(command, next(iter(langs)) if len(langs) == 1 else None)
+
+    @staticmethod
+    def keyword(command: Command, language: str) -> str:
+        return KEYWORDS[command].get(language, KEYWORDS[command]["en"])[0].upper()

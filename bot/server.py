@@ -1,0 +1,84 @@
+"""Run the whole stack in one place: the bot server (uvicorn) and, when asked, the Rasa process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from types import TracebackType
+
+import uvicorn
+
+from bot.app import create_app
+from bot.logging import configure
+from bot.rasa.model import ensure_model
+from bot.rasa.process import RasaProcess
+from bot.runtime import Runtime, build_runtime, set_current
+from bot.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    """``async with Stack(settings) as runtime:`` gives a running, ready assistant."""
+
+    def __init__(self, settings: Settings, start_rasa: bool = True, quiet: bool = False) -> None:
+        self.settings = settings
+        self.start_rasa = start_rasa
+        self.quiet = quiet
+        self.runtime: Runtime | None = None
+        self.server: uvicorn.Server | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.rasa: RasaProcess | None = None
+
+    async def __aenter__(self) -> Runtime:
+        configure(self.settings.log_level)
+        runtime = build_runtime(self.settings)
+        self.runtime = runtime
+        model = ensure_model(self.settings, quiet=self.quiet) if self.start_rasa else None
+        app = create_app(runtime)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+                raise RuntimeError("the bot server stopped while starting")
+            await asyncio.sleep(0.05)
+        if model is not None:
+            self.rasa = RasaProcess(
+                self.settings, model, runtime.rasa_token, runtime.callback_token
+            )
+            self.rasa.start()
+            await self.rasa.wait_ready(runtime.rasa, self.settings.rasa_start_timeout)
+        return runtime
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.rasa is not None:
+            self.rasa.stop()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+        if self.runtime is not None:
+            await self.runtime.aclose()
+        set_current(None)
+
+    async def serve_forever(self) -> None:
+        assert self.task is not None
+        await self.task

@@ -1,0 +1,109 @@
+"""All configuration, read once from ``BOT_*`` environment variables (and an optional ``.env``).
+
+Every field has a default that runs the assistant on one machine with nothing else installed:
+SQLite under ``var/``, Rasa on loopback, the sample directory. docs/configuration.md lists them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES: tuple[str, ...] = ("en", "es", "pt", "fr")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    # The bot server (webhooks, Rasa callbacks, console).
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # e.g. https://help.example.org, used for webhook registration
+
+    # Where local state lives: the SQLite file, the generated secret key, logs.
+    data_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""  # empty: sqlite:///<data_dir>/bot.sqlite3
+    secret_key: str = ""  # empty: generated once into <data_dir>/secret_key
+
+    # The Rasa process: Python 3.10 venv, loopback only.
+    rasa_venv: Path = PROJECT_ROOT / ".venv-rasa"
+    rasa_host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    rasa_timeout: float = 8.0  # seconds before the gateway answers without Rasa
+    rasa_start_timeout: float = 240.0
+    start_rasa: bool = True  # `bot run` starts Rasa itself; false when it runs elsewhere
+    model_dir: Path = PROJECT_ROOT / "models"
+    model_cache_dir: Path = (
+        Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
+        / "safe-harbour"
+        / "models"
+    )
+
+    # Understanding.
+    languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
+    default_language: str = "en"
+    nlu_threshold: float = (
+        0.55  # below this confidence the assistant offers its menu, never a guess
+    )
+
+    # What the deployment says about itself (neutral name: it shows on lock screens).
+    org_name: str = "the Support Line"
+    bot_name: str = "Ana"
+    # Extra exit words, comma separated, on top of EXIT / SALIR / SAIR / QUITTER.
+    exit_words: str = ""
+    exit_reply: str = "OK"  # the one innocuous line sent after the exit word; empty sends nothing
+
+    # Handoff: when people are on duty (one team, local time), and how long a request may wait.
+    team_timezone: str = "America/Mexico_City"
+    team_hours: str = "mon-fri 09:00-17:00"
+    team_holidays: str = ""  # comma separated ISO dates
+    handoff_accept_timeout_minutes: int = 5
+
+    # Data retention.
+    transcript_ttl_hours: int = 24
+    dedupe_ttl_days: int = 7
+
+    # The directory seeded on first start.
+    sample_directory: Path = PROJECT_ROOT / "bot" / "directory" / "sample_directory.json"
+    seed_sample_directory: bool = True
+
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'bot.sqlite3'}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def callback_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def key(self) -> str:
+        """The deployment's secret: from the environment, else generated once and kept in var/."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        self.secret_key = path.read_text().strip()
+        return self.secret_key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

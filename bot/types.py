@@ -1,0 +1,45 @@
+"""The shapes that cross module boundaries: one inbound message, one reply, one turn's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message from any channel, already verified and parsed by its adapter."""
+
+    channel: str  # telegram / whatsapp / terminal / eval
+    user_id: str  # the platform id: only hashed or encrypted past the gateway
+    message_id: str | None
+    text: str | None = None
+    payload: str | None = None  # a tapped button's payload
+    language_hint: str | None = None  # e.g. Telegram's language_code
+    country_hint: str | None = None  # e.g. from a phone number's calling code
+    unsupported: bool = False  # media, stickers, locations: not kept, answered politely
+
+
+@dataclass(frozen=True)
+class ReplyButton:
+    title: str
+    payload: str
+    role: str | None = None
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[ReplyButton] = field(default_factory=list)
+    key: str = ""  # which message this is (for tests, eval and channel rules), never sent
+
+
+@dataclass
+class TurnResult:
+    replies: list[Reply]
+    language: str
+    intent: str | None = None
+    confidence: float | None = None
+    crisis: bool = False
+    mode: str = "bot"
+    extras: dict[str, Any] = field(default_factory=dict)

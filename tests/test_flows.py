@@ -1,0 +1,400 @@
+"""Every flow of the assistant, in all four languages, through the real gateway, Rasa and NLG."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.runtime import Runtime
+from bot.store.models import Contact, Conversation, HandoffRequest, Mode, StaffPresence, utcnow
+
+pytestmark = pytest.mark.rasa
+
+LANGS = ["en", "es", "pt", "fr"]
+SAY = {
+    "en": {
+        "hello": "hello",
+        "crisis": "help they locked me in the room",
+        "self_harm": "i want to kill myself",
+        "shelter": "i need a place to sleep",
+        "legal": "i need a lawyer",
+        "privacy": "who can see my messages",
+        "human": "i want to talk to a person",
+        "bot": "are you a bot",
+        "yes": "yes",
+        "nonsense": "what is the capital of the moon cheese pizza",
+        "exit": "EXIT",
+        "delete": "DELETE",
+    },
+    "es": {
+        "hello": "hola",
+        "crisis": "ayuda me tienen encerrada en el cuarto",
+        "self_harm": "me quiero matar",
+        "shelter": "necesito un lugar donde quedarme",
+        "legal": "necesito un abogado",
+        "privacy": "quien lee esto?",
+        "human": "quiero hablar con una persona",
+        "bot": "eres un bot?",
+        "yes": "si",
+        "nonsense": "cual es la capital de la luna pizza queso",
+        "exit": "SALIR",
+        "delete": "BORRAR",
+    },
+    "pt": {
+        "hello": "oi",
+        "crisis": "socorro me trancaram no quarto",
+        "self_harm": "quero me matar",
+        "shelter": "preciso de abrigo",
+        "legal": "preciso de advogado",
+        "privacy": "quem le isso?",
+        "human": "quero falar com uma pessoa",
+        "bot": "vc é robo?",
+        "yes": "sim",
+        "nonsense": "qual e a capital da lua pizza queijo",
+        "exit": "SAIR",
+        "delete": "APAGAR",
+    },
+    "fr": {
+        "hello": "bonjour",
+        "crisis": "au secours ils m'ont enfermée dans la chambre",
+        "self_harm": "je veux me suicider",
+        "shelter": "je dors dehors",
+        "legal": "besoin d un avocat",
+        "privacy": "qui lit mes messages",
+        "human": "je veux parler a une personne",
+        "bot": "t es un robot?",
+        "yes": "oui",
+        "nonsense": "quelle est la capitale de la lune pizza fromage",
+        "exit": "QUITTER",
+        "delete": "SUPPRIMER",
+    },
+}
+COUNTRY = {"en": "US", "es": "MX", "pt": "BR", "fr": "HT"}
+EMERGENCY = {"US": "911", "MX": "911", "BR": "190", "HT": "122"}
+NUMBER = re.compile(r"\d{3}")
+
+
+def keys(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r.key for r in result.replies]
+
+
+def first_line(text: str) -> str:
+    return text.split("\n", 1)[0]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_first_contact(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    result = await chat.say(SAY[lang]["hello"])
+    assert result.language == lang
+    assert keys(result) == ["utter_first_contact", "utter_language_offer", "utter_ask_safe_to_chat"]
+    intro = result.replies[0].text
+    assert len(intro.split()) <= 90
+    assert "{" not in intro
+    # the exit word of the language, an emergency number, and a neutral first line
+    assert SAY[lang]["exit"] in intro
+    assert NUMBER.search(intro)
+    # language offered, detected one first
+    offer = result.replies[1]
+    assert offer.buttons[0].payload == f'/choose_language{{"language":"{lang}"}}'
+    assert len(offer.buttons) == 4
+    ask = result.replies[2]
+    assert [b.payload for b in ask.buttons] == ["/affirm", "/deny"]
+    # "Yes", typed as its number, leads to the help menu
+    after = await chat.say("1")
+    assert keys(after) == ["utter_menu"]
+    assert len(after.replies[0].buttons) == 6
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_not_safe_now(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    await chat.say(SAY[lang]["hello"])
+    result = await chat.say("2")
+    assert keys(result) == ["utter_safe_not_now"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_crisis_as_first_message_unknown_country(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    result = await chat.say(SAY[lang]["crisis"])
+    assert result.crisis
+    first = result.replies[0]
+    assert first.key == "utter_crisis_unknown_country"
+    # numbers come right after the neutral first line: no question before them
+    body = first.text.split("\n", 1)[1]
+    assert NUMBER.search(body)
+    assert body.index(NUMBER.search(body).group(0)) < (body.find("?") if "?" in body else len(body))
+    # never one number presented as universal: at least two countries' numbers
+    assert len(set(NUMBER.findall(body))) >= 1 and body.count(",") >= 1
+    # the offer of a person, then a one-tap country question
+    assert [b.payload for b in first.buttons] == ["/request_human", "/deny"]
+    assert result.replies[1].key == "utter_crisis_pick_country"
+    assert all(b.payload.startswith("/inform_country") for b in result.replies[1].buttons)
+    # tapping a country gives that country's exact number
+    code = COUNTRY[lang]
+    again = await chat.tap(f'/inform_country{{"country":"{code}"}}')
+    assert again.replies[0].key == "utter_crisis"
+    assert EMERGENCY[code] in again.replies[0].text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_crisis_mid_flow_with_known_country(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, COUNTRY[lang])
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    result = await chat.say(SAY[lang]["crisis"])
+    assert result.crisis
+    assert result.replies[0].key == "utter_crisis"
+    assert EMERGENCY[COUNTRY[lang]] in result.replies[0].text.split("\n")[1]
+    # the offer of a person is a yes/no; "yes" leads to the handoff explanation
+    yes = await chat.say(SAY[lang]["yes"])
+    assert keys(yes) == ["utter_handoff_explain", "utter_ask_handoff_consent"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_self_harm(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, COUNTRY[lang])
+    result = await chat.say(SAY[lang]["self_harm"])
+    assert result.crisis
+    assert result.replies[0].key == "utter_self_harm"
+    assert EMERGENCY[COUNTRY[lang]] in result.replies[0].text
+    assert result.replies[0].buttons[0].payload == "/request_human"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_need_asks_country_then_offers_services(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    asked = await chat.say(SAY[lang]["legal"])
+    assert keys(asked) == ["utter_ask_country"]
+    assert asked.replies[0].buttons[-1].payload == "/skip"
+    code = COUNTRY[lang]
+    shown = await chat.tap(f'/inform_country{{"country":"{code}"}}')
+    assert shown.replies[0].key == "utter_services_intro"
+    cards = [r for r in shown.replies if r.key == "service_card"]
+    assert 1 <= len(cards) <= 3
+    for card in cards:
+        assert NUMBER.search(card.text)
+        assert card.text.count("\n") >= 4  # name, helps with, contact, hours, facts
+    assert shown.replies[-1].key == "utter_offer_human"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_country_question_can_be_skipped(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    await chat.say(SAY[lang]["shelter"])
+    skipped = await chat.tap("/skip")
+    assert skipped.replies[0].key in ("utter_services_intro_any_country", "utter_no_services")
+    assert skipped.replies[-1].key == "utter_offer_human"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_need_in_first_message_is_answered_after_safe(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(None, COUNTRY[lang])
+    first = await chat.say(SAY[lang]["legal"])
+    assert keys(first)[0] == "utter_first_contact"
+    after = await chat.say("1")
+    assert after.replies[0].key == "utter_services_intro"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("what,key", [("privacy", "utter_privacy"), ("bot", "utter_bot_identity")])
+async def test_short_honest_answers(chat_factory, lang: str, what: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    result = await chat.say(SAY[lang][what])
+    assert keys(result) == [key]
+    assert "{" not in result.replies[0].text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_request_human_nobody_on_duty(stack: Runtime, chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, COUNTRY[lang])
+    await chat.say(SAY[lang]["hello"])
+    explained = await chat.say(SAY[lang]["human"])
+    assert keys(explained) == ["utter_handoff_explain", "utter_ask_handoff_consent"]
+    queued = await chat.say(SAY[lang]["yes"])
+    assert keys(queued) == ["utter_handoff_no_one"]
+    text = queued.replies[0].text
+    assert EMERGENCY[COUNTRY[lang]] in text
+    assert queued.mode == Mode.QUEUED
+    with stack.db.session() as s:
+        req = s.scalars(select(HandoffRequest).order_by(HandoffRequest.created_at.desc())).first()
+        assert req is not None and req.status == "queued" and req.language == lang
+
+
+async def test_request_human_with_someone_on_duty(stack: Runtime, chat_factory) -> None:  # type: ignore[no-untyped-def]
+    with stack.db.session() as s:
+        s.merge(
+            StaffPresence(
+                staff_id="s1",
+                display_name="Ana",
+                languages=["es"],
+                available=True,
+                seen_at=utcnow(),
+            )
+        )
+    try:
+        chat = chat_factory()
+        chat.prepare("es", "MX")
+        await chat.say("hola")
+        await chat.say("quiero hablar con una persona")
+        queued = await chat.say("si")
+        assert keys(queued) == ["utter_handoff_queued"]
+        # while queued, a message is kept for the team and acknowledged once
+        first = await chat.say("estoy esperando")
+        assert keys(first) == ["utter_queued_ack"]
+        second = await chat.say("sigo aqui")
+        assert keys(second) == []
+        back = await chat.say("VOLVER")
+        assert keys(back) == ["utter_back_to_bot"]
+        assert back.mode == Mode.BOT
+    finally:
+        with stack.db.session() as s:
+            s.query(StaffPresence).delete()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_declining_a_person_keeps_information_available(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, COUNTRY[lang])
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["human"])
+    declined = await chat.tap("/handoff_no")
+    assert keys(declined) == ["utter_handoff_declined"]
+    menu = await chat.say("MENU")
+    assert keys(menu) == ["utter_menu"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("state", ["start", "menu", "country_question", "queued"])
+async def test_exit_from_any_state(stack: Runtime, chat_factory, lang: str, state: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    if state in ("menu", "country_question"):
+        await chat.say(SAY[lang]["yes"])
+    if state == "country_question":
+        await chat.say(SAY[lang]["legal"])
+    if state == "queued":
+        await chat.say(SAY[lang]["human"])
+        await chat.tap("/handoff_yes")
+    contact_id = stack.crypto.pseudonym(chat.channel, chat.user)
+    result = await chat.say(SAY[lang]["exit"])
+    assert len(result.replies) <= 1
+    assert all("\n" not in r.text for r in result.replies)
+    assert result.mode == Mode.CLOSED
+    with stack.db.session() as s:
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.contact_id == contact_id)
+            )
+            == 0
+        )
+    # writing again starts afresh
+    again = await chat.say(SAY[lang]["hello"])
+    assert keys(again)[0] == "utter_first_contact"
+
+
+async def test_exit_on_whatsapp_says_what_it_cannot_delete(chat_factory) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory(channel="whatsapp")
+    await chat.say("hola")
+    result = await chat.say("SALIR")
+    assert keys(result) == ["utter_exit_whatsapp_note"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_delete_erases_everything(stack: Runtime, chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, COUNTRY[lang])
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["human"])
+    await chat.tap("/handoff_yes")
+    await chat.say("some words kept for the team")
+    contact_id = stack.crypto.pseudonym(chat.channel, chat.user)
+    with stack.db.session() as s:
+        sender = s.scalar(
+            select(Conversation.rasa_sender).where(Conversation.contact_id == contact_id)
+        )
+    result = await chat.say(SAY[lang]["delete"])
+    assert keys(result) == ["utter_deleted"]
+    assert "Telegram" in result.replies[0].text
+    with stack.db.session() as s:
+        assert s.get(Contact, contact_id) is None
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.contact_id == contact_id)
+            )
+            == 0
+        )
+    tracker = await stack.rasa._request("GET", f"/conversations/{sender}/tracker")
+    assert tracker["events"] == []
+    assert not tracker.get("slots", {}).get("country")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_change_language_keeps_state(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    other = {"en": "es", "es": "pt", "pt": "fr", "fr": "en"}[lang]
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    await chat.say(SAY[lang]["legal"])  # the country question is pending
+    menu = await chat.say({"en": "LANGUAGE", "es": "IDIOMA", "pt": "IDIOMA", "fr": "LANGUE"}[lang])
+    assert keys(menu) == ["utter_language_menu"]
+    assert menu.replies[0].buttons[0].payload.endswith(f'"{lang}"}}')
+    switched = await chat.tap(f'/choose_language{{"language":"{other}"}}')
+    assert switched.language == other
+    # the pending question still works, now answered in the new language
+    shown = await chat.tap(f'/inform_country{{"country":"{COUNTRY[lang]}"}}')
+    assert shown.language == other
+    assert shown.replies[0].key == "utter_services_intro"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_low_confidence_gets_the_menu_never_a_guess(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    result = await chat.say(SAY[lang]["nonsense"])
+    assert keys(result) == ["utter_not_understood"]
+    assert len(result.replies[0].buttons) == 6
+
+
+async def test_duplicate_delivery_is_answered_once(stack: Runtime) -> None:
+    from bot.types import Inbound
+
+    msg = Inbound("telegram", "dup-user", "same-id", text="hola")
+    first = await stack.gateway.handle(msg)
+    second = await stack.gateway.handle(msg)
+    assert first.replies and second.replies == []
+
+
+async def test_every_button_works_typed_as_its_number(chat_factory) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory()
+    chat.prepare("es", None)
+    await chat.say("hola")
+    menu = await chat.say("1")
+    assert keys(menu) == ["utter_menu"]
+    legal = await chat.say("3")  # Papers or legal help
+    assert keys(legal) == ["utter_ask_country"]
+    skip = await chat.say(str(len(legal.replies[0].buttons)))  # the last option: skip
+    assert skip.replies[-1].key == "utter_offer_human"
