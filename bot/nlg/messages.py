@@ -215,9 +215,9 @@ MESSAGES: dict[str, MessageDef] = {
             safety_critical=True,
         ),
         _m(
-            "utter_crisis_short",
+            "crisis_short_line",
             N_(
-                "utter_crisis_short",
+                "crisis_short_line",
                 "If you are in danger now, call your country's emergency number.",
             ),
             safety_critical=True,

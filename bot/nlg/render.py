@@ -188,7 +188,7 @@ class Renderer:
         if not language_confident:
             # A2: language not yet known: add the short line in Spanish and English too.
             others = [x for x in ("es", "en") if x != ctx.language]
-            extra = [self.t("utter_crisis_short", RenderContext(x, ctx.channel)) for x in others]
+            extra = [self.t("crisis_short_line", RenderContext(x, ctx.channel)) for x in others]
             first.text = first.text + "\n" + "\n".join(extra)
         replies = [first]
         if not known:

@@ -79,7 +79,7 @@ def _word_matches(pattern: Word, token: Word) -> bool:
 
 
 class LanguageAnalyzer:
-    """spaCy's blank tokenizer and the lookup lemmatizer of spacy-lookups-data: nothing to download."""
+    """spaCy's blank tokenizer and the lookup lemmatizer of spacy-lookups-data: no download."""
 
     def __init__(self, language: str) -> None:
         self.language = language
