@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.directory.seed import seed_if_empty
+from bot.events import EventBus
 from bot.gateway import Gateway
 from bot.handoff.hours import TeamHours
 from bot.handoff.service import Handoffs
@@ -46,6 +47,10 @@ class Runtime:
     gateway: Gateway
 
     @property
+    def events(self) -> EventBus:
+        return self.handoffs.events
+
+    @property
     def callback_token(self) -> str:
         return self.crypto.internal_token("rasa-callback")
 
@@ -72,7 +77,8 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     catalog = Catalog(settings.languages)
     hours = TeamHours(settings.team_hours, settings.team_timezone, settings.team_holidays)
     renderer = Renderer(settings, catalog, hours)
-    handoffs = Handoffs(hours, crypto)
+    events = EventBus()
+    handoffs = Handoffs(hours, crypto, events)
     rasa = RasaClient(settings.rasa_url, crypto.internal_token("rasa-api"), settings.rasa_timeout)
     gateway = Gateway(
         settings, db, crypto, screen, detector, renderer, rasa, handoffs, domain_intents()

@@ -1,4 +1,4 @@
-"""Every message, in every language: translated, complete, plain, neutral first line (B4, H4, I2-I5)."""
+"""Every message in every language: translated, complete, plain, neutral first line."""
 
 from __future__ import annotations
 

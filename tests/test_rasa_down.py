@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import make_settings
 
 from bot.runtime import Runtime, build_runtime
 from bot.server import free_port
 from bot.store.models import HandoffRequest
 from bot.types import Inbound
-from conftest import make_settings
 
 
 @pytest.fixture(scope="module")

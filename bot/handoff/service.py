@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.events import Event, EventBus
 from bot.handoff.hours import TeamHours
 from bot.store.crypto import Crypto
 from bot.store.models import (
@@ -22,9 +23,10 @@ PRESENCE_STALE_AFTER = dt.timedelta(minutes=2)
 
 
 class Handoffs:
-    def __init__(self, hours: TeamHours, crypto: Crypto) -> None:
+    def __init__(self, hours: TeamHours, crypto: Crypto, events: EventBus | None = None) -> None:
         self.hours = hours
         self.crypto = crypto
+        self.events = events or EventBus()
 
     def on_duty(self, session: Session, language: str, now: dt.datetime | None = None) -> bool:
         """Someone who reads this language is signed in and available, within team hours."""
@@ -62,20 +64,24 @@ class Handoffs:
             on_duty_at_request=on_duty,
         )
         session.add(req)
+        session.flush()
         conv.mode = Mode.QUEUED
         conv.queue_notice_sent = False
+        self.events.publish(Event("handoff.requested", conv.id, {"language": req.language}))
         return req
 
     def raise_urgency(self, session: Session, conv: Conversation) -> None:
         req = self.open_request(session, conv)
         if req is not None:
             req.urgency = 1
+            self.events.publish(Event("handoff.urgent", conv.id))
 
     def withdraw(self, session: Session, conv: Conversation) -> None:
         req = self.open_request(session, conv)
         if req is not None:
             req.status = "closed"
             req.closed_at = utcnow()
+            self.events.publish(Event("handoff.withdrawn", conv.id))
         conv.mode = Mode.BOT
 
     def keep_message(self, session: Session, conv: Conversation, text: str, direction: str) -> None:
@@ -86,6 +92,7 @@ class Handoffs:
                     handoff_id=req.id, direction=direction, text_enc=self.crypto.encrypt(text)
                 )
             )
+            self.events.publish(Event("handoff.message", conv.id, {"direction": direction}))
 
     def purge(self, session: Session, ttl_hours: int, now: dt.datetime | None = None) -> int:
         """Delete transcripts of handoffs closed more than ``ttl_hours`` ago; returns how many."""

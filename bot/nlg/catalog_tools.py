@@ -30,4 +30,5 @@ def fill_source_language(language: str = "en", locales: Path = LOCALES_DIR) -> i
 
 
 if __name__ == "__main__":
-    print(f"{fill_source_language(*sys.argv[1:2])} English texts refreshed")
+    language = sys.argv[1] if len(sys.argv) > 1 else "en"
+    print(f"{fill_source_language(language)} English texts refreshed")

@@ -72,7 +72,7 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection_engine"] = self.engine
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")  # independent branches (channels, console) may coexist
 
     def dispose(self) -> None:
         self.engine.dispose()

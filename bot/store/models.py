@@ -123,6 +123,14 @@ class HandoffRequest(Base):
     )
     status: Mapped[str] = mapped_column(String(12), default="queued")  # queued/accepted/closed
     language: Mapped[str] = mapped_column(String(8))
+    staff_id: Mapped[str | None] = mapped_column(String(32), index=True)  # who accepted it
+    staff_name: Mapped[str | None] = mapped_column(String(64))  # their chosen display name
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The handoff card the person saw and agreed to send (E2): enumerated fields only.
+    card_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    safety: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # no_calls, never_first...
+    code_word_hash: Mapped[str | None] = mapped_column(String(64))
+    code_word_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     country: Mapped[str | None] = mapped_column(String(2))
     needs: Mapped[list[Any]] = mapped_column(JSON, default=list)
     urgency: Mapped[int] = mapped_column(Integer, default=0)  # 1 = crisis, served first

@@ -1,0 +1,73 @@
+"""Tables of the messaging channels: the durable outbox, platform message ids, inbound queue.
+
+Owned by the channels (issue 3). Message text here is always encrypted and short-lived: an outbox
+row is deleted once sent; platform message ids are kept only as long as they can be deleted (48 h on
+Telegram); an inbox row is deleted once its message has been handled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.store.models import Base, utcnow
+
+
+class OutboxMessage(Base):
+    """One message to send, kept until the platform accepted it (or it is dead-lettered)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    payload_enc: Mapped[str] = mapped_column(Text)  # encrypted JSON: text, buttons, kind
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(String(80))  # an error code, never content
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InboxMessage(Base):
+    """An inbound message acknowledged to the platform but not yet handled (survives a crash)."""
+
+    __tablename__ = "inbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_key: Mapped[str] = mapped_column(String(40), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    payload_enc: Mapped[str] = mapped_column(Text)  # encrypted Inbound
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PlatformMessage(Base):
+    """A platform message id in a chat, so the exit word can delete recent messages (Telegram)."""
+
+    __tablename__ = "platform_messages"
+    __table_args__ = (UniqueConstraint("contact_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class ChannelWindow(Base):
+    """WhatsApp's 24-hour customer-service window and contact opt-in, per contact."""
+
+    __tablename__ = "channel_windows"
+
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_inbound_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    opted_in_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
