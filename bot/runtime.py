@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.delivery import Delivery
 from bot.directory.seed import seed_if_empty
 from bot.events import EventBus
 from bot.gateway import Gateway
@@ -45,6 +46,7 @@ class Runtime:
     handoffs: Handoffs
     rasa: RasaClient
     gateway: Gateway
+    delivery: Delivery
 
     @property
     def events(self) -> EventBus:
@@ -84,7 +86,18 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         settings, db, crypto, screen, detector, renderer, rasa, handoffs, domain_intents()
     )
     return Runtime(
-        settings, db, crypto, screen, detector, catalog, hours, renderer, handoffs, rasa, gateway
+        settings,
+        db,
+        crypto,
+        screen,
+        detector,
+        catalog,
+        hours,
+        renderer,
+        handoffs,
+        rasa,
+        gateway,
+        Delivery(),
     )
 
 
