@@ -97,7 +97,7 @@ async def evaluate_language(
                 {
                     "text": text,
                     "gold": intent,
-                    "predicted": parse.intent,
+                    "predicted": predicted,
                     "confidence": round(parse.confidence, 3),
                 }
             )
