@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both start with `make setup`.
-.PHONY: setup run test eval messages lint typecheck check clean
+.PHONY: setup run test eval bench messages lint typecheck check clean
 
 PY := .venv/bin/python
 export RASA_TELEMETRY_ENABLED := false
@@ -16,6 +16,10 @@ test: setup
 # Held-out intent accuracy, per-intent F1, crisis recall and false-crisis rate, per language.
 eval: setup
 	.venv/bin/bot report
+
+# Speed, memory and accuracy, side by side with stock Rasa (docs/benchmarks.md). Not a test.
+bench: setup
+	$(PY) -m bench
 
 # Translation catalogs: extract the source texts, merge them into every language, refresh English.
 messages:

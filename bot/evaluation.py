@@ -55,6 +55,8 @@ class LanguageReport:
     per_intent_f1: dict[str, float] = field(default_factory=dict)
     crisis_recall: float = 0.0
     false_crisis_rate: float = 0.0
+    model_crisis_recall: float = 0.0  # the model alone, as stock Rasa would decide
+    model_false_crisis_rate: float = 0.0
     lexicon_recall: float = 0.0
     lexicon_false_rate: float = 0.0
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -79,19 +81,22 @@ async def evaluate_language(
     report = LanguageReport(language)
     examples = load_examples(HELDOUT_DIR / f"{language}.yml")
     gold, pred = [], []
-    crisis_total = crisis_hit = calm_total = calm_hit = 0
+    crisis_total = crisis_hit = calm_total = calm_hit = model_hit = model_false = 0
     for intent, text in examples:
         parse = await client.parse(text)
         predicted = parse.intent if parse.confidence >= threshold else "nlu_fallback"
         gold.append(intent)
         pred.append(predicted)
-        flagged = bool(lexicons.scan(text)) or predicted in CRISIS
+        by_model = predicted in CRISIS
+        flagged = by_model or bool(lexicons.scan(text))
         if intent in CRISIS:
             crisis_total += 1
             crisis_hit += flagged
+            model_hit += by_model
         else:
             calm_total += 1
             calm_hit += flagged
+            model_false += by_model
         if predicted != intent:
             report.errors.append(
                 {
@@ -107,6 +112,8 @@ async def evaluate_language(
     report.macro_f1 = sum(report.per_intent_f1.values()) / max(len(report.per_intent_f1), 1)
     report.crisis_recall = crisis_hit / crisis_total if crisis_total else 0.0
     report.false_crisis_rate = calm_hit / calm_total if calm_total else 0.0
+    report.model_crisis_recall = model_hit / crisis_total if crisis_total else 0.0
+    report.model_false_crisis_rate = model_false / calm_total if calm_total else 0.0
     lex = evaluate_lexicons(lexicons, language)
     report.lexicon_recall = float(lex["recall"])  # type: ignore[arg-type]
     report.lexicon_false_rate = float(lex["false_crisis_rate"])  # type: ignore[arg-type]

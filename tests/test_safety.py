@@ -123,3 +123,44 @@ def test_extra_exit_words_are_configurable() -> None:
 def test_folding() -> None:
     assert fold("Está ÇA") == "esta ca"
     assert fold_command("  ¡Salir! ") == "salir"
+
+
+def test_compiled_matcher_agrees_with_the_reference_rules(lexicons: Lexicons) -> None:
+    """The indexed matcher is an optimisation: it must find exactly what the plain rules find."""
+    from bot.safety.lexicon import _word_matches
+
+    def reference(plist, words):  # type: ignore[no-untyped-def]
+        found = set()
+        for phrase in plist.phrases:
+            for start in range(1 if phrase.whole else len(words)):
+
+                def rec(i: int, j: int, items=phrase.items) -> int | None:  # type: ignore[no-untyped-def]
+                    if i == len(items):
+                        return j
+                    item = items[i]
+                    if item is None:
+                        for skip in range(4):
+                            end = rec(i + 1, j + skip, items)
+                            if end is not None:
+                                return end
+                        return None
+                    if j < len(words) and _word_matches(item, words[j]):
+                        return rec(i + 1, j + 1, items)
+                    return None
+
+                end = rec(0, start)
+                if end is not None and (not phrase.whole or end == len(words)):
+                    found.add(phrase.source)
+                    break
+        return found
+
+    texts = []
+    for lang in LANGS:
+        data = yaml.safe_load((ROOT / "eval" / "safety" / f"{lang}.yml").read_text())
+        texts += data["crisis"][:15] + data["not_crisis"][:15]
+    for lex in lexicons.by_language.values():
+        for text in texts:
+            words = lex.analyzer.words(text)
+            for plist in (lex.crisis, lex.self_harm, lex.veto):
+                fast = {p.source for p, _, _ in plist.find(words)}
+                assert fast == reference(plist, words), (lex.language, text)

@@ -8,9 +8,11 @@ fresh clone with unchanged inputs (CI) reuses the model instead of training agai
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT, Settings
@@ -31,7 +33,7 @@ def inputs_hash(root: Path = PROJECT_ROOT, config: str = "config.yml") -> str:
 
 
 def model_path(settings: Settings, config: str = "config.yml") -> Path:
-    stem = "model" if config == "config.yml" else Path(config).stem
+    stem = "model" if config == "config.yml" else Path(config).stem.replace("_", "-")
     return settings.model_dir / f"{stem}-{inputs_hash(config=config)}.tar.gz"
 
 
@@ -53,6 +55,8 @@ def ensure_model(settings: Settings, config: str = "config.yml", quiet: bool = F
     if cached.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(cached, target)
+        if sidecar(cached).exists():
+            shutil.copy2(sidecar(cached), sidecar(target))
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -72,10 +76,24 @@ def ensure_model(settings: Settings, config: str = "config.yml", quiet: bool = F
     ]
     if quiet:
         cmd.append("--quiet")
+    started = time.monotonic()
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=rasa_env(), check=True)
+    info = {"config": config, "training_seconds": round(time.monotonic() - started, 1)}
+    sidecar(target).write_text(json.dumps(info))
     try:
         settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy2(target, cached)
+        shutil.copy2(sidecar(target), sidecar(cached))
     except OSError:
         pass  # the cache is an optimisation only
     return target
+
+
+def sidecar(model: Path) -> Path:
+    """Facts about a trained model (how long training took), kept beside it."""
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".json")
+
+
+def training_info(model: Path) -> dict[str, object]:
+    path = sidecar(model)
+    return dict(json.loads(path.read_text())) if path.exists() else {}

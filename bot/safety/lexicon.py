@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 import spacy
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from bot.safety.text import fold
@@ -120,8 +121,15 @@ class LanguageAnalyzer:
 
 
 class PhraseList:
+    """Phrases compiled for speed: each distinct phrase word gets an id, each message word is
+    compared once with the vocabulary (exact and prefix lookups, then a vectorised edit-distance
+    search among words of similar length), and only phrases whose first word matched are tried."""
+
     def __init__(self, analyzer: LanguageAnalyzer, lines: list[str]) -> None:
         self.phrases: list[Phrase] = []
+        self._ids: dict[tuple[str, str], int] = {}
+        self._compiled: list[tuple[Phrase, tuple[int | None, ...]]] = []
+        self._by_first: dict[int, list[int]] = {}
         for line in lines:
             whole = line.startswith("=")
             items: list[Word | None] = []
@@ -133,21 +141,69 @@ class PhraseList:
                 items.pop(0)
             while items and items[-1] is None:
                 items.pop()
-            if items:
-                self.phrases.append(Phrase(source=line, items=tuple(items), whole=whole))
+            if not items:
+                continue
+            phrase = Phrase(source=line, items=tuple(items), whole=whole)
+            ids = tuple(
+                None if w is None else self._ids.setdefault((w.surface, w.lemma), len(self._ids))
+                for w in items
+            )
+            first = ids[0]
+            assert first is not None
+            self._by_first.setdefault(first, []).append(len(self._compiled))
+            self._compiled.append((phrase, ids))
+            self.phrases.append(phrase)
+        # pattern string → ids of the vocabulary words having it as surface or lemma
+        self._strings: dict[str, set[int]] = {}
+        for (surface, lemma), wid in self._ids.items():
+            self._strings.setdefault(surface, set()).add(wid)
+            self._strings.setdefault(lemma, set()).add(wid)
+        self._by_length: dict[int, list[str]] = {}
+        for string in self._strings:
+            self._by_length.setdefault(len(string), []).append(string)
+        self._cache: dict[str, frozenset[int]] = {}
+
+    def _matching_ids(self, x: str) -> frozenset[int]:
+        """Ids of phrase words that token string ``x`` matches (same rules as _word_matches)."""
+        cached = self._cache.get(x)
+        if cached is not None:
+            return cached
+        found: set[int] = set(self._strings.get(x, ()))
+        for k in range(max(5, len(x) - MAX_SUFFIX), len(x)):  # x = phrase word + short suffix
+            found |= self._strings.get(x[:k], set())
+        candidates = [y for n in range(len(x) - 2, len(x) + 3) for y in self._by_length.get(n, ())]
+        if candidates:
+            for y, distance, _ in process.extract(
+                x, candidates, scorer=Levenshtein.distance, score_cutoff=2, limit=None
+            ):
+                edits = _allowed_edits(len(y))
+                if edits and distance <= edits:
+                    found |= self._strings[y]
+        result = frozenset(found)
+        if len(self._cache) < 50_000:
+            self._cache[x] = result
+        return result
 
     def find(self, words: list[Word]) -> list[tuple[Phrase, int, int]]:
-        found = []
-        for phrase in self.phrases:
-            for start in range(1 if phrase.whole else len(words)):
-                end = _match_at(phrase.items, words, start)
-                if end is not None and (not phrase.whole or end == len(words)):
-                    found.append((phrase, start, end))
-                    break
+        hits = [self._matching_ids(w.surface) | self._matching_ids(w.lemma) for w in words]
+        found: list[tuple[Phrase, int, int]] = []
+        seen: set[int] = set()
+        for start, ids in enumerate(hits):
+            for wid in ids:
+                for index in self._by_first.get(wid, ()):
+                    if index in seen:
+                        continue
+                    phrase, items = self._compiled[index]
+                    if phrase.whole and start != 0:
+                        continue
+                    end = _match_ids(items, hits, start)
+                    if end is not None and (not phrase.whole or end == len(words)):
+                        seen.add(index)
+                        found.append((phrase, start, end))
         return found
 
 
-def _match_at(items: tuple[Word | None, ...], words: list[Word], start: int) -> int | None:
+def _match_ids(items: tuple[int | None, ...], hits: list[frozenset[int]], start: int) -> int | None:
     """End index (exclusive) if the phrase matches beginning at ``start``; gaps are lazy."""
 
     def rec(i: int, j: int) -> int | None:
@@ -160,7 +216,7 @@ def _match_at(items: tuple[Word | None, ...], words: list[Word], start: int) -> 
                 if end is not None:
                     return end
             return None
-        if j < len(words) and _word_matches(item, words[j]):
+        if j < len(hits) and item in hits[j]:
             return rec(i + 1, j + 1)
         return None
 

@@ -1,0 +1,124 @@
+"""The bench's table and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "   n/a"
+    return f"{a / b:6.2f}"
+
+
+def render(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        f"bench {r['timestamp']}{' (quick)' if r['quick'] else ''} on {m.get('cpus')} CPUs, "
+        f"{m.get('memory_gb')} GB: {m.get('cpu', '')}",
+        "",
+        "1. End to end (" + r["end_to_end"]["driver"] + ")",
+        f"{'offered/s':>10}{'answered/s':>12}{'crisis p50':>12}{'p95':>8}{'p99':>8}"
+        f"{'ordinary p50':>14}{'p95':>8}{'p99':>8}   (ms)",
+    ]
+    for s in r["end_to_end"]["steps"]:
+        c, o = s["crisis"], s["ordinary"]
+        lines.append(
+            f"{s['rate']:>10.0f}{s['achieved_per_second']:>12.2f}{c['p50']:>12.1f}{c['p95']:>8.1f}"
+            f"{c['p99']:>8.1f}{o['p50']:>14.1f}{o['p95']:>8.1f}{o['p99']:>8.1f}"
+        )
+    e = r["end_to_end"]
+    lines += [
+        "",
+        "2. Footprint",
+        f"   cold start to first answered message: {e['cold_start_seconds']} s",
+        f"   resident memory idle:       bot {e['rss_idle']['bot_mb']} MB, "
+        f"Rasa {e['rss_idle']['rasa_mb']} MB",
+        f"   resident memory under load: bot {e['rss_under_load']['bot_mb']} MB, "
+        f"Rasa {e['rss_under_load']['rasa_mb']} MB",
+        "",
+        "3. Understanding on the held-out split (ours = lexicons + model, as the gateway decides;",
+        "   stock = Rasa's default pipeline from `rasa init`, model alone, same training data)",
+    ]
+    u = r["understanding"]
+    ours, stock = u["ours"], u.get("stock")
+    head = f"{'':6}{'accuracy':>22}{'macro-F1':>22}{'crisis recall':>22}{'false crisis':>22}"
+    lines += [head, f"{'':6}" + "      ours stock ratio" * 4]
+    for lang in ours["languages"]:
+        o = ours["languages"][lang]
+        s = stock["languages"][lang] if stock else {}
+        row = f"{lang:6}"
+        for key, skey in (
+            ("accuracy", "accuracy"),
+            ("macro_f1", "macro_f1"),
+            ("crisis_recall", "model_crisis_recall"),
+            ("false_crisis_rate", "model_false_crisis_rate"),
+        ):
+            sv = s.get(skey)
+            row += f"{o[key]:>10.3f}{(sv if sv is not None else float('nan')):>6.3f}"
+            row += _ratio(o[key], sv)
+        lines.append(row)
+    lines.append(
+        f"{'train':6}  ours {ours['training_seconds']} s"
+        + (
+            f", stock {stock['training_seconds']} s, ratio "
+            f"{_ratio(ours['training_seconds'], stock['training_seconds']).strip()}"
+            if stock
+            else ", stock: not trained in a quick run"
+        )
+    )
+    lines.append(
+        f"{'rasa':6}  ready ours {ours['rasa_ready_seconds']} s"
+        + (f" / stock {stock['rasa_ready_seconds']} s" if stock else "")
+        + f"; memory ours {ours['rasa_rss_mb']} MB"
+        + (f" / stock {stock['rasa_rss_mb']} MB" if stock else "")
+        + f"; parse p50 ours {ours['parse_p50_ms']:.1f} ms"
+        + (f" / stock {stock['parse_p50_ms']:.1f} ms" if stock else "")
+    )
+    sa = r["safety"]
+    lines += [
+        "",
+        "4. The safety layer alone (all four languages' lexicons on every message)",
+        f"   {sa['per_second']:.0f} messages/s, p50 {sa['p50_ms']:.2f} ms, p99 "
+        f"{sa['p99_ms']:.2f} ms over {sa['messages']} messages; tables load in "
+        f"{sa['load_seconds']} s",
+    ]
+    return "\n".join(lines)
+
+
+def plot(r: dict[str, Any], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    steps = r["end_to_end"]["steps"]
+    rates = [s["rate"] for s in steps]
+    for kind, style in (("crisis", "-o"), ("ordinary", "-s")):
+        ax1.plot(rates, [s[kind]["p50"] for s in steps], style, label=f"{kind} p50")
+        ax1.plot(rates, [s[kind]["p99"] for s in steps], style, alpha=0.5, label=f"{kind} p99")
+    ax1.set_xlabel("offered messages per second")
+    ax1.set_ylabel("latency, ms")
+    ax1.set_title("Latency against load")
+    ax1.legend()
+    history = []
+    for f in sorted(out.glob("*.json")):
+        try:
+            past = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        langs = past["understanding"]["ours"]["languages"]
+        history.append((past["timestamp"], sum(v["accuracy"] for v in langs.values()) / len(langs)))
+    if history:
+        ax2.plot(range(len(history)), [h[1] for h in history], "-o")
+        ax2.set_xticks(range(len(history)), [h[0][4:13] for h in history], rotation=45)
+    ax2.set_ylabel("mean held-out intent accuracy")
+    ax2.set_title("Across runs")
+    fig.tight_layout()
+    path = out / "latest.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
