@@ -28,6 +28,12 @@ messages:
 	.venv/bin/pybabel update -D messages -i locales/messages.pot -d locales --no-fuzzy-matching
 	$(PY) -m bot.nlg.catalog_tools en
 	.venv/bin/pybabel compile -D messages -d locales --statistics
+	# The staff console's own strings: a separate domain, "console" (bot/console/i18n.py).
+	.venv/bin/pybabel extract -F babel_console.cfg -k _ --no-default-keywords --sort-by-file \
+	  --project=safe-harbour-assistant -o locales/console.pot .
+	.venv/bin/pybabel update -D console -i locales/console.pot -d locales --no-fuzzy-matching
+	$(PY) -m bot.console.i18n en
+	.venv/bin/pybabel compile -D console -d locales --statistics
 
 lint:
 	.venv/bin/ruff check bot actions tests

@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.channels import Channels
+from bot.console.app import create_console
+from bot.handoff.watch import watch_queue
 from bot.rasa import callbacks
 from bot.runtime import Runtime, set_current
 from bot.store.models import SeenMessage, utcnow
@@ -54,6 +57,8 @@ def purge_once(runtime: Runtime) -> int:
 
 
 def create_app(runtime: Runtime) -> Starlette:
+    channels = Channels(runtime)  # Telegram / WhatsApp webhooks, inbox, outbox (configured only)
+
     async def healthz(request: Request) -> Response:
         if await runtime.rasa.ready():
             return JSONResponse({"status": "ok", "rasa": "ready"})
@@ -94,14 +99,21 @@ def create_app(runtime: Runtime) -> Starlette:
                 await asyncio.sleep(PURGE_EVERY_SECONDS)
 
         task = asyncio.create_task(purge_loop())
+        watcher = asyncio.create_task(watch_queue(runtime))  # the honest "nobody answered yet"
+        await channels.start()
         try:
             yield
         finally:
+            await channels.stop()
             task.cancel()
+            watcher.cancel()
 
     routes = [
         Route("/healthz", healthz),
         Route("/dev/terminal", terminal, methods=["POST"]),
         *callbacks.routes(),
+        *channels.routes(),
     ]
+    if runtime.settings.console_enabled:
+        routes.append(create_console(runtime)[0])  # the staff console under /console
     return Starlette(routes=routes, lifespan=lifespan)

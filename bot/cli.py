@@ -46,6 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.no_rasa:
         settings.start_rasa = False
+    if args.telegram_polling:
+        settings.telegram_polling = True
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(settings))
     return 0
@@ -197,6 +199,69 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database() -> Any:
+    from bot.store.db import Database
+
+    db = Database(get_settings().sqlalchemy_url)
+    db.migrate()
+    return db
+
+
+def cmd_directory_import(args: argparse.Namespace) -> int:
+    from bot.directory import hsds
+
+    db = _database()
+    try:
+        items, where = hsds.read(Path(args.file))
+    except (hsds.ImportError_, OSError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    with db.session() as s:
+        report = hsds.import_services(s, items, where, dry_run=args.dry_run)
+        if not report.ok:
+            s.rollback()
+    for error in report.errors:
+        print(f"rejected: {error}", file=sys.stderr)
+    if not report.ok:
+        print(f"nothing was imported: {len(report.errors)} entries need fixing", file=sys.stderr)
+        return 1
+    verb = "would be" if args.dry_run else "were"
+    print(
+        f"{len(report.created)} {verb} created, {len(report.updated)} {verb} updated, "
+        f"{len(report.unchanged)} unchanged"
+    )
+    for sid in report.created:
+        print(f"  + {sid}")
+    for sid in report.updated:
+        print(f"  ~ {sid}")
+    return 0
+
+
+def cmd_directory_export(args: argparse.Namespace) -> int:
+    from bot.directory import hsds
+
+    db = _database()
+    with db.session() as s:
+        hsds.export_to(s, Path(args.file))
+    print(f"written: {args.file}")
+    return 0
+
+
+def cmd_directory_stale(args: argparse.Namespace) -> int:
+    from bot.directory.service import Directory
+
+    settings = get_settings()
+    Directory.hide_after_days = settings.directory_hide_after_days
+    db = _database()
+    with db.session() as s:
+        rows = Directory(s).needs_checking(settings.directory_flag_after_days)
+        for svc, hidden in rows:
+            state = "HIDDEN from survivors" if hidden else "flagged"
+            print(f"{svc.id}\t{svc.country}\tlast verified {svc.last_verified}\t{state}")
+    print(f"{len(rows)} entries need checking")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from bot.store.db import Database
 
@@ -215,6 +280,23 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    """Point Telegram at ``URL`` (e.g. https://help.example.org/webhooks/telegram)."""
+    from bot.channels.telegram import set_webhook
+    from bot.store.crypto import Crypto
+
+    settings = get_settings()
+    if not settings.telegram_token:
+        print("BOT_TELEGRAM_TOKEN is not set", file=sys.stderr)
+        return 2
+    if not args.url.startswith("https://"):
+        print("Telegram only delivers webhooks over HTTPS", file=sys.stderr)
+        return 2
+    ok = asyncio.run(set_webhook(settings, Crypto(settings.key()), args.url))
+    print("webhook registered" if ok else "Telegram refused the webhook")
+    return 0 if ok else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bot.evaluation import main as report_main
 
@@ -227,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start Rasa and the bot server")
     p.add_argument("--no-rasa", action="store_true", help="Rasa runs elsewhere (BOT_RASA_PORT)")
+    p.add_argument(
+        "--telegram-polling",
+        action="store_true",
+        help="development: fetch Telegram updates (getUpdates) instead of the webhook",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("chat", help="talk with the assistant from this terminal")
@@ -249,8 +336,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="config.yml")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("telegram", help="Telegram set-up")
+    telegram = p.add_subparsers(dest="telegram_command", required=True)
+    p = telegram.add_parser("set-webhook", help="register the webhook with its secret")
+    p.add_argument("url", help="the public HTTPS address of /webhooks/telegram")
+    p.set_defaults(func=cmd_telegram_set_webhook)
+
+    p = sub.add_parser("directory", help="import or export the service directory (HSDS 3.0)")
+    dsub = p.add_subparsers(dest="directory_command", required=True)
+    d = dsub.add_parser("import", help="validate every entry, then write all or nothing")
+    d.add_argument("file", help="a .json file, a .zip of CSV files, or a folder of CSV files")
+    d.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    d.set_defaults(func=cmd_directory_import)
+    d = dsub.add_parser(
+        "export", help="write the directory as HSDS JSON, a .zip or a folder of CSV"
+    )
+    d.add_argument("file")
+    d.set_defaults(func=cmd_directory_export)
+    d = dsub.add_parser("stale", help="list entries due for verification")
+    d.set_defaults(func=cmd_directory_stale)
+
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("purge", help="delete expired transcripts now").set_defaults(func=cmd_purge)
+
+    from bot.console.cli_staff import add_parser as add_staff_parser
+
+    add_staff_parser(sub)  # bot staff add EMAIL --role ROLE
     return parser
 
 

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from bot.directory.countries import CountryResolver
 from bot.directory.service import Directory
+from bot.events import Event
+from bot.handoff import card
 from bot.handoff.service import Handoffs
 from bot.language import LanguageDetector, decide
 from bot.nlg.render import RenderContext, Renderer
@@ -34,7 +36,7 @@ from bot.safety.text import fold_command
 from bot.settings import Settings
 from bot.store.crypto import Crypto
 from bot.store.db import Database
-from bot.store.models import Contact, Conversation, Mode, SeenMessage, utcnow
+from bot.store.models import Consent, Contact, Conversation, Mode, SeenMessage, utcnow
 from bot.types import Inbound, Reply, ReplyButton, TurnResult
 
 log = logging.getLogger("bot.gateway")
@@ -51,7 +53,24 @@ NEED_INTENTS = {
 # Asked in a first message: answered right after the person says it is safe to chat.
 FIRST_MESSAGE_FOLLOW_UPS = NEED_INTENTS | {"ask_privacy", "ask_trafficking_info", "bot_identity"}
 # Payloads the gateway answers itself (they also work while Rasa is down).
-LOCAL_PAYLOADS = {"choose_language", "handoff_yes", "handoff_no", "request_human"}
+HANDOFF_PAYLOADS = {
+    "request_human",
+    "handoff_yes",
+    "handoff_nocard",
+    "handoff_no",
+    "card_change",
+    "card_edit",
+    "card_hours",
+    "card_code_word",
+    "card_show",
+    "handoff_wait",
+    "handoff_leave",
+    "handoff_place",
+}
+LOCAL_PAYLOADS = {"choose_language", *HANDOFF_PAYLOADS}
+# While a person from the team is writing, the assistant stays silent except for these.
+WHILE_WITH_STAFF = {"choose_language", "handoff_place", "handoff_leave"}
+LIVE = (Mode.QUEUED, Mode.STAFF)
 _PAYLOAD = re.compile(r"^/([a-z_]+)(\{.*\})?$", re.DOTALL)
 _DIGITS = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
@@ -108,6 +127,12 @@ class Gateway:
         self._countries: CountryResolver | None = None
 
     # --- plumbing ---
+
+    @asynccontextmanager
+    async def contact_lock(self, contact_id: str) -> AsyncIterator[None]:
+        """One turn or staff action at a time per contact (the console takes it too)."""
+        async with self._contact_lock(contact_id):
+            yield
 
     @asynccontextmanager
     async def _contact_lock(self, contact_id: str) -> AsyncIterator[None]:
@@ -201,8 +226,30 @@ class Gateway:
             conv, is_new = self._load(s, msg, contact_id)
             screening = self._screen(msg)
             self._apply_language(conv, msg, screening, is_new)
-            sender = conv.rasa_sender
+            if conv.mode in LIVE:
+                self.handoffs.touch(s, conv)  # their turn: the team may answer now
+            leaving = screening.command is not None and screening.command.command in (
+                Command.EXIT,
+                Command.DELETE,
+                Command.STOP,
+            )
+            if not leaving:  # lines held back by "only when I write" come first
+                turn.replies.extend(self.handoffs.take_held(s, contact_id))
+        held = len(turn.replies)
+        result = await self._route(conv, msg, screening, turn, is_new)
+        if result.mode in LIVE and len(result.replies) > held:
+            # Staff see what the assistant told the person while they wait or talk (never Rasa).
+            with self.db.session() as s:
+                live = s.get(Conversation, conv.id)
+                if live is not None:
+                    for reply in result.replies[held:]:
+                        self.handoffs.keep_message(s, live, reply.text, "bot")
+        return result
 
+    async def _route(
+        self, conv: Conversation, msg: Inbound, screening: Screening, turn: Turn, is_new: bool
+    ) -> TurnResult:
+        sender = conv.rasa_sender
         if msg.unsupported:
             return self._finish(
                 conv.id, turn, [self._render_simple(conv, msg, "utter_unsupported_message")]
@@ -214,6 +261,8 @@ class Gateway:
 
         # 2. Crisis from the lexicons: numbers first, never waiting for Rasa.
         if screening.crisis:
+            if conv.mode in LIVE:
+                return self._crisis_in_handoff(conv.id, msg, screening.self_harm, turn)
             return self._crisis(conv.id, msg, screening.self_harm, turn, is_new)
 
         # 3. A tapped button, or a typed number for one.
@@ -223,10 +272,14 @@ class Gateway:
 
         text = (msg.text or "").strip()
         # 4. Someone is waiting for, or talking with, a person: keep the message for them.
-        if conv.mode in (Mode.QUEUED, Mode.STAFF):
+        if conv.mode in LIVE:
             return self._to_staff(conv.id, msg, text, turn)
 
-        # 5. Understanding.
+        # 5. The code word for the handoff summary: hashed at once, never sent to Rasa.
+        if conv.awaiting == "code_word" and text:
+            return self._code_word(conv.id, msg, text, turn)
+
+        # 6. Understanding.
         try:
             parse = (
                 await self.rasa.parse(text.lstrip("/")) if text else Parse("nlu_fallback", 0.0, [])
@@ -369,9 +422,11 @@ class Gateway:
         with self.db.session() as s:
             conv = self._conv(s, conv_id)
             ctx, d = self._ctx(conv, msg), Directory(s)
-            if hit.command is Command.BACK and conv.mode == Mode.QUEUED:
-                self.handoffs.withdraw(s, conv)
+            if hit.command is Command.BACK and conv.mode in LIVE:
+                self.handoffs.withdraw(s, conv)  # out of the queue, or away from staff (E7)
                 reply = self.renderer.render("utter_back_to_bot", ctx, d)
+            elif hit.command is Command.MENU and conv.mode == Mode.STAFF:
+                reply = self._with_person_now(s, conv, ctx, d)
             elif hit.command is Command.PRIVACY:
                 reply = self.renderer.render("utter_privacy", ctx, d)
             elif hit.command is Command.PAUSE:
@@ -396,11 +451,34 @@ class Gateway:
                 replies.append(self.renderer.render("utter_first_contact", ctx, d))
         return self._finish(conv_id, turn, replies)
 
+    def _crisis_in_handoff(
+        self, conv_id: str, msg: Inbound, self_harm: bool, turn: Turn
+    ) -> TurnResult:
+        """A1 in a live handoff: the numbers at once, the message to staff, the request urgent."""
+        turn.crisis = True
+        turn.intent, turn.confidence = ("self_harm" if self_harm else "emergency"), 1.0
+        with self.db.session() as s:
+            conv = self._conv(s, conv_id)
+            conv.crisis = True
+            self.handoffs.keep_message(s, conv, (msg.text or "").strip(), "in")
+            self.handoffs.raise_urgency(s, conv)
+            reply = self.renderer.render(
+                "utter_crisis_in_handoff", self._ctx(conv, msg), Directory(s)
+            )
+        return self._finish(conv_id, turn, [reply])
+
+    def _ended(self, s: Session, conv: Conversation) -> None:
+        """The person left during a handoff (exit, stop, delete): the console must know at once."""
+        if conv.mode in LIVE:
+            self.handoffs.events.publish(Event("handoff.ended", conv.id))
+        self.handoffs.drop_held(s, conv.contact_id)
+
     async def _exit(self, conv_id: str, sender: str, msg: Inbound, turn: Turn) -> TurnResult:
         """B1: the session's server-side state is gone at once; at most one neutral line."""
         with self.db.session() as s:
             conv = self._conv(s, conv_id)
             ctx = self._ctx(conv, msg)
+            self._ended(s, conv)
             s.execute(delete(Conversation).where(Conversation.id == conv_id))
         await self._erase_tracker(sender)
         replies: list[Reply] = []
@@ -432,6 +510,7 @@ class Gateway:
                 )
             ]
             reply = self.renderer.render("utter_deleted", ctx, Directory(s))
+            self._ended(s, conv)
             s.execute(delete(Contact).where(Contact.id == conv.contact_id))
         for rasa_sender in {sender, *senders}:
             await self._erase_tracker(rasa_sender)
@@ -451,6 +530,7 @@ class Gateway:
             conv = self._conv(s, conv_id)
             ctx = self._ctx(conv, msg)
             reply = self.renderer.render("utter_stop", ctx, Directory(s))
+            self._ended(s, conv)
             s.execute(delete(Conversation).where(Conversation.id == conv_id))
         await self._erase_tracker(sender)
         turn.replies.append(reply)
@@ -509,41 +589,164 @@ class Gateway:
             conv = self._conv(s, conv_id)
             self.handoffs.keep_message(s, conv, text, "in")
             if conv.mode == Mode.QUEUED and not conv.queue_notice_sent:
-                replies.append(
-                    self.renderer.render("utter_queued_ack", self._ctx(conv, msg), Directory(s))
-                )
+                ack = self.renderer.render("utter_queued_ack", self._ctx(conv, msg), Directory(s))
+                replies.append(ack)
                 conv.queue_notice_sent = True
+                conv.choices = [{"payload": b.payload, "role": b.role} for b in ack.buttons]
         turn.intent = "to_staff"
         turn.replies.extend(replies)
         return TurnResult(turn.replies, conv.language or "en", turn.intent, None, False, conv.mode)
 
     # --- handoff (deterministic, so "person" works while Rasa is down) ---
 
+    def _with_person_now(
+        self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory
+    ) -> Reply:
+        req = self.handoffs.open_request(s, conv)
+        name = (req.staff_name if req else None) or ""
+        return self.renderer.render("utter_with_person_now", ctx, d, staff_name=name)
+
+    def _already_live(
+        self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory
+    ) -> Reply | None:
+        if conv.mode == Mode.STAFF:
+            return self._with_person_now(s, conv, ctx, d)
+        if conv.mode == Mode.QUEUED:
+            return self.renderer.render("utter_queued_ack", ctx, d)
+        return None
+
+    def _wait_estimate(self, s: Session, ctx: RenderContext, queue: str | None = None) -> str:
+        """E1: the expected wait, from recent acceptances; never a promise."""
+        minutes = self.handoffs.wait_estimate(s, queue or ctx.language)
+        if minutes:
+            return self.renderer.t("queue_wait_estimate", ctx, minutes=minutes)
+        return self.renderer.t("queue_wait_unknown", ctx)
+
+    def _consent(self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory) -> Reply:
+        """E1/E2: the question, with the summary exactly as staff would get it."""
+        req = self.handoffs.current_draft(s, conv) or self.handoffs.draft(s, conv)
+        summary = card.card_text(self.renderer, ctx, req)
+        return self.renderer.render("utter_ask_handoff_consent", ctx, d, card=summary)
+
     def _handoff_explain(self, conv_id: str, msg: Inbound, turn: Turn) -> TurnResult:
         with self.db.session() as s:
             conv = self._conv(s, conv_id)
-            if conv.mode in (Mode.QUEUED, Mode.STAFF):
-                reply = self.renderer.render("utter_queued_ack", self._ctx(conv, msg), Directory(s))
-                return self._finish(conv_id, turn, [reply])
             ctx, d = self._ctx(conv, msg), Directory(s)
-            explain = self.renderer.render("utter_handoff_explain", ctx, d)
-            ask = self.renderer.render("utter_ask_handoff_consent", ctx, d)
+            live = self._already_live(s, conv, ctx, d)
+            if live is not None:
+                return self._finish(conv_id, turn, [live])
+            self.handoffs.draft(s, conv)  # a fresh summary from what the conversation knows
+            estimate = self._wait_estimate(s, ctx)
+            explain = self.renderer.render("utter_handoff_explain", ctx, d, wait_estimate=estimate)
+            ask = self._consent(s, conv, ctx, d)
         return self._finish(conv_id, turn, [explain, ask])
 
-    def _handoff_answer(self, conv_id: str, msg: Inbound, consent: bool, turn: Turn) -> TurnResult:
-        from bot.store.models import Consent
-
+    def _handoff_answer(self, conv_id: str, msg: Inbound, choice: str, turn: Turn) -> TurnResult:
+        """yes: send with the summary; nocard: send with the language only; no: nobody."""
         with self.db.session() as s:
             conv = self._conv(s, conv_id)
             ctx, d = self._ctx(conv, msg), Directory(s)
-            s.add(Consent(contact_id=conv.contact_id, kind="handoff", granted=consent))
-            if not consent:
+            live = self._already_live(s, conv, ctx, d)
+            if live is not None:
+                return self._finish(conv_id, turn, [live])
+            s.add(Consent(contact_id=conv.contact_id, kind="handoff", granted=choice != "no"))
+            awaiting = None if conv.awaiting == "code_word" else conv.awaiting
+            if choice == "no":
+                draft = self.handoffs.current_draft(s, conv)
+                if draft is not None:
+                    s.delete(draft)
                 reply = self.renderer.render("utter_handoff_declined", ctx, d)
             else:
+                s.add(Consent(contact_id=conv.contact_id, kind="summary", granted=choice == "yes"))
                 on_duty = self.handoffs.on_duty(s, ctx.language)
-                self.handoffs.request(s, conv, on_duty)
+                self.handoffs.submit(s, conv, choice == "yes", on_duty)
                 key = "utter_handoff_queued" if on_duty else "utter_handoff_no_one"
                 reply = self.renderer.render(key, ctx, d)
+        return self._finish(conv_id, turn, [reply], awaiting=awaiting)
+
+    def _card(
+        self, conv_id: str, msg: Inbound, intent: str, entities: dict[str, Any], turn: Turn
+    ) -> TurnResult:
+        """Changing the summary before it is sent: one enumerated field per tap."""
+        changes: dict[str, Any] = {}
+        with self.db.session() as s:
+            conv = self._conv(s, conv_id)
+            ctx, d = self._ctx(conv, msg), Directory(s)
+            live = self._already_live(s, conv, ctx, d)
+            if live is not None:
+                return self._finish(conv_id, turn, [live])
+            if conv.awaiting == "code_word":
+                changes["awaiting"] = None
+            req = self.handoffs.current_draft(s, conv) or self.handoffs.draft(s, conv)
+            if intent == "card_edit":
+                card.edit(req, conv, entities.get("field", ""), entities.get("value"))
+            if intent == "card_code_word":
+                replies = [self.renderer.render("utter_ask_code_word", ctx, d)]
+                changes["awaiting"] = "code_word"
+            elif intent == "card_hours":
+                buttons = [
+                    ReplyButton(self.renderer.t(key, ctx), payload)
+                    for key, payload in card.hours_options()
+                ]
+                replies = [self.renderer.render("utter_ask_safe_hours", ctx, d, buttons=buttons)]
+            elif intent == "card_show":
+                replies = [self._consent(s, conv, ctx, d)]
+            else:  # card_change, card_edit: the summary with what can change
+                buttons = [
+                    ReplyButton(self.renderer.t(key, ctx), payload)
+                    for key, payload in card.change_options(req, conv)
+                ]
+                summary = card.card_text(self.renderer, ctx, req)
+                replies = [
+                    self.renderer.render(
+                        "utter_handoff_card_change", ctx, d, buttons=buttons, card=summary
+                    )
+                ]
+        return self._finish(conv_id, turn, replies, **changes)
+
+    def _code_word(self, conv_id: str, msg: Inbound, text: str, turn: Turn) -> TurnResult:
+        """Keep only a keyed hash of the word; the word itself is never stored, logged or parsed."""
+        turn.intent, turn.confidence = "code_word", 1.0
+        with self.db.session() as s:
+            conv = self._conv(s, conv_id)
+            ctx, d = self._ctx(conv, msg), Directory(s)
+            if not fold_command(text):  # only symbols or emoji: ask again
+                return self._finish(
+                    conv_id, turn, [self.renderer.render("utter_ask_code_word", ctx, d)]
+                )
+            req = self.handoffs.current_draft(s, conv) or self.handoffs.draft(s, conv)
+            req.code_word_hash = card.code_word_hash(self.crypto, text)
+            saved = self.renderer.render("utter_code_word_saved", ctx, d)
+            ask = self._consent(s, conv, ctx, d)
+        return self._finish(conv_id, turn, [saved, ask], awaiting=None)
+
+    def _waiting(self, conv_id: str, msg: Inbound, intent: str, turn: Turn) -> TurnResult:
+        """While queued: keep waiting, leave, or ask the place in the queue (E3, pain 5)."""
+        with self.db.session() as s:
+            conv = self._conv(s, conv_id)
+            waiting = self.handoffs.open_request(s, conv) is not None
+        if not waiting and intent != "handoff_leave":  # nothing to wait for: offer a person
+            return self._handoff_explain(conv_id, msg, turn)
+        with self.db.session() as s:
+            conv = self._conv(s, conv_id)
+            ctx, d = self._ctx(conv, msg), Directory(s)
+            req = self.handoffs.open_request(s, conv)
+            if intent == "handoff_leave" or req is None:
+                self.handoffs.withdraw(s, conv)
+                reply = self.renderer.render("utter_back_to_bot", ctx, d)
+            elif conv.mode == Mode.STAFF:
+                reply = self._with_person_now(s, conv, ctx, d)
+            elif intent == "handoff_wait":
+                reply = self.renderer.render("utter_handoff_keep_waiting", ctx, d)
+            else:
+                estimate = self._wait_estimate(s, ctx, req.language)
+                reply = self.renderer.render(
+                    "utter_queue_place",
+                    ctx,
+                    d,
+                    position=self.handoffs.position(s, req),
+                    wait_estimate=estimate,
+                )
         return self._finish(conv_id, turn, [reply])
 
     # --- buttons and typed numbers ---
@@ -567,10 +770,24 @@ class Gateway:
         turn.confidence = turn.confidence if turn.confidence is not None else 1.0
         if intent == "choose_language":
             return await self._set_language(conv_id, msg, entities.get("language", ""), turn)
+        with self.db.session() as s:
+            mode = self._conv(s, conv_id).mode
+        if mode in LIVE and intent in CRISIS_INTENTS:
+            return self._crisis_in_handoff(conv_id, msg, intent == "self_harm", turn)
+        if mode == Mode.STAFF and intent not in WHILE_WITH_STAFF:
+            # A person is writing: old buttons never bring the assistant back in.
+            with self.db.session() as s:
+                conv = self._conv(s, conv_id)
+                reply = self._with_person_now(s, conv, self._ctx(conv, msg), Directory(s))
+            return self._finish(conv_id, turn, [reply])
         if intent == "request_human":
             return self._handoff_explain(conv_id, msg, turn)
-        if intent in ("handoff_yes", "handoff_no"):
-            return self._handoff_answer(conv_id, msg, intent == "handoff_yes", turn)
+        if intent in ("handoff_yes", "handoff_nocard", "handoff_no"):
+            return self._handoff_answer(conv_id, msg, intent.removeprefix("handoff_"), turn)
+        if intent.startswith("card_"):
+            return self._card(conv_id, msg, intent, entities, turn)
+        if intent in ("handoff_wait", "handoff_leave", "handoff_place"):
+            return self._waiting(conv_id, msg, intent, turn)
         if intent == "inform_country" and entities.get("country"):
             with self.db.session() as s:
                 conv = self._conv(s, conv_id)

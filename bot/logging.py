@@ -23,6 +23,8 @@ ALLOWED_FIELDS = (
     "path",
     "method",
     "seconds",
+    "kind",
+    "attempts",
 )
 
 

@@ -9,14 +9,17 @@ import yaml
 
 from bot.delivery import Delivery
 from bot.directory.seed import seed_if_empty
+from bot.directory.service import Directory
 from bot.events import EventBus
 from bot.gateway import Gateway
 from bot.handoff.hours import TeamHours
 from bot.handoff.service import Handoffs
 from bot.language import LanguageDetector
 from bot.nlg.catalog import Catalog
+from bot.nlg.edits import load_live
 from bot.nlg.render import Renderer
 from bot.rasa.client import RasaClient
+from bot.rasa.process import RasaProcess
 from bot.safety.screen import SafetyScreen
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.crypto import Crypto
@@ -47,6 +50,7 @@ class Runtime:
     rasa: RasaClient
     gateway: Gateway
     delivery: Delivery
+    rasa_process: RasaProcess | None = None  # set by the Stack; replaced by a model switch
 
     @property
     def events(self) -> EventBus:
@@ -73,10 +77,13 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     if settings.seed_sample_directory:
         with db.session() as s:
             seed_if_empty(s, settings.sample_directory)
+    Directory.hide_after_days = settings.directory_hide_after_days
     extra_exit = [w.strip() for w in settings.exit_words.split(",") if w.strip()]
     screen = SafetyScreen(settings.languages, extra_exit)
     detector = LanguageDetector(settings.languages)
     catalog = Catalog(settings.languages)
+    with db.session() as s:
+        load_live(s, catalog)  # admins' approved edits override the catalogs
     hours = TeamHours(settings.team_hours, settings.team_timezone, settings.team_holidays)
     renderer = Renderer(settings, catalog, hours)
     events = EventBus()

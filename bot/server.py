@@ -10,8 +10,9 @@ import uvicorn
 
 from bot.app import create_app
 from bot.logging import configure
-from bot.rasa.model import ensure_model
+from bot.rasa.model import admin_data, ensure_model
 from bot.rasa.process import RasaProcess
+from bot.rasa.retrain import write_admin_data
 from bot.runtime import Runtime, build_runtime, set_current
 from bot.settings import Settings
 
@@ -38,7 +39,12 @@ class Stack:
         configure(self.settings.log_level)
         runtime = build_runtime(self.settings)
         self.runtime = runtime
-        model = ensure_model(self.settings, quiet=self.quiet) if self.start_rasa else None
+        model = None
+        if self.start_rasa:
+            # The admins' live example phrases are part of the model's training data.
+            with runtime.db.session() as s:
+                write_admin_data(s, admin_data(self.settings), include_pending=False)
+            model = ensure_model(self.settings, quiet=self.quiet)
         app = create_app(runtime)
         config = uvicorn.Config(
             app,
@@ -60,6 +66,7 @@ class Stack:
                 self.settings, model, runtime.rasa_token, runtime.callback_token
             )
             self.rasa.start()
+            runtime.rasa_process = self.rasa
             await self.rasa.wait_ready(runtime.rasa, self.settings.rasa_start_timeout)
         return runtime
 
@@ -69,8 +76,9 @@ class Stack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.rasa is not None:
-            self.rasa.stop()
+        current = self.runtime.rasa_process if self.runtime is not None else None
+        for process in {id(p): p for p in (self.rasa, current) if p is not None}.values():
+            process.stop()
         if self.server is not None:
             self.server.should_exit = True
         if self.task is not None:

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     transcript_ttl_hours: int = 24
     dedupe_ttl_days: int = 7
 
-    # Messaging channels (bot/channels/, docs/deploy.md). A channel without its token is not started.
+    # Messaging channels (bot/channels/, docs/deploy.md): one without its token is not started.
     telegram_token: str = ""
     telegram_secret: str = ""  # webhook secret header; empty: derived from the secret key
     telegram_api_url: str = "https://api.telegram.org"  # tests point it at a local fake
@@ -89,9 +89,23 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 2.0  # how often pending rows are looked for without a wake-up
     outbox_dead_ttl_hours: int = 72  # dead letters (encrypted) are kept this long for staff
 
+    # The staff console (/console) and the live handoff (bot/console/, docs/console.md).
+    console_enabled: bool = True
+    # "Their turn": minutes after the survivor's last message in which staff may write to someone
+    # who chose "only when I write" (the default); outside it the reply box is disabled.
+    console_turn_minutes: int = 10
+    console_session_hours: int = 12  # a sign-in lasts this long at most
+    console_lockout_attempts: int = 5  # failed sign-ins in a row before the account locks
+    console_lockout_minutes: int = 15
+    console_invite_hours: int = 72  # a one-time invitation link expires after this
+    handoff_watch_seconds: float = 15.0  # how often the queue is checked for unanswered requests
+
     # The directory seeded on first start.
     sample_directory: Path = PROJECT_ROOT / "bot" / "directory" / "sample_directory.json"
     seed_sample_directory: bool = True
+    # Entries not verified for this many days are flagged for staff, then no longer offered.
+    directory_flag_after_days: int = 90
+    directory_hide_after_days: int = 365
 
     log_level: str = "INFO"
 

@@ -67,6 +67,19 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
         "rasa_port": free_port(),
         "log_level": "INFO",
         "team_hours": "mon-sun 00:00-23:59",
+        # Channels against the local fakes (tests/fakes/); the app secret and phone number id
+        # are those of the real signed delivery in ../shared/fixtures (the secret was reset).
+        "telegram_token": "123456:TEST-token-not-real",
+        "telegram_secret": "test-telegram-secret",
+        "telegram_api_url": f"http://127.0.0.1:{free_port()}",
+        "whatsapp_verify_token": "meatyhamhock",
+        "whatsapp_app_secret": "1222e786b144d0e85b9f365372d93676",
+        "whatsapp_access_token": "test-access-token",
+        "whatsapp_phone_number_id": "277321005464405",
+        "whatsapp_api_url": f"http://127.0.0.1:{free_port()}/v21.0",
+        "outbox_backoff_seconds": 0.2,
+        "outbox_backoff_max_seconds": 1.0,
+        "outbox_poll_seconds": 0.2,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

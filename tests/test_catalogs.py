@@ -6,86 +6,15 @@ import re
 
 import pytest
 
+from bot.nlg import lint
 from bot.nlg.catalog import Catalog, source_texts
 from bot.nlg.messages import BUTTON_TEXTS, MESSAGES
 
 LANGS = ["en", "es", "pt", "fr"]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
-# Words that must not show on a lock screen (the first line of every message).
-LOCK_SCREEN_BLOCKLIST = {
-    "en": [
-        "traffick",
-        "police",
-        "danger",
-        "abuse",
-        "violence",
-        "rape",
-        "emergency",
-        "escape",
-        "victim",
-        "suicide",
-        "kill",
-        "immigration",
-        "rescue",
-    ],
-    "es": [
-        "trata",
-        "policía",
-        "policia",
-        "peligro",
-        "abuso",
-        "violencia",
-        "violación",
-        "emergencia",
-        "escapar",
-        "víctima",
-        "suicid",
-        "migración",
-        "rescate",
-    ],
-    "pt": [
-        "tráfico",
-        "polícia",
-        "policia",
-        "perigo",
-        "abuso",
-        "violência",
-        "estupro",
-        "emergência",
-        "fugir",
-        "vítima",
-        "suicíd",
-        "imigração",
-        "resgate",
-    ],
-    "fr": [
-        "traite",
-        "police",
-        "danger",
-        "abus",
-        "violence",
-        "viol",
-        "urgence",
-        "fuir",
-        "victime",
-        "suicid",
-        "immigration",
-        "sauvetage",
-    ],
-}
-# D1, D5, D7 and I4: no "why" about the reader, no promises, no pressure, no "@"/"x"/"·" in words.
-FORBIDDEN = {
-    "en": [r"\bwhy\b", r"we will rescue", r"you will be safe", r"you must\b", r"you should call"],
-    "es": [r"por qu[eé]", r"te vamos a rescatar", r"estar[aá]s a salvo", r"tienes que denunciar"],
-    "pt": [
-        r"por que",
-        r"vamos te resgatar",
-        r"voc[eê] vai estar seguro",
-        r"voc[eê] precisa denunciar",
-    ],
-    "fr": [r"pourquoi", r"nous allons vous sauver", r"vous serez en s[eé]curit[eé]", r"vous devez"],
-}
-INCLUSIVE_MARKERS = re.compile(r"\w[@·]\w|\w+x\b(?<=[oa]sx)|\w\.e\.|-e-")
+LOCK_SCREEN_BLOCKLIST = lint.LOCK_SCREEN_BLOCKLIST
+FORBIDDEN = lint.FORBIDDEN
+INCLUSIVE_MARKERS = lint.INCLUSIVE_MARKERS
 
 
 @pytest.fixture(scope="module")

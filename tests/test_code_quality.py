@@ -12,7 +12,10 @@ BIN = Path(sys.executable).parent
 
 def test_ruff() -> None:
     run = subprocess.run(
-        [BIN / "ruff", "check", "bot", "actions", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        [BIN / "ruff", "check", "bot", "actions", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
 

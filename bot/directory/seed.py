@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 
 from bot.store.models import Country, Organization, Service
 
+# The need categories in their canonical order (also the order of HSDS attributes).
+CATEGORIES = ("hotline", "shelter", "legal", "medical", "labour", "repatriation")
+
 
 def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
@@ -41,10 +44,16 @@ def load_directory(session: Session, path: Path) -> int:
             for field in ("name", "description", "country", "region", "email", "address"):
                 setattr(svc, field, s.get(field))
             svc.description = s.get("description") or ""
-            svc.categories = list(s.get("categories") or [])
+            cats = list(s.get("categories") or [])
+            svc.categories = [c for c in CATEGORIES if c in cats]
             svc.languages = list(s.get("languages") or [])
             svc.phones = list(s.get("phones") or [])
-            svc.hours = dict(s.get("hours") or {})
+            hours = dict(s.get("hours") or {})
+            svc.hours = {
+                "text": hours.get("text") or None,
+                "timezone": hours.get("timezone") or None,
+                "open_24_7": bool(hours.get("open_24_7")),
+            }
             for flag in ("free", "confidential", "may_involve_authorities", "lgbtq_affirming"):
                 setattr(svc, flag, s.get(flag))
             svc.for_children = bool(s.get("for_children"))

@@ -3,6 +3,7 @@ reaches the very next answer, with no retraining or restart."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,8 +35,13 @@ class EmergencyNumber:
 
 
 class Directory:
-    def __init__(self, session: Session) -> None:
+    # Set once from the settings (bot/runtime.py): entries whose last verification is older than
+    # this are not offered to survivors (G1). None keeps every active entry.
+    hide_after_days: int | None = None
+
+    def __init__(self, session: Session, today: dt.date | None = None) -> None:
         self.s = session
+        self.today = today or dt.date.today()
 
     def country(self, code: str | None) -> Country | None:
         return self.s.get(Country, code) if code else None
@@ -62,12 +68,30 @@ class Directory:
         return ordered[:limit]
 
     def _active(self, country: str) -> list[Service]:
+        query = select(Service).where(Service.country == country, Service.status == "active")
+        if self.hide_after_days is not None:
+            oldest = self.today - dt.timedelta(days=self.hide_after_days)
+            query = query.where(Service.last_verified >= oldest)
+        return list(self.s.scalars(query.order_by(Service.id)))
+
+    def needs_checking(self, flag_after_days: int) -> list[tuple[Service, bool]]:
+        """Entries due for verification, each with whether it is already hidden from survivors."""
+        flag = self.today - dt.timedelta(days=flag_after_days)
+        hide = (
+            self.today - dt.timedelta(days=self.hide_after_days)
+            if self.hide_after_days is not None
+            else None
+        )
         rows = self.s.scalars(
             select(Service)
-            .where(Service.country == country, Service.status == "active")
-            .order_by(Service.id)
+            .where(Service.status == "active")
+            .where((Service.last_verified < flag) | (Service.last_verified.is_(None)))
+            .order_by(Service.last_verified)
         )
-        return list(rows)
+        return [
+            (svc, hide is not None and (svc.last_verified is None or svc.last_verified < hide))
+            for svc in rows
+        ]
 
     def hotlines(self, country: str | None, limit: int = 1) -> list[Service]:
         if not country:

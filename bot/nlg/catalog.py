@@ -28,6 +28,7 @@ class Catalog:
         self.languages = languages
         self.sources = source_texts()
         self._texts: dict[str, dict[str, str]] = {}
+        self._overrides: dict[tuple[str, str], str] = {}  # approved admin edits (bot/nlg/edits.py)
         for lang in languages:
             self._texts[lang] = self._load(locales_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po")
 
@@ -45,7 +46,13 @@ class Catalog:
                 out[message.context] = message.string
         return out
 
+    def set_overrides(self, overrides: dict[tuple[str, str], str]) -> None:
+        self._overrides = dict(overrides)
+
     def text(self, key: str, language: str) -> str:
+        override = self._overrides.get((key, language))
+        if override:
+            return override
         found = self._texts.get(language, {}).get(key)
         if found:
             return found

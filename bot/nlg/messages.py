@@ -50,6 +50,19 @@ YES_NO_HUMAN = (
     Button("button_yes", "/request_human", "yes"),
     Button("button_no", "/deny", "no"),
 )
+# The handoff question (E1, E2, C4): a person with the summary, changing it, a code word, a person
+# without the summary, or no one. Each is a separate, revocable choice.
+HANDOFF_CONSENT = (
+    Button("button_send_request", "/handoff_yes", "yes"),
+    Button("button_card_change", "/card_change"),
+    Button("button_code_word", "/card_code_word"),
+    Button("button_no_card", "/handoff_nocard"),
+    Button("button_no", "/handoff_no", "no"),
+)
+WAIT_OR_LEAVE = (
+    Button("button_keep_waiting", "/handoff_wait", "yes"),
+    Button("button_back_to_bot", "/handoff_leave", "no"),
+)
 HELP_MENU = (
     Button("button_need_shelter", "/need_shelter"),
     Button("button_need_labour", "/need_labour"),
@@ -73,6 +86,31 @@ BUTTON_TEXTS: dict[str, str] = {
     "button_request_human": N_("button_request_human", "Talk to a person"),
     "button_send_request": N_("button_send_request", "Yes, ask a person"),
     "button_services": N_("button_services", "See services"),
+    # The handoff summary (E2): what the person can change before it is sent.
+    "button_card_change": N_("button_card_change", "Change the summary"),
+    "button_code_word": N_("button_code_word", "Set a code word"),
+    "button_no_card": N_("button_no_card", "Ask without summary"),
+    "button_hide_country": N_("button_hide_country", "Hide my country"),
+    "button_show_country": N_("button_show_country", "Show my country"),
+    "button_hide_needs": N_("button_hide_needs", "Hide help needed"),
+    "button_show_needs": N_("button_show_needs", "Show help needed"),
+    "button_urgent": N_("button_urgent", "It is urgent"),
+    "button_not_urgent": N_("button_not_urgent", "It is not urgent"),
+    "button_calls_ok": N_("button_calls_ok", "Calls are OK"),
+    "button_no_calls": N_("button_no_calls", "No phone calls"),
+    "button_may_write_first": N_("button_may_write_first", "May write first"),
+    "button_only_reply": N_("button_only_reply", "Only when I write"),
+    "button_safe_hours": N_("button_safe_hours", "Safe hours"),
+    "button_hours_morning": N_("button_hours_morning", "6:00 to 12:00"),
+    "button_hours_afternoon": N_("button_hours_afternoon", "12:00 to 18:00"),
+    "button_hours_evening": N_("button_hours_evening", "18:00 to 22:00"),
+    "button_hours_night": N_("button_hours_night", "22:00 to 6:00"),
+    "button_any_time": N_("button_any_time", "Any time"),
+    "button_done": N_("button_done", "Done"),
+    # While waiting (E3): wait or go back, and the place in the queue.
+    "button_keep_waiting": N_("button_keep_waiting", "Keep waiting"),
+    "button_back_to_bot": N_("button_back_to_bot", "Back to assistant"),
+    "button_place": N_("button_place", "My place in line"),
 }
 
 MESSAGES: dict[str, MessageDef] = {
@@ -364,7 +402,7 @@ MESSAGES: dict[str, MessageDef] = {
                 "utter_handoff_explain",
                 "About talking with a person.\n"
                 "A trained person from the {org_name} team answers here, in writing. "
-                "Team hours: {hours}. It may take a while, and you can stop waiting at any time. "
+                "Team hours: {hours}. {wait_estimate} You can stop waiting at any time. "
                 "They are not the police. What you share stays with the team, unless a child is "
                 "at risk or a life is in danger now; then the law may require them to act.",
             ),
@@ -374,15 +412,70 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_ask_handoff_consent",
             N_(
                 "utter_ask_handoff_consent",
-                "One question.\nDo you want me to ask a person to join this chat?",
+                "One question.\nThe person who joins will see only this short summary, so you "
+                "don't have to repeat yourself:\n{card}\n"
+                "Do you want me to ask a person to join this chat?",
             ),
-            buttons=(
-                Button("button_send_request", "/handoff_yes", "yes"),
-                Button("button_no", "/handoff_no", "no"),
+            buttons=HANDOFF_CONSENT,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_handoff_card_change",
+            N_(
+                "utter_handoff_card_change",
+                "The summary.\n{card}\nWhat do you want to change? Each choice changes one line.",
             ),
             safety_critical=True,
             question=True,
         ),
+        _m(
+            "utter_ask_safe_hours",
+            N_(
+                "utter_ask_safe_hours",
+                "Safe hours.\nWhen is it safe for the team to write to you first, in your "
+                "local time? They can always answer right after you write.",
+            ),
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_ask_code_word",
+            N_(
+                "utter_ask_code_word",
+                "A code word.\nType a word or two you will remember, not your name. Before "
+                "talking about your situation, the team will ask you for it.",
+            ),
+            buttons=(Button("button_skip", "/card_show", "no"),),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_code_word_saved",
+            N_(
+                "utter_code_word_saved",
+                "Code word saved.\nOnly a coded check of it is kept, not the word itself. "
+                "You can delete your message with the word from this chat.",
+            ),
+            safety_critical=True,
+        ),
+        # The summary's lines: enumerated fields only, each one a line of its own.
+        _m("card_language", N_("card_language", "- Language: {value}")),
+        _m("card_country", N_("card_country", "- Country: {value}")),
+        _m("card_country_hidden", N_("card_country_hidden", "- Country: not shared")),
+        _m("card_needs", N_("card_needs", "- Help with: {value}")),
+        _m("card_needs_hidden", N_("card_needs_hidden", "- Help with: not shared")),
+        _m("card_urgent", N_("card_urgent", "- Urgent: yes")),
+        _m("card_not_urgent", N_("card_not_urgent", "- Urgent: no")),
+        _m("card_no_calls", N_("card_no_calls", "- No phone calls")),
+        _m("card_calls_ok", N_("card_calls_ok", "- Phone calls are OK")),
+        _m(
+            "card_only_reply",
+            N_("card_only_reply", "- The team writes only right after you write"),
+        ),
+        _m("card_may_write_first", N_("card_may_write_first", "- The team may write to you first")),
+        _m("card_safe_hours", N_("card_safe_hours", "- Safe hours: {hours}")),
+        _m("card_code_word_set", N_("card_code_word_set", "- Code word: set")),
+        _m("card_code_word_none", N_("card_code_word_none", "- Code word: none")),
         _m(
             "utter_handoff_queued",
             N_(
@@ -391,6 +484,7 @@ MESSAGES: dict[str, MessageDef] = {
                 "name when they do. You can keep writing; they will read it. "
                 "To go back to the automated assistant, send {back_word}.",
             ),
+            buttons=(Button("button_place", "/handoff_place"),),
             safety_critical=True,
         ),
         _m(
@@ -398,9 +492,103 @@ MESSAGES: dict[str, MessageDef] = {
             N_(
                 "utter_handoff_no_one",
                 "Thank you for asking.\nNobody from the team is available right now. "
-                "The team is next available {next_open}. Your request is saved until then. "
+                "The team is next available {next_open}. "
                 "If you are in danger now, call {emergency}. {hotline_lines} "
-                "I can still share information now: send {menu_word}.",
+                "Do you want to keep waiting for a person, or go back to the automated "
+                "assistant?",
+            ),
+            buttons=WAIT_OR_LEAVE,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_handoff_no_answer",
+            N_(
+                "utter_handoff_no_answer",
+                "Thank you for waiting.\nNobody from the team has been able to answer yet. "
+                "Team hours: {hours}. "
+                "If you are in danger now, call {emergency}. {hotline_lines} "
+                "Do you want to keep waiting for a person, or go back to the automated "
+                "assistant?",
+            ),
+            buttons=WAIT_OR_LEAVE,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_handoff_keep_waiting",
+            N_(
+                "utter_handoff_keep_waiting",
+                "OK.\nYour request stays in the queue, and the team will read what you write. "
+                "To go back to the automated assistant, send {back_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_queue_place",
+            N_(
+                "utter_queue_place",
+                "About the queue.\nYou are number {position} in line for a person. {wait_estimate}",
+            ),
+        ),
+        _m(
+            "queue_wait_estimate",
+            N_("queue_wait_estimate", "Recently, people waited about {minutes} minutes."),
+        ),
+        _m("queue_wait_unknown", N_("queue_wait_unknown", "I can't tell how long it will take.")),
+        _m(
+            "utter_staff_joined",
+            N_(
+                "utter_staff_joined",
+                "{staff_name} from the team has joined this chat.\n"
+                "You are now writing with a person, not with the automated assistant.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_staff_left",
+            N_(
+                "utter_staff_left",
+                "{staff_name} from the team has left this chat.\n"
+                "You are chatting with the automated assistant again. "
+                "To see what I can help with, send {menu_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_handoff_transferred",
+            N_(
+                "utter_handoff_transferred",
+                "One moment.\nAnother person from the team will join this chat. "
+                "You will see their name when they do.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_handoff_closed",
+            N_(
+                "utter_handoff_closed",
+                "This chat with the team has ended.\nThank you for writing. You can write "
+                "here again at any time. The messages of this chat are erased {ttl_hours} "
+                "hours after it ends; to erase them now, send {delete_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_crisis_in_handoff",
+            N_(
+                "utter_crisis_in_handoff",
+                "Automatic message.\nIf you are in danger now, call {emergency}.\n"
+                "{hotline_lines}\nThe team will read your message too.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_with_person_now",
+            N_(
+                "utter_with_person_now",
+                "Automatic message.\nYou are writing with {staff_name} from the team. "
+                "To go back to the automated assistant, send {back_word}.",
             ),
             safety_critical=True,
         ),
@@ -420,6 +608,7 @@ MESSAGES: dict[str, MessageDef] = {
                 "Message received.\nIt is kept for the team, and they will read it. "
                 "To go back to the automated assistant, send {back_word}.",
             ),
+            buttons=(Button("button_place", "/handoff_place"),),
             safety_critical=True,
         ),
         _m(

@@ -6,6 +6,7 @@ sent only to ``/model/parse``, which keeps nothing. So Rasa's tracker holds no m
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -25,17 +26,47 @@ class Parse:
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: str, timeout: float) -> None:
+    def __init__(
+        self, base_url: str, token: str, timeout: float, hold_timeout: float = 120
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.timeout = timeout
+        self.hold_timeout = hold_timeout
         self._client = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, params={"token": token}
         )
+        self._open: asyncio.Event | None = None
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def hold(self) -> None:
+        """Make new requests wait (a model switch is under way); nothing is dropped."""
+        if self._open is None:
+            self._open = asyncio.Event()
+        self._open.clear()
+
+    def release(self) -> None:
+        if self._open is not None:
+            self._open.set()
+
+    async def switch(self, base_url: str) -> None:
+        """Talk to another Rasa process from now on (the new model's)."""
+        old = self._client
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=self.timeout, params={"token": self.token}
+        )
+        await old.aclose()
+
     async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        if self._open is not None and not self._open.is_set() and not kwargs.pop("bypass", False):
+            try:
+                await asyncio.wait_for(self._open.wait(), self.hold_timeout)
+            except TimeoutError:
+                raise RasaUnavailable("held too long") from None
+        kwargs.pop("bypass", None)
         try:
             response = await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
@@ -84,6 +115,21 @@ class RasaClient:
             f"/conversations/{sender}/tracker/events",
             params={"token": self.token, "include_events": "NONE"},
             json=events,
+        )
+
+    async def tracker_events(self, sender: str) -> list[dict[str, Any]]:
+        data = await self._request(
+            "GET", f"/conversations/{sender}/tracker", params={"token": self.token}, bypass=True
+        )
+        return list(data.get("events") or [])
+
+    async def replace_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        await self._request(
+            "PUT",
+            f"/conversations/{sender}/tracker/events",
+            params={"token": self.token, "include_events": "NONE"},
+            json=events,
+            bypass=True,
         )
 
     async def erase(self, sender: str) -> None:

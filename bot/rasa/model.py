@@ -17,16 +17,26 @@ from pathlib import Path
 
 from bot.settings import PROJECT_ROOT, Settings
 
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/core")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/core", "addons")
 
 
-def inputs_hash(root: Path = PROJECT_ROOT, config: str = "config.yml") -> str:
+def admin_data(settings: Settings) -> Path:
+    """Where the example phrases admins added live as Rasa NLU files (outside the checkout)."""
+    return settings.data_dir / "nlu_admin"
+
+
+def inputs_hash(
+    root: Path = PROJECT_ROOT, config: str = "config.yml", extra: Path | None = None
+) -> str:
     digest = hashlib.sha256()
-    for rel in (config, *TRAINING_INPUTS[1:]):
-        path = root / rel
+    paths = [root / rel for rel in (config, *TRAINING_INPUTS[1:])]
+    if extra is not None and extra.is_dir():
+        paths.append(extra)
+    for path in paths:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
-            digest.update(str(f.relative_to(root)).encode())
+            name = str(f.relative_to(root)) if f.is_relative_to(root) else f"admin/{f.name}"
+            digest.update(name.encode())
             digest.update(f.read_bytes())
     digest.update(b"rasa==3.6.21")
     return digest.hexdigest()[:16]
@@ -34,7 +44,8 @@ def inputs_hash(root: Path = PROJECT_ROOT, config: str = "config.yml") -> str:
 
 def model_path(settings: Settings, config: str = "config.yml") -> Path:
     stem = "model" if config == "config.yml" else Path(config).stem.replace("_", "-")
-    return settings.model_dir / f"{stem}-{inputs_hash(config=config)}.tar.gz"
+    extra = admin_data(settings) if config == "config.yml" else None
+    return settings.model_dir / f"{stem}-{inputs_hash(config=config, extra=extra)}.tar.gz"
 
 
 def rasa_env() -> dict[str, str]:
@@ -69,6 +80,7 @@ def ensure_model(settings: Settings, config: str = "config.yml", quiet: bool = F
         "--data",
         "data/nlu",
         "data/core",
+        *([str(admin_data(settings))] if extra_ok(settings, config) else []),
         "--out",
         str(target.parent),
         "--fixed-model-name",
@@ -87,6 +99,40 @@ def ensure_model(settings: Settings, config: str = "config.yml", quiet: bool = F
     except OSError:
         pass  # the cache is an optimisation only
     return target
+
+
+def _has_files(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*.yml"))
+
+
+def extra_ok(settings: Settings, config: str) -> bool:
+    """Admin examples go into our model only (the stock baseline trains on the shipped data)."""
+    return config == "config.yml" and _has_files(admin_data(settings))
+
+
+def validate(settings: Settings) -> tuple[bool, str]:
+    """`rasa data validate --fail-on-warnings` on the training data, admin examples included."""
+    cmd = [
+        str(settings.rasa_venv / "bin" / "rasa"),
+        "data",
+        "validate",
+        "--fail-on-warnings",
+        "--domain",
+        "domain.yml",
+        "--config",
+        "config.yml",
+        "--data",
+        "data/nlu",
+        "data/core",
+        *([str(admin_data(settings))] if _has_files(admin_data(settings)) else []),
+    ]
+    run = subprocess.run(cmd, cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True)
+    problems = [
+        line.strip()
+        for line in (run.stdout + run.stderr).splitlines()
+        if "UserWarning" in line or "ERROR" in line
+    ]
+    return run.returncode == 0, "\n".join(problems)
 
 
 def sidecar(model: Path) -> Path:

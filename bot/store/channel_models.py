@@ -3,6 +3,11 @@
 Owned by the channels (issue 3). Message text here is always encrypted and short-lived: an outbox
 row is deleted once sent; platform message ids are kept only as long as they can be deleted (48 h on
 Telegram); an inbox row is deleted once its message has been handled.
+
+The outbox and the platform message ids are keyed by the contact's pseudonym without a foreign key
+(migration 0003): after DELETE the contact row is gone at once, yet the confirmation must still be
+sent and the chat's recent messages deleted on Telegram. The outbox drops rows of contacts erased
+any other way, and the purge removes orphaned ids (bot/outbox.py).
 """
 
 from __future__ import annotations
@@ -21,11 +26,10 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    contact_id: Mapped[str] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
-    )
+    contact_id: Mapped[str] = mapped_column(String(64), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     payload_enc: Mapped[str] = mapped_column(Text)  # encrypted JSON: text, buttons, kind
+    # pending → deleted once sent; held: WhatsApp's window is closed; dead: gave up, staff can see
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -54,9 +58,7 @@ class PlatformMessage(Base):
     __table_args__ = (UniqueConstraint("contact_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    contact_id: Mapped[str] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
-    )
+    contact_id: Mapped[str] = mapped_column(String(64), index=True)
     message_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 

@@ -31,6 +31,9 @@ class StaffUser(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     invite_token_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Added by migration 0004: a one-time invitation expires; a TOTP code is accepted only once.
+    invite_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class StaffSession(Base):
@@ -76,3 +79,42 @@ class CannedReply(Base):
     language: Mapped[str] = mapped_column(String(8), index=True)
     title: Mapped[str] = mapped_column(String(80))
     text: Mapped[str] = mapped_column(Text)
+
+
+# --- Added by migration 0004 ---
+
+
+class HandoffState(Base):
+    """The live side of a handoff that the console and the queue job need; never content.
+
+    ``last_inbound_at`` is the survivor's last message: it defines "their turn" (policy.py) and
+    WhatsApp's 24-hour window. ``fallback_at`` records the one honest "nobody has answered yet".
+    """
+
+    __tablename__ = "handoff_state"
+
+    handoff_id: Mapped[str] = mapped_column(
+        ForeignKey("handoff_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_inbound_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    fallback_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    code_word_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HeldReply(Base):
+    """A line for the survivor held back by "only when I write" until they next write.
+
+    Rendered in their language and encrypted; delivered first in their next turn, deleted by the
+    exit word, by erasure, and by the purge job after the transcript time-to-live.
+    """
+
+    __tablename__ = "held_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(40))
+    text_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

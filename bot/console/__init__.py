@@ -1,0 +1,1 @@
+"""The staff console under /console (issue 4); see docs/console.md."""

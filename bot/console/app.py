@@ -1,0 +1,47 @@
+"""The console as one mounted Starlette app: its routes, static files and security headers.
+
+Static files are served from this package (htmx and its SSE extension are vendored files, no
+build step and no CDN), under the same strict Content-Security-Policy as the pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.console import views_admin, views_auth, views_case, views_queue
+from bot.console.core import BASE, Console
+from bot.console.security import SecurityHeaders
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_console(runtime: Runtime) -> tuple[Mount, Console]:
+    console = Console(runtime)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(BASE + "/queue", status_code=303)
+
+    routes = [
+        Route("/", home),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        *views_auth.routes(console),
+        *views_queue.routes(console),
+        *views_case.routes(console),
+        *views_admin.routes(console),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, hsts=console.secure)],
+    )
+    return Mount(BASE, app=app), console

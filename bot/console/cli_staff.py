@@ -1,0 +1,73 @@
+"""``bot staff add EMAIL --role ROLE``: create a console account.
+
+The password is read from standard input (never from the command line, where it would sit in the
+shell history and the process list); with ``--invite`` no password is asked and a one-time link is
+printed instead, valid ``BOT_CONSOLE_INVITE_HOURS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from bot.console.auth import ROLES, AccountError, Accounts
+from bot.settings import Settings, get_settings
+from bot.store.crypto import Crypto
+from bot.store.db import Database
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    staff = sub.add_parser("staff", help="console accounts")
+    actions = staff.add_subparsers(dest="staff_command", required=True)
+    add = actions.add_parser("add", help="create an account (password from standard input)")
+    add.add_argument("email")
+    add.add_argument("--role", choices=ROLES, default="staff")
+    add.add_argument("--name", default="", help="display name survivors see (default: the email)")
+    add.add_argument(
+        "--languages", default="", help="queues they answer, e.g. es,pt (default: all)"
+    )
+    add.add_argument("--console-language", default="en", help="the console's language for them")
+    add.add_argument("--invite", action="store_true", help="print a one-time link instead")
+    add.set_defaults(func=cmd_staff_add)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password (at least 12 characters): ")
+        if getpass.getpass("Again: ") != first:
+            raise AccountError("the two passwords are different")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def invite_url(settings: Settings, token: str) -> str:
+    root = settings.public_url.rstrip("/") or settings.callback_url
+    return f"{root}/console/invite/{token}"
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    accounts = Accounts(db, settings, Crypto(settings.key()))
+    try:
+        password = None if args.invite else _read_password()
+        user, token = accounts.create(
+            args.email,
+            args.role,
+            args.name,
+            password=password,
+            languages=[x.strip() for x in args.languages.split(",") if x.strip()],
+            console_language=args.console_language,
+        )
+    except AccountError as exc:
+        print(f"not created: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"created {user.role} {user.email}")
+    if token:
+        print(f"one-time link (valid {settings.console_invite_hours} hours):")
+        print(invite_url(settings, token))
+    return 0

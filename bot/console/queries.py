@@ -1,0 +1,252 @@
+"""What the console shows, read from the database with the viewer's permissions applied.
+
+Every function returns plain data for the templates. Content (messages, notes) is decrypted only
+in ``case_view``, and only the parts the viewer may see: with a code word set and not yet
+confirmed, the summary's details, the notes and everything written before this person joined stay
+hidden (the person writing now may not be the person who set it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.console.auth import Staff
+from bot.handoff.card import Safety
+from bot.handoff.policy import Permission
+from bot.store.console_models import CannedReply, HandoffNote, StaffUser
+from bot.store.models import (
+    Contact,
+    HandoffMessage,
+    HandoffRequest,
+    StaffPresence,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.handoff.live import LiveHandoff
+
+PRESENCE_FRESH = dt.timedelta(minutes=2)
+
+
+@dataclass
+class Row:
+    id: str
+    language: str
+    urgent: bool
+    waited_minutes: int
+    status: str
+    staff_id: str | None
+    staff_name: str | None
+    card: bool
+    code_word: bool
+    told_no_answer: bool
+    position: int = 0
+
+
+@dataclass
+class Load:
+    id: str
+    name: str
+    role: str
+    languages: list[str]
+    presence: str  # available / away / offline
+    active_cases: int
+
+
+@dataclass
+class Line:
+    direction: str  # in / out / bot / sys
+    text: str
+    at: dt.datetime
+
+
+@dataclass
+class NoteLine:
+    author: str
+    text: str
+    at: dt.datetime
+
+
+@dataclass
+class Case:
+    id: str
+    conversation_id: str
+    status: str
+    language: str
+    channel: str
+    urgent: bool
+    created_at: dt.datetime
+    accepted_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    staff_id: str | None
+    staff_name: str | None
+    card_consent: bool
+    safety: Safety
+    code_word: bool
+    confirmed: bool
+    code_word_failures: int
+    last_inbound_at: dt.datetime | None
+    permission: Permission
+    country: str | None = None
+    needs: list[str] = field(default_factory=list)
+    messages: list[Line] = field(default_factory=list)
+    notes: list[NoteLine] = field(default_factory=list)
+    hidden_messages: int = 0
+
+    @property
+    def gated(self) -> bool:
+        return self.code_word and not self.confirmed
+
+    def mine(self, staff: Staff) -> bool:
+        return self.status == "accepted" and self.staff_id == staff.id
+
+
+def _row(req: HandoffRequest, now: dt.datetime, told: bool) -> Row:
+    return Row(
+        id=req.id,
+        language=req.language,
+        urgent=bool(req.urgency),
+        waited_minutes=max(0, int((now - req.created_at).total_seconds() // 60)),
+        status=req.status,
+        staff_id=req.staff_id,
+        staff_name=req.staff_name,
+        card=req.card_consent,
+        code_word=req.code_word_hash is not None,
+        told_no_answer=told,
+    )
+
+
+def waiting(
+    s: Session, live: LiveHandoff, languages: list[str] | None, now: dt.datetime | None = None
+) -> list[Row]:
+    """The queue, a crisis first then the longest wait, with each row's place in its language."""
+    now = now or utcnow()
+    rows, places = [], dict[str, int]()
+    for req in live.rt.handoffs.queue(s, languages):
+        state = live.rt.handoffs.state(s, req)
+        row = _row(req, now, state.fallback_at is not None)
+        places[req.language] = places.get(req.language, 0) + 1
+        row.position = places[req.language]
+        rows.append(row)
+    return rows
+
+
+def assigned(s: Session, staff_id: str | None = None, now: dt.datetime | None = None) -> list[Row]:
+    now = now or utcnow()
+    query = select(HandoffRequest).where(HandoffRequest.status == "accepted")
+    if staff_id is not None:
+        query = query.where(HandoffRequest.staff_id == staff_id)
+    return [
+        _row(r, now, False)
+        for r in s.scalars(query.order_by(HandoffRequest.urgency.desc(), HandoffRequest.created_at))
+    ]
+
+
+def loads(s: Session, now: dt.datetime | None = None) -> list[Load]:
+    now = now or utcnow()
+    counts = dict(
+        s.execute(
+            select(HandoffRequest.staff_id, func.count())
+            .where(HandoffRequest.status == "accepted")
+            .group_by(HandoffRequest.staff_id)
+        ).all()
+    )
+    presence = {p.staff_id: p for p in s.scalars(select(StaffPresence))}
+    out = []
+    for user in s.scalars(
+        select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.display_name)
+    ):
+        p = presence.get(user.id)
+        state = "offline"
+        if p is not None and p.seen_at >= now - PRESENCE_FRESH:
+            state = "available" if p.available else "away"
+        out.append(
+            Load(
+                user.id,
+                user.display_name,
+                user.role,
+                list(user.languages or []),
+                state,
+                int(counts.get(user.id, 0)),
+            )
+        )
+    return out
+
+
+def colleagues(s: Session, language: str, exclude: str | None) -> list[StaffUser]:
+    """Active people who answer this language (or every language), for a transfer."""
+    users = s.scalars(
+        select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.display_name)
+    )
+    return [u for u in users if u.id != exclude and (not u.languages or language in u.languages)]
+
+
+def canned(s: Session, language: str) -> list[CannedReply]:
+    return list(
+        s.scalars(
+            select(CannedReply).where(CannedReply.language == language).order_by(CannedReply.title)
+        )
+    )
+
+
+def may_view(staff: Staff, req: HandoffRequest) -> bool:
+    """Need to know (F10): your own cases, or a waiting one in your languages; supervisors all."""
+    if staff.can("supervisor"):
+        return True
+    if req.status == "queued":
+        return staff.answers(req.language)
+    return req.staff_id == staff.id and req.status in ("accepted", "closed")
+
+
+def case_view(
+    s: Session, live: LiveHandoff, req: HandoffRequest, now: dt.datetime | None = None
+) -> Case:
+    now = now or utcnow()
+    crypto = live.rt.crypto
+    state = live.rt.handoffs.state(s, req)
+    contact = s.get(Contact, req.conversation.contact_id)
+    case = Case(
+        id=req.id,
+        conversation_id=req.conversation_id,
+        status=req.status,
+        language=req.language,
+        channel=contact.channel if contact else "",
+        urgent=bool(req.urgency),
+        created_at=req.created_at,
+        accepted_at=req.accepted_at,
+        closed_at=req.closed_at,
+        staff_id=req.staff_id,
+        staff_name=req.staff_name,
+        card_consent=req.card_consent,
+        safety=Safety.of(req),
+        code_word=req.code_word_hash is not None,
+        confirmed=req.code_word_confirmed,
+        code_word_failures=state.code_word_failures,
+        last_inbound_at=state.last_inbound_at,
+        permission=live.permission(s, req, now),
+    )
+    if not case.gated and req.card_consent:
+        case.country, case.needs = req.country, list(req.needs or [])
+    for m in s.scalars(
+        select(HandoffMessage)
+        .where(HandoffMessage.handoff_id == req.id)
+        .order_by(HandoffMessage.id)
+    ):
+        if case.gated and (req.accepted_at is None or m.at < req.accepted_at):
+            case.hidden_messages += 1
+            continue
+        case.messages.append(Line(m.direction, crypto.decrypt(m.text_enc) or "", m.at))
+    if not case.gated:
+        names = {u.id: u.display_name for u in s.scalars(select(StaffUser))}
+        for n in s.scalars(
+            select(HandoffNote).where(HandoffNote.handoff_id == req.id).order_by(HandoffNote.id)
+        ):
+            case.notes.append(
+                NoteLine(names.get(n.staff_id or "", "—"), crypto.decrypt(n.text_enc) or "", n.at)
+            )
+    return case

@@ -1,0 +1,256 @@
+"""What a live handoff sends to the survivor outside their own turn, and the queue-timeout job.
+
+Every line goes through ``Runtime.delivery.send`` after the per-contact lock (so it never races
+the survivor's own turn in the gateway), is rendered in the survivor's language, and is kept in
+the transcript so staff see exactly what the person saw. System lines the policy does not allow
+now ("only when I write") are held and delivered first in the person's next turn; staff messages
+are refused instead (the console says why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from bot.directory.service import Directory
+from bot.events import Event
+from bot.handoff.card import Safety
+from bot.handoff.policy import Permission, outbound
+from bot.nlg.render import RenderContext
+from bot.rasa.client import RasaUnavailable
+from bot.store.models import Contact, Conversation, HandoffRequest, utcnow
+from bot.types import Reply
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("bot.handoff")
+
+
+class NotAllowed(Exception):
+    """The survivor's safety choices (or WhatsApp) do not allow a message now."""
+
+    def __init__(self, permission: Permission) -> None:
+        super().__init__(permission.reason)
+        self.permission = permission
+
+
+class Gone(Exception):
+    """The request is not in a state for this action (taken, closed, or erased by the person)."""
+
+
+@dataclass
+class Sent:
+    now: list[Reply]
+    held: bool
+
+
+class LiveHandoff:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    # --- reading ---
+
+    def contact_of(self, request_id: str) -> str | None:
+        with self.rt.db.session() as s:
+            req = s.get(HandoffRequest, request_id)
+            return req.conversation.contact_id if req else None
+
+    def permission(
+        self, s: Session, req: HandoffRequest, now: dt.datetime | None = None
+    ) -> Permission:
+        conv = req.conversation
+        contact = s.get(Contact, conv.contact_id)
+        state = self.rt.handoffs.state(s, req)
+        return outbound(
+            Safety.of(req),
+            contact.channel if contact else "",
+            state.last_inbound_at,
+            now or utcnow(),
+            self.rt.settings.console_turn_minutes,
+            conv.country,
+        )
+
+    def _ctx(self, s: Session, conv: Conversation, now: dt.datetime | None = None) -> RenderContext:
+        contact = s.get(Contact, conv.contact_id)
+        ctx = RenderContext(
+            language=conv.language or self.rt.settings.default_language,
+            channel=contact.channel if contact else "",
+            country=conv.country,
+        )
+        if now is not None:
+            ctx.now = now.replace(tzinfo=dt.UTC)
+        return ctx
+
+    def render(self, s: Session, conv: Conversation, key: str, **extra: Any) -> Reply:
+        return self.rt.renderer.render(key, self._ctx(s, conv), Directory(s), **extra)
+
+    # --- saying something to the survivor ---
+
+    def _say(self, s: Session, req: HandoffRequest, reply: Reply, now: dt.datetime) -> Sent:
+        """Keep the line in the transcript, then send it now or hold it for their next turn."""
+        conv = req.conversation
+        self.rt.handoffs.keep_message(s, conv, reply.text, "sys")
+        if self.permission(s, req, now).allowed:
+            return Sent([reply], False)
+        self.rt.handoffs.hold(s, conv.contact_id, reply)
+        return Sent([], True)
+
+    async def _deliver(self, contact_id: str, sent: Sent) -> None:
+        if sent.now:
+            await self.rt.delivery.send(contact_id, sent.now)
+
+    # --- staff actions ---
+
+    async def accept(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.rt.gateway.contact_lock(contact_id):
+            with self.rt.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or not self.rt.handoffs.accept(s, req, staff_id, staff_name):
+                    raise Gone()
+                line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
+                sent = self._say(s, req, line, utcnow())
+            await self._deliver(contact_id, sent)
+        return sent
+
+    async def reply(self, request_id: str, staff_id: str, text: str) -> None:
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.rt.gateway.contact_lock(contact_id):
+            with self.rt.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or req.status != "accepted" or req.staff_id != staff_id:
+                    raise Gone()
+                permission = self.permission(s, req)
+                if not permission.allowed:
+                    raise NotAllowed(permission)
+                self.rt.handoffs.keep_message(s, req.conversation, text, "out")
+            await self.rt.delivery.send(contact_id, [Reply(text=text, key="staff_message")])
+
+    async def hand_back(self, request_id: str) -> Sent:
+        """The assistant resumes where it was: Rasa never saw the handoff (tracker intact)."""
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.rt.gateway.contact_lock(contact_id):
+            with self.rt.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or req.status not in ("queued", "accepted"):
+                    raise Gone()
+                name = req.staff_name or ""
+                line = self.render(s, req.conversation, "utter_staff_left", staff_name=name)
+                if not name:
+                    line = self.render(s, req.conversation, "utter_back_to_bot")
+                sent = self._say(s, req, line, utcnow())
+                self.rt.handoffs.release(s, req, close=False)
+            await self._deliver(contact_id, sent)
+        return sent
+
+    async def close(self, request_id: str, text: str) -> Sent:
+        """End the conversation with a closing message; the transcript's time-to-live starts."""
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.rt.gateway.contact_lock(contact_id):
+            with self.rt.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or req.status not in ("queued", "accepted"):
+                    raise Gone()
+                sent = self._say(s, req, Reply(text=text, key="utter_handoff_closed"), utcnow())
+                sender = req.conversation.rasa_sender
+                self.rt.handoffs.release(s, req, close=True)
+            await self._deliver(contact_id, sent)
+        with contextlib.suppress(RasaUnavailable):  # the next message starts a new conversation
+            await self.rt.rasa.erase(sender)
+        return sent
+
+    async def assign(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
+        """Transfer to (or reassign to) a named colleague, who is announced like a join."""
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.rt.gateway.contact_lock(contact_id):
+            with self.rt.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or req.status not in ("queued", "accepted"):
+                    raise Gone()
+                self.rt.handoffs.assign(s, req, staff_id, staff_name)
+                line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
+                sent = self._say(s, req, line, utcnow())
+            await self._deliver(contact_id, sent)
+        return sent
+
+    async def requeue(self, request_id: str, language: str) -> Sent:
+        """Transfer to another language queue: "another person will join"."""
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.rt.gateway.contact_lock(contact_id):
+            with self.rt.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or req.status not in ("queued", "accepted"):
+                    raise Gone()
+                self.rt.handoffs.requeue(s, req, language)
+                line = self.render(s, req.conversation, "utter_handoff_transferred")
+                sent = self._say(s, req, line, utcnow())
+            await self._deliver(contact_id, sent)
+        return sent
+
+    # --- the queue-timeout job ---
+
+    async def check_queue(self, now: dt.datetime | None = None) -> int:
+        """Nobody accepted in time, or nobody is on duty: say so honestly, once (E3).
+
+        The line has the emergency number, the hotline and the team's hours, and asks whether to
+        keep waiting or go back to the assistant. Nobody is dropped; nothing else is ever sent
+        (no "are you still there?").
+        """
+        now = now or utcnow()
+        timeout = dt.timedelta(minutes=self.rt.settings.handoff_accept_timeout_minutes)
+        due: list[tuple[str, str]] = []
+        with self.rt.db.session() as s:
+            for req in self.rt.handoffs.queue(s):
+                state = self.rt.handoffs.state(s, req)
+                if state.fallback_at is not None:
+                    continue
+                if now - state.queued_at >= timeout or not self.rt.handoffs.on_duty(
+                    s, req.language, now
+                ):
+                    due.append((req.id, req.conversation.contact_id))
+        told = 0
+        for request_id, contact_id in due:
+            async with self.rt.gateway.contact_lock(contact_id):
+                with self.rt.db.session() as s:
+                    waiting = s.get(HandoffRequest, request_id)
+                    if waiting is None or waiting.status != "queued":
+                        continue
+                    state = self.rt.handoffs.state(s, waiting)
+                    if state.fallback_at is not None:
+                        continue
+                    state.fallback_at = now
+                    conv = waiting.conversation
+                    ctx = self._ctx(s, conv, now)
+                    # Within hours: the hours; outside them: when the team is next on duty.
+                    line = self.rt.renderer.render(
+                        "utter_handoff_no_answer",
+                        ctx,
+                        Directory(s),
+                        hours=self.rt.hours.describe_next(ctx.now, ctx.language),
+                    )
+                    conv.choices = [{"payload": b.payload, "role": b.role} for b in line.buttons]
+                    sent = self._say(s, waiting, line, now)
+                await self._deliver(contact_id, sent)
+                self.rt.events.publish(Event("handoff.fallback", conv.id, {"handoff": request_id}))
+                told += 1
+        if told:
+            log.info("queue fallback sent", extra={"replies": told})
+        return told

@@ -1,0 +1,337 @@
+"""The durable outbox: every message to a person is a database row until the platform accepted it.
+
+Why a table and not a queue in memory: a reply must survive a crash, a restart or a platform outage,
+and reach the person exactly once and in order. So:
+
+- rows are sent per chat in id order; a chat whose first row waits (backoff, WhatsApp's closed
+  window) sends nothing after it, other chats carry on;
+- network errors, 5xx and rate limits are retried with exponential backoff and jitter (or the
+  platform's own ``retry_after``), up to ``BOT_OUTBOX_MAX_ATTEMPTS``; then the row is "dead": kept,
+  encrypted, for staff to see (``dead_letters``) and requeue, and purged after
+  ``BOT_OUTBOX_DEAD_TTL_HOURS``;
+- a row is deleted in the same transaction that records the platform's message id, so a restart
+  resends only what the platform never accepted (a crash in the instant between the platform's
+  answer and that commit would send that one message twice: the only duplicate possible);
+- rows of a contact erased by other means, or who blocked the bot, are dropped, never sent.
+
+One dispatcher per database is assumed (SQLite is single-process anyway); several processes on one
+PostgreSQL would need a lease per row first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.delivery import Delivery
+from bot.store.channel_models import OutboxMessage, PlatformMessage
+from bot.store.models import Contact, utcnow
+from bot.types import Reply
+
+if TYPE_CHECKING:
+    from bot.channels.base import Channel, SendResult
+    from bot.runtime import Runtime
+
+log = logging.getLogger("bot.outbox")
+
+PENDING, HELD, DEAD = "pending", "held", "dead"
+ACTIVE = (PENDING, HELD)
+CONCURRENT_CHATS = 16
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What staff see of a message that could not be delivered: never its content."""
+
+    id: int
+    channel: str
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+
+
+async def wait_for(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), max(seconds, 0.0))
+
+
+class Outbox:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.channels: dict[str, Channel] = {}
+        self._wake = asyncio.Event()
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
+
+    # --- writing, inside the caller's transaction ---
+
+    def enqueue(
+        self, s: Session, contact_id: str, channel: str, payloads: list[dict[str, Any]]
+    ) -> None:
+        for payload in payloads:
+            s.add(
+                OutboxMessage(
+                    contact_id=contact_id,
+                    channel=channel,
+                    payload_enc=self.runtime.crypto.encrypt(json.dumps(payload)),
+                    status=PENDING,
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                )
+            )
+
+    def drop_active(self, s: Session, contact_id: str) -> int:
+        """Unsent rows of a chat that must not go out any more (exit, delete, blocked)."""
+        result = s.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.contact_id == contact_id, OutboxMessage.status.in_(ACTIVE)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def release_held(self, s: Session, contact_id: str) -> None:
+        """The person wrote: WhatsApp's window is open again, held rows go out first."""
+        s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.contact_id == contact_id, OutboxMessage.status == HELD)
+            .values(status=PENDING, next_attempt_at=utcnow())
+        )
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    # --- staff ---
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self.runtime.db.session() as s:
+            rows = s.scalars(
+                select(OutboxMessage).where(OutboxMessage.status == DEAD).order_by(OutboxMessage.id)
+            )
+            return [
+                DeadLetter(r.id, r.channel, r.attempts, r.last_error, r.created_at) for r in rows
+            ]
+
+    def requeue(self, row_id: int) -> bool:
+        with self.runtime.db.session() as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is None or row.status != DEAD:
+                return False
+            row.status, row.attempts, row.next_attempt_at = PENDING, 0, utcnow()
+        self.notify()
+        return True
+
+    def purge(self) -> int:
+        cutoff = utcnow() - dt.timedelta(hours=self.settings.outbox_dead_ttl_hours)
+        with self.runtime.db.session() as s:
+            result = s.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.status == DEAD, OutboxMessage.created_at < cutoff
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- dispatching ---
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let messages being sent finish (briefly), then stop; the rest resumes at start-up."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        active = list(self._active.values())
+        if active:
+            _, late = await asyncio.wait(active, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            wait = self.settings.outbox_poll_seconds
+            try:
+                due, wait = self._due()
+                for contact_id in due:
+                    if contact_id not in self._active:
+                        self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+            except Exception:
+                log.exception("outbox scan failed")
+            await wait_for(self._wake, wait)
+
+    def _heads(self, s: Session, contact_id: str | None = None) -> list[OutboxMessage]:
+        """Each chat's first unsent row: only it may go out now (per-chat order)."""
+        first = select(func.min(OutboxMessage.id)).where(OutboxMessage.status.in_(ACTIVE))
+        if contact_id is not None:
+            first = first.where(OutboxMessage.contact_id == contact_id)
+        else:
+            first = first.group_by(OutboxMessage.contact_id)
+        return list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(first))))
+
+    def _due(self) -> tuple[list[str], float]:
+        now = utcnow()
+        wait = self.settings.outbox_poll_seconds
+        due: list[str] = []
+        with self.runtime.db.session() as s:
+            for row in self._heads(s):
+                if row.status != PENDING or row.channel not in self.channels:
+                    continue
+                if row.next_attempt_at <= now:
+                    due.append(row.contact_id)
+                else:
+                    wait = min(wait, (row.next_attempt_at - now).total_seconds())
+        return due, wait
+
+    async def _drain(self, contact_id: str) -> None:
+        try:
+            async with self._slots:
+                while True:
+                    with self.runtime.db.session() as s:
+                        heads = self._heads(s, contact_id)
+                    head = heads[0] if heads else None
+                    if head is None or head.status != PENDING or head.next_attempt_at > utcnow():
+                        return
+                    await self._deliver(head.id)
+        except Exception:
+            log.exception("outbox delivery failed")
+        finally:
+            self._active.pop(contact_id, None)
+            self.notify()
+
+    async def _deliver(self, row_id: int) -> None:
+        from bot.channels.base import Outcome, SendResult
+
+        with self.runtime.db.session() as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is None or row.status != PENDING:
+                return
+            contact_id, channel_name = row.contact_id, row.channel
+            plain = self.runtime.crypto.decrypt(row.payload_enc)
+            payload = json.loads(plain) if plain else None
+            contact = s.get(Contact, contact_id)
+            if not isinstance(payload, dict):
+                row.status, row.last_error = DEAD, "unreadable"
+                log.error("outbox row unreadable", extra={"channel": channel_name})
+                return
+            if contact is None and not payload.get("after_erase"):
+                s.delete(row)  # the contact was erased: nothing more goes to them
+                log.info("outbox row dropped", extra={"channel": channel_name, "kind": "erased"})
+                return
+            if contact is not None and contact.blocked:
+                s.delete(row)
+                log.info("outbox row dropped", extra={"channel": channel_name, "kind": "blocked"})
+                return
+            row.attempts += 1
+            attempts = row.attempts
+        channel = self.channels[channel_name]
+        try:
+            result = await channel.send(contact_id, payload)
+        except Exception as exc:  # a bug or an unexpected library error: retried, bounded
+            log.exception("outbox send raised", extra={"channel": channel_name})
+            result = SendResult(Outcome.RETRY, type(exc).__name__)
+        self._apply(row_id, contact_id, channel_name, payload, attempts, result)
+
+    def _apply(
+        self,
+        row_id: int,
+        contact_id: str,
+        channel: str,
+        payload: dict[str, Any],
+        attempts: int,
+        result: SendResult,
+    ) -> None:
+        from bot.channels.base import Outcome
+
+        extra: dict[str, Any] = {
+            "channel": channel,
+            "status": result.outcome.value,
+            "attempts": attempts,
+            "kind": payload.get("kind"),
+        }
+        if result.error:
+            extra["error"] = result.error
+        with self.runtime.db.session() as s:
+            row = s.get(OutboxMessage, row_id)
+            if result.outcome is Outcome.SENT:
+                if row is not None:
+                    s.delete(row)
+                if not payload.get("after_erase"):
+                    for message_id in result.message_ids:
+                        s.add(PlatformMessage(contact_id=contact_id, message_id=message_id))
+                log.info("outbox sent", extra=extra)
+                return
+            if result.outcome is Outcome.BLOCKED:
+                contact = s.get(Contact, contact_id)
+                if contact is not None:
+                    contact.blocked = True
+                self.drop_active(s, contact_id)
+                log.warning("outbox contact blocked the bot", extra=extra)
+                return
+            if row is None:  # dropped meanwhile (exit, delete)
+                return
+            row.last_error = result.error[:80] or None
+            if result.outcome is Outcome.HOLD:
+                row.status = HELD
+                log.info("outbox held until the person writes", extra=extra)
+            elif result.outcome is Outcome.DEAD or attempts >= self.settings.outbox_max_attempts:
+                row.status = DEAD
+                log.error("outbox dead letter", extra=extra)
+            else:
+                delay = self.backoff(attempts, result.retry_after)
+                row.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
+                log.warning("outbox retry", extra={**extra, "seconds": round(delay, 2)})
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before the next try: the platform's ``retry_after`` if it gave one, else
+        exponential with "equal jitter", so chats that failed together do not retry together."""
+        base = self.settings.outbox_backoff_seconds
+        if retry_after is not None:
+            return retry_after + random.uniform(0, min(1.0, base))
+        step = min(self.settings.outbox_backoff_max_seconds, base * 2.0 ** max(attempts - 1, 0))
+        return step / 2 + random.uniform(0, step / 2)
+
+
+class OutboxDelivery(Delivery):
+    """``Runtime.delivery`` once a channel is configured: messages outside a turn (staff replies,
+    notices) go through the same durable outbox as replies. Contacts of a channel that is not
+    configured, or whose address no platform could deliver to, keep the in-memory default."""
+
+    def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.outbox = outbox
+
+    async def send(self, contact_id: str, replies: list[Reply]) -> None:
+        if not replies:
+            return
+        with self.runtime.db.session() as s:
+            contact = s.get(Contact, contact_id)
+            channel = self.outbox.channels.get(contact.channel) if contact else None
+            address = self.runtime.crypto.decrypt(contact.address_enc) if contact else None
+            if contact is None or channel is None or not address or not channel.address_ok(address):
+                channel = None
+            elif contact.blocked:
+                log.info("delivery dropped", extra={"channel": contact.channel, "kind": "blocked"})
+                return
+            else:
+                language = contact.language or self.runtime.settings.default_language
+                payloads = channel.plan(replies, address=address, language=language, erase=False)
+                self.outbox.enqueue(s, contact_id, channel.name, payloads)
+        if channel is None:
+            await super().send(contact_id, replies)
+            return
+        self.outbox.notify()
+        log.info("delivery queued", extra={"channel": channel.name, "replies": len(replies)})

@@ -1,0 +1,234 @@
+"""Teach the assistant new phrasings from the console, safely.
+
+An admin adds example phrases to an intent; retraining then (1) validates the training data with
+``rasa data validate``, (2) trains a candidate model, (3) measures it and the live model on the
+held-out split, and (4) puts it live only if crisis recall did not drop in any language and
+intent accuracy did not drop by more than the configured margin. The switch loses no message:
+requests to Rasa wait while the new process takes over, and live conversations' trackers are
+copied to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.evaluation import HELDOUT_DIR, evaluate_language, load_examples
+from bot.rasa.client import RasaClient
+from bot.rasa.model import admin_data, ensure_model, validate
+from bot.rasa.process import RasaProcess
+from bot.safety.text import fold_command
+from bot.store.content_models import TrainingExample
+from bot.store.models import Conversation, Mode
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("bot.rasa.retrain")
+PROJECT_NLU = Path(__file__).resolve().parents[2] / "data" / "nlu"
+
+
+class ExampleRefused(Exception):
+    """The phrase cannot be added; the message says why."""
+
+
+@dataclass
+class Figures:
+    accuracy: dict[str, float] = field(default_factory=dict)
+    crisis_recall: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RetrainResult:
+    status: str  # live / rejected / failed
+    reason: str
+    before: Figures
+    after: Figures
+    model: str = ""
+
+
+def _folded_examples(paths: list[Path]) -> dict[str, str]:
+    """folded text → intent, over Rasa NLU files."""
+    out: dict[str, str] = {}
+    for path in paths:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu", []):
+            for line in str(block.get("examples", "")).splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    out[fold_command(line[2:])] = str(block.get("intent"))
+    return out
+
+
+def add_example(
+    session: Session, intents: set[str], intent: str, language: str, text: str, author: str
+) -> TrainingExample:
+    text = " ".join(text.split())
+    if intent not in intents:
+        raise ExampleRefused(f"there is no intent called {intent}")
+    if not text or len(text) > 300 or text.startswith("/"):
+        raise ExampleRefused("write the phrase as a person would send it (1 to 300 characters)")
+    key = fold_command(text)
+    if key in _folded_examples(sorted(HELDOUT_DIR.glob("*.yml"))):
+        raise ExampleRefused(
+            "this phrase is in the held-out test set; training on it would hide real errors"
+        )
+    known = _folded_examples(sorted(PROJECT_NLU.rglob("*.yml")))
+    existing = {
+        fold_command(e.text): e.intent
+        for e in session.scalars(
+            select(TrainingExample).where(TrainingExample.status != "rejected")
+        )
+    }
+    other = known.get(key) or existing.get(key)
+    if other:
+        raise ExampleRefused(f"this phrase is already an example of {other}")
+    example = TrainingExample(intent=intent, language=language, text=text, author=author)
+    session.add(example)
+    session.flush()
+    return example
+
+
+def write_admin_data(session: Session, folder: Path, include_pending: bool) -> int:
+    """The admins' examples as Rasa NLU files, one per language; returns how many."""
+    statuses = ("live", "pending") if include_pending else ("live",)
+    rows = list(
+        session.scalars(select(TrainingExample).where(TrainingExample.status.in_(statuses)))
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.yml"):
+        old.unlink()
+    by_lang: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        by_lang.setdefault(row.language, {}).setdefault(row.intent, []).append(row.text)
+    for lang, intents in by_lang.items():
+        nlu = [
+            {"intent": intent, "examples": "".join(f"- {t}\n" for t in texts)}
+            for intent, texts in sorted(intents.items())
+        ]
+        (folder / f"{lang}.yml").write_text(
+            yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False),
+            encoding="utf-8",
+        )
+    return len(rows)
+
+
+async def measure(client: RasaClient, runtime: Runtime) -> Figures:
+    lexicons = runtime.screen.lexicons
+    figures = Figures()
+    for lang in runtime.settings.languages:
+        if not (HELDOUT_DIR / f"{lang}.yml").exists() or not load_examples(
+            HELDOUT_DIR / f"{lang}.yml"
+        ):
+            continue
+        report = await evaluate_language(lang, client, lexicons, runtime.settings.nlu_threshold)
+        figures.accuracy[lang] = round(report.accuracy, 4)
+        figures.crisis_recall[lang] = round(report.crisis_recall, 4)
+    return figures
+
+
+def verdict(before: Figures, after: Figures, margin: float) -> str | None:
+    """Why the candidate must not go live, or None when it may."""
+    for lang, recall in before.crisis_recall.items():
+        if after.crisis_recall.get(lang, 0.0) < recall:
+            dropped = after.crisis_recall.get(lang, 0.0)
+            return f"crisis recall would drop in {lang} ({recall:.3f} → {dropped:.3f})"
+    for lang, accuracy in before.accuracy.items():
+        if after.accuracy.get(lang, 0.0) < accuracy - margin:
+            return (
+                f"intent accuracy would drop in {lang} by more than {margin:.2%} "
+                f"({accuracy:.3f} → {after.accuracy[lang]:.3f})"
+            )
+    return None
+
+
+class Retrainer:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._lock = asyncio.Lock()
+        self.last: RetrainResult | None = None
+
+    async def retrain(self, margin: float = 0.01) -> RetrainResult:
+        async with self._lock:
+            self.last = await self._retrain(margin)
+            return self.last
+
+    async def _retrain(self, margin: float) -> RetrainResult:
+        rt = self.runtime
+        settings = rt.settings
+        folder = admin_data(settings)
+        with rt.db.session() as s:
+            write_admin_data(s, folder, include_pending=True)
+        ok, problems = await asyncio.to_thread(validate, settings)
+        if not ok:
+            with rt.db.session() as s:
+                write_admin_data(s, folder, include_pending=False)
+            return RetrainResult("failed", "rasa data validate: " + problems, Figures(), Figures())
+        before = await measure(rt.rasa, rt)
+        model = await asyncio.to_thread(ensure_model, settings, "config.yml", True)
+        from bot.server import free_port
+
+        candidate_settings = settings.model_copy(update={"rasa_port": free_port()})
+        candidate = RasaProcess(candidate_settings, model, rt.rasa_token, rt.callback_token)
+        client = RasaClient(candidate_settings.rasa_url, rt.rasa_token, timeout=60)
+        candidate.start()
+        try:
+            await candidate.wait_ready(client, settings.rasa_start_timeout)
+            after = await measure(client, rt)
+        except Exception:
+            candidate.stop()
+            await client.aclose()
+            raise
+        await client.aclose()
+        reason = verdict(before, after, margin)
+        if reason is not None:
+            candidate.stop()
+            with rt.db.session() as s:
+                for ex in s.scalars(
+                    select(TrainingExample).where(TrainingExample.status == "pending")
+                ):
+                    ex.status = "rejected"
+                write_admin_data(s, folder, include_pending=False)
+            log.info("retrained model rejected", extra={"status": "rejected"})
+            return RetrainResult("rejected", reason, before, after, model.name)
+        await self._switch(candidate, candidate_settings.rasa_url)
+        with rt.db.session() as s:
+            for ex in s.scalars(select(TrainingExample).where(TrainingExample.status == "pending")):
+                ex.status = "live"
+        log.info("retrained model is live", extra={"status": "live"})
+        return RetrainResult("live", "", before, after, model.name)
+
+    async def _switch(self, new: RasaProcess, url: str) -> None:
+        """Hold requests, copy live trackers, point the client at the new process, stop the old."""
+        rt = self.runtime
+        rt.rasa.hold()
+        try:
+            with rt.db.session() as s:
+                senders = list(
+                    s.scalars(
+                        select(Conversation.rasa_sender).where(Conversation.mode != Mode.CLOSED)
+                    )
+                )
+            trackers = {}
+            for sender in senders:
+                try:
+                    trackers[sender] = await rt.rasa.tracker_events(sender)
+                except Exception:
+                    log.warning("tracker not copied")
+            old = rt.rasa_process
+            await rt.rasa.switch(url)
+            for sender, events in trackers.items():
+                if events:
+                    await rt.rasa.replace_events(sender, events)
+            rt.rasa_process = new
+            if old is not None:
+                await asyncio.to_thread(old.stop)
+        finally:
+            rt.rasa.release()
