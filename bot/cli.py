@@ -29,16 +29,25 @@ def _server_up(settings: Settings) -> bool:
 
 
 async def _run(settings: Settings) -> None:
+    from bot.console.cli_staff import first_admin_invite
     from bot.server import Stack
 
     stack = Stack(settings, start_rasa=settings.start_rasa)
-    async with stack:
+    async with stack as runtime:
+        invite = first_admin_invite(runtime.db, settings)
         print(
             f"The assistant is ready on http://{settings.host}:{settings.port} "
-            f"(health: /healthz).\nTo chat with it from a terminal: .venv/bin/bot chat\n"
+            f"(health: /healthz; staff console: /console).\n"
+            "To chat with it from a terminal: .venv/bin/bot chat\n"
             "Stop it with Ctrl-C.",
             flush=True,
         )
+        if invite:
+            print(
+                "\nFirst start: an admin account was created (admin@localhost). Open this "
+                f"one-time link to choose its password:\n{invite}",
+                flush=True,
+            )
         await stack.serve_forever()
 
 

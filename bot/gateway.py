@@ -255,7 +255,11 @@ class Gateway:
                 conv.id, turn, [self._render_simple(conv, msg, "utter_unsupported_message")]
             )
 
-        # 1. Control commands: every state, before anything else.
+        # 1. Control commands: every state, before anything else. A new conversation opening with
+        # MENU (Telegram's /start) gets the first contact: the exit word, the numbers, the question.
+        if screening.command is not None and screening.command.command is Command.MENU and is_new:
+            turn.intent, turn.confidence = "greet", 1.0
+            return await self._dialogue(conv.id, sender, msg, "greet", turn, is_new)
         if screening.command is not None:
             return await self._command(conv.id, sender, msg, screening, turn)
 

@@ -399,3 +399,12 @@ async def test_every_button_works_typed_as_its_number(chat_factory) -> None:  # 
     assert keys(legal) == ["utter_ask_country"]
     skip = await chat.say(str(len(legal.replies[0].buttons)))  # the last option: skip
     assert skip.replies[-1].key == "utter_offer_human"
+
+
+async def test_telegram_start_opens_with_the_first_contact(chat_factory) -> None:  # type: ignore[no-untyped-def]
+    chat = chat_factory(hint="es")
+    result = await chat.say("/start")
+    assert keys(result)[0] == "utter_first_contact"
+    assert "SALIR" in result.replies[0].text
+    later = await chat.say("/start")  # later on, /start is the menu
+    assert keys(later) == ["utter_menu"]

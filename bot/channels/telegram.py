@@ -84,15 +84,6 @@ MAX_WEBHOOK_CONNECTIONS = 5  # few parallel deliveries: fewer updates out of ord
 
 # Appended to the exit line when some messages stayed. Safety-critical text: it belongs in the
 # reviewed catalogs (bot/nlg/messages.py) and lives here until a catalog key exists for it.
-NOT_DELETED = {
-    "en": "Some older messages could not be deleted. To remove them, delete this chat in Telegram.",
-    "es": "Algunos mensajes antiguos no se pudieron borrar. Para quitarlos, borra este chat en "
-    "Telegram.",
-    "pt": "Algumas mensagens antigas não puderam ser apagadas. Para removê-las, apague esta "
-    "conversa no Telegram.",
-    "fr": "Certains anciens messages n'ont pas pu être supprimés. Pour les retirer, supprimez "
-    "cette conversation dans Telegram.",
-}
 
 
 @dataclass(frozen=True)
@@ -467,7 +458,7 @@ class TelegramChannel:
             some_stayed = _undeletable(s, contact_id)
         text = str(payload.get("text") or "")
         if some_stayed:
-            note = NOT_DELETED.get(str(payload.get("language")), NOT_DELETED["en"])
+            note = self.runtime.catalog.text("exit_not_deleted_line", str(payload.get("language")))
             text = f"{text}\n{note}" if text else note
         result = await self._send_text(chat_id, text, []) if text else SendResult(Outcome.SENT)
         if result.outcome is Outcome.SENT:

@@ -46,6 +46,26 @@ def invite_url(settings: Settings, token: str) -> str:
     return f"{root}/console/invite/{token}"
 
 
+def first_admin_invite(db: Database, settings: Settings) -> str | None:
+    """On a fresh installation, create the first admin account and return its one-time link.
+
+    Nobody can sign in to a new deployment otherwise; the link (not a password) is shown once, on
+    the terminal of whoever started the server, and expires like any invitation.
+    """
+    from sqlalchemy import func, select
+
+    from bot.store.console_models import StaffUser
+
+    with db.session() as s:
+        if s.scalar(select(func.count()).select_from(StaffUser)):
+            return None
+    accounts = Accounts(db, settings, Crypto(settings.key()))
+    _user, token = accounts.create(
+        "admin@localhost", "admin", "Admin", password=None, console_language="en"
+    )
+    return invite_url(settings, token) if token else None
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
     settings = get_settings()
     db = Database(settings.sqlalchemy_url)

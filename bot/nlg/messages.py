@@ -642,6 +642,15 @@ MESSAGES: dict[str, MessageDef] = {
         ),
         _m("utter_pause", N_("utter_pause", "OK.\nTake your time. Write when you are ready.")),
         _m(
+            "exit_not_deleted_line",
+            N_(
+                "exit_not_deleted_line",
+                "Some older messages could not be deleted. To remove them, delete this chat in "
+                "Telegram.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
             "utter_exit_whatsapp_note",
             N_(
                 "utter_exit_whatsapp_note",
