@@ -68,3 +68,23 @@ async def test_a_new_phrase_goes_live_and_is_understood(stack: Runtime, backend:
     # the gateway still answers, through the new process
     chat = await stack.gateway.handle(Inbound("telegram", "after-switch", "as-1", text="hola"))
     assert chat.replies[0].key == "utter_first_contact"
+
+
+async def test_exit_and_delete_never_wait_behind_a_model_switch(stack: Runtime) -> None:
+    await stack.gateway.handle(Inbound("telegram", "switch-exit", "se-1", text="hola"))
+    await stack.gateway.handle(Inbound("telegram", "switch-del", "sd-1", text="hola"))
+    stack.rasa.hold()
+    try:
+        exit_ = await asyncio.wait_for(
+            stack.gateway.handle(Inbound("telegram", "switch-exit", "se-2", text="SALIR")), 20
+        )
+        deleted = await asyncio.wait_for(
+            stack.gateway.handle(Inbound("telegram", "switch-del", "sd-2", text="BORRAR")), 20
+        )
+        crisis = await asyncio.wait_for(
+            stack.gateway.handle(Inbound("telegram", "switch-c", "sc-1", text="me van a matar")), 20
+        )
+    finally:
+        stack.rasa.release()
+    assert exit_.mode == "closed" and deleted.replies[0].key == "utter_deleted"
+    assert crisis.crisis

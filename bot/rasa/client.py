@@ -139,4 +139,5 @@ class RasaClient:
             f"/conversations/{sender}/tracker/events",
             params={"token": self.token, "include_events": "NONE"},
             json=[],
+            bypass=True,  # exit and delete never wait behind a model switch
         )

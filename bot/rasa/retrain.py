@@ -227,6 +227,17 @@ class Retrainer:
             for sender, events in trackers.items():
                 if events:
                     await rt.rasa.replace_events(sender, events)
+            # Someone who sent EXIT or DELETE during the copy: their tracker must not come back.
+            with rt.db.session() as s:
+                still = set(
+                    s.scalars(
+                        select(Conversation.rasa_sender).where(
+                            Conversation.rasa_sender.in_(list(trackers))
+                        )
+                    )
+                )
+            for sender in set(trackers) - still:
+                await rt.rasa.replace_events(sender, [])
             rt.rasa_process = new
             if old is not None:
                 await asyncio.to_thread(old.stop)
