@@ -21,7 +21,7 @@ from sqlalchemy import update
 from test_flows import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 
 from bot.channels import Channels
-from bot.channels.telegram import NOT_DELETED, TelegramChannel
+from bot.channels.telegram import TelegramChannel
 from bot.runtime import Runtime, build_runtime
 from bot.store.channel_models import InboxMessage, OutboxMessage, PlatformMessage
 from bot.store.crypto import Crypto
@@ -217,7 +217,9 @@ async def test_exit_says_what_it_could_not_delete(stack: Runtime, tg: FakeTelegr
     bye = await person.say("SALIR")
     assert old not in tg.deleted(person.chat_id)
     assert first[1]["message_id"] in tg.deleted(person.chat_id)
-    assert [m["text"] for m in bye] == [f"OK\n{NOT_DELETED['es']}"]
+    note = stack.catalog.text("exit_not_deleted_line", "es")
+    assert note.startswith("Algunos mensajes")
+    assert [m["text"] for m in bye] == [f"OK\n{note}"]
 
 
 async def test_polling_mode(tmp_path: Path) -> None:
