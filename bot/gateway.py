@@ -233,16 +233,22 @@ class Gateway:
                 Command.DELETE,
                 Command.STOP,
             )
-            if not leaving:  # lines held back by "only when I write" come first
-                turn.replies.extend(self.handoffs.take_held(s, contact_id))
+            held_lines = [] if leaving else self.handoffs.take_held(s, contact_id)
+        # Lines held back by "only when I write" come first — except after a crisis message,
+        # whose first reply must carry the emergency numbers (A1): then they come last.
+        if not screening.crisis:
+            turn.replies.extend(held_lines)
         held = len(turn.replies)
         result = await self._route(conv, msg, screening, turn, is_new)
-        if result.mode in LIVE and len(result.replies) > held:
+        assistant_replies = result.replies[held:]
+        if screening.crisis and held_lines:
+            result.replies.extend(held_lines)
+        if result.mode in LIVE and assistant_replies:
             # Staff see what the assistant told the person while they wait or talk (never Rasa).
             with self.db.session() as s:
                 live = s.get(Conversation, conv.id)
                 if live is not None:
-                    for reply in result.replies[held:]:
+                    for reply in assistant_replies:
                         self.handoffs.keep_message(s, live, reply.text, "bot")
         return result
 

@@ -408,3 +408,25 @@ async def test_telegram_start_opens_with_the_first_contact(chat_factory) -> None
     assert "SALIR" in result.replies[0].text
     later = await chat.say("/start")  # later on, /start is the menu
     assert keys(later) == ["utter_menu"]
+
+
+async def test_crisis_numbers_come_before_lines_held_for_the_person(
+    stack: Runtime, chat_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.store.console_models import HeldReply
+
+    chat = chat_factory()
+    chat.prepare("es", "MX")
+    await chat.say("hola")
+    contact_id = stack.crypto.pseudonym(chat.channel, chat.user)
+    with stack.db.session() as s:
+        s.add(
+            HeldReply(
+                contact_id=contact_id,
+                key="staff_line",
+                text_enc=stack.crypto.encrypt("Línea del equipo"),
+            )
+        )
+    result = await chat.say("me tienen encerrada")
+    assert result.replies[0].key == "utter_crisis"
+    assert result.replies[-1].key == "staff_line"
