@@ -36,6 +36,7 @@ from bot.delivery import Delivery
 from bot.store.channel_models import OutboxMessage, PlatformMessage
 from bot.store.models import Contact, utcnow
 from bot.types import Reply
+from bot.worker import KeyedWorker
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel, SendResult
@@ -64,14 +65,13 @@ async def wait_for(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), max(seconds, 0.0))
 
 
-class Outbox:
+class Outbox(KeyedWorker):
     def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
         self.runtime = runtime
         self.settings = runtime.settings
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
-        self._active: dict[str, asyncio.Task[None]] = {}
-        self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
 
     # --- writing, inside the caller's transaction ---
@@ -142,22 +142,6 @@ class Outbox:
         return int(getattr(result, "rowcount", 0) or 0)
 
     # --- dispatching ---
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self, grace: float = 5.0) -> None:
-        """Let messages being sent finish (briefly), then stop; the rest resumes at start-up."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        active = list(self._active.values())
-        if active:
-            _, late = await asyncio.wait(active, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -32,6 +31,7 @@ from bot.outbox import Outbox, wait_for
 from bot.store.channel_models import InboxMessage, PlatformMessage
 from bot.store.models import Contact, SeenMessage
 from bot.types import Inbound, TurnResult
+from bot.worker import KeyedWorker
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
@@ -43,15 +43,14 @@ TURN_ATTEMPTS = 3  # a turn that raises this often gets the fixed apology instea
 CONCURRENT_TURNS = 16
 
 
-class Inbox:
+class Inbox(KeyedWorker):
     def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
+        super().__init__()
         self.runtime = runtime
         self.outbox = outbox
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
-        self._active: dict[str, asyncio.Task[None]] = {}
         self._not_before: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(CONCURRENT_TURNS)
 
     # --- the webhook side ---
@@ -97,21 +96,6 @@ class Inbox:
         return True
 
     # --- the worker ---
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self, grace: float = 5.0) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        active = list(self._active.values())
-        if active:
-            _, late = await asyncio.wait(active, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
 
     async def _run(self) -> None:
         poll = self.runtime.settings.outbox_poll_seconds
