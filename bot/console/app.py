@@ -16,7 +16,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.console import views_admin, views_auth, views_case, views_queue
+from bot.console import (
+    views_admin,
+    views_auth,
+    views_case,
+    views_directory,
+    views_messages,
+    views_operations,
+    views_queue,
+    views_understanding,
+)
 from bot.console.core import BASE, Console
 from bot.console.security import SecurityHeaders
 
@@ -39,6 +48,10 @@ def create_console(runtime: Runtime) -> tuple[Mount, Console]:
         *views_queue.routes(console),
         *views_case.routes(console),
         *views_admin.routes(console),
+        *views_directory.routes(console),
+        *views_messages.routes(console),
+        *views_understanding.routes(console),
+        *views_operations.routes(console),
     ]
     app = Starlette(
         routes=routes,
