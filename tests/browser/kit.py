@@ -150,6 +150,7 @@ STAFF = {
     "ines": ("ines@example.org", "Inês", "staff", ["pt"]),
     "sol": ("sol@example.org", "Sol", "supervisor", []),
     "ada": ("ada@example.org", "Ada", "admin", []),
+    "noa": ("noa@example.org", "Noa", "admin", []),  # the second admin of two-person approvals
 }
 
 
