@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ import httpx
 
 from bench.measure import LoadStep, machine, measure_safety, offered_load, rss_mb
 from bench.report import plot, render
+from bench.telegram_sink import TelegramSink, text_update
 from bot.evaluation import evaluate_language
+from bot.nlg.catalog import Catalog
 from bot.rasa.client import RasaClient
 from bot.rasa.model import ensure_model, training_info
 from bot.rasa.process import RasaProcess
@@ -41,15 +45,24 @@ RESULTS = ROOT / "bench" / "results"
 CONFIGS = {"ours": "config.yml", "stock": "bench/stock_config.yml"}
 LANGS = ["en", "es", "pt", "fr"]
 
-CRISIS = ["me van a matar", "they locked me in", "socorro eles me trancaram", "je veux mourir"]
-ORDINARY = [
-    "hola",
-    "necesito un abogado",
-    "i need a place to sleep",
-    "quero falar com uma pessoa",
-    "qui lit mes messages",
-    "1",
+WEBHOOK_SECRET = "bench-webhook-secret"
+GREETING = {"en": "hello", "es": "hola", "pt": "olá", "fr": "bonjour"}
+COLD_START = ["hola", "necesito un abogado"]  # the second one needs Rasa
+# What the simulated survivors send, in turn: (kind, language, text). Crisis messages are answered
+# by the safety layer without waiting for Rasa; ordinary ones go through the model.
+SCRIPT = [
+    ("ordinary", "es", "necesito un abogado"),
+    ("ordinary", "en", "i need a place to sleep"),
+    ("crisis", "es", "me tienen encerrada y no me dejan salir"),
+    ("ordinary", "pt", "quero falar com uma pessoa"),
+    ("ordinary", "fr", "qui peut lire mes messages"),
+    ("crisis", "en", "they locked me in the room"),
+    ("ordinary", "en", "is this free"),
+    ("crisis", "pt", "socorro eles me trancaram"),
+    ("ordinary", "es", "dónde puedo dormir esta noche"),
+    ("crisis", "fr", "ils m'ont enfermée aidez-moi"),
 ]
+ORDINARY = [text for kind, _, text in SCRIPT if kind == "ordinary"]
 
 
 async def understanding(config: str, quick: bool) -> dict[str, Any]:
@@ -100,24 +113,37 @@ async def understanding(config: str, quick: bool) -> dict[str, Any]:
         await client.aclose()
 
 
-class BotProcess:
-    """The real `bot run` in its own process, so its memory is its own."""
+QUIET = 1.0  # seconds without a delivery before a survivor's previous turn counts as over
 
-    def __init__(self, tmp: Path) -> None:
+
+@dataclass
+class Survivor:
+    chat_id: int
+    language: str
+    in_flight: bool = False
+
+
+class BotProcess:
+    """The real `bot run` in its own process (so its memory is its own), on Telegram, whose API
+    is the stand-in on 127.0.0.1."""
+
+    def __init__(self, tmp: Path, sink: TelegramSink) -> None:
         self.port = free_port()
-        self.rasa_port = free_port()
+        self.sink = sink
         self.env = dict(
             os.environ,
             BOT_DATA_DIR=str(tmp),
             BOT_PORT=str(self.port),
-            BOT_RASA_PORT=str(self.rasa_port),
+            BOT_RASA_PORT=str(free_port()),
             BOT_SECRET_KEY="bench-secret-key",
             BOT_LOG_LEVEL="WARNING",
-            BOT_TEAM_HOURS="mon-sun 00:00-23:59",
+            BOT_TELEGRAM_TOKEN=sink.token,
+            BOT_TELEGRAM_SECRET=WEBHOOK_SECRET,
+            BOT_TELEGRAM_API_URL=f"http://127.0.0.1:{sink.port}",
         )
         self.proc: subprocess.Popen[bytes] | None = None
-        self.token = Crypto("bench-secret-key").internal_token("terminal")
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.webhook = f"http://127.0.0.1:{self.port}/webhooks/telegram"
+        self._updates = itertools.count(1)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -129,23 +155,44 @@ class BotProcess:
             start_new_session=True,
         )
 
-    async def first_answer(self, timeout: float = 300) -> float:
+    async def post(self, client: httpx.AsyncClient, survivor: Survivor, text: str) -> bool:
+        update = text_update(next(self._updates), survivor.chat_id, text, survivor.language)
+        try:
+            r = await client.post(
+                self.webhook,
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
+            )
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
+
+    async def first_answer(self, apology: str, timeout: float = 300) -> float:
+        """Seconds from start until a message that needs Rasa gets a real answer (until Rasa is
+        ready the bot answers such messages with its apology and the emergency numbers)."""
         start = time.monotonic()
+        chats = itertools.count(9_000_000)
         async with httpx.AsyncClient(timeout=30) as client:
             while time.monotonic() - start < timeout:
-                try:
-                    r = await client.post(
-                        f"{self.url}/dev/terminal",
-                        json={"user": "cold-start", "text": "hola"},
-                        headers={"x-bot-token": self.token},
-                    )
-                    body = r.json() if r.status_code == 200 else {}
-                    if body.get("replies") and body.get("intent") != "unavailable":
-                        return time.monotonic() - start
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.25)
+                person = Survivor(next(chats), "es")
+                replies = [await self.turn(client, person, text) for text in COLD_START]
+                if all(replies) and not any(line.startswith(apology) for line in replies[-1]):
+                    return time.monotonic() - start
+                await asyncio.sleep(0.5)
         raise TimeoutError("the bot did not answer")
+
+    async def turn(self, client: httpx.AsyncClient, person: Survivor, text: str) -> list[str]:
+        """Send one message and return the first lines of what came back (after a quiet pause)."""
+        before = len(self.sink.texts(person.chat_id))
+        sent = time.monotonic()
+        if not await self.post(client, person, text):
+            return []
+        while time.monotonic() - sent < 30:
+            last = self.sink.last(person.chat_id)
+            if last is not None and last >= sent and time.monotonic() - last > QUIET:
+                break
+            await asyncio.sleep(0.05)
+        return self.sink.texts(person.chat_id)[before:]
 
     def rss(self) -> dict[str, float]:
         assert self.proc is not None
@@ -169,45 +216,91 @@ def rss_mb_self_only(pid: int) -> float:
     return 0.0
 
 
-async def end_to_end(quick: bool) -> dict[str, Any]:
+class Survivors:
+    """A pool of people who already had their first contact; each has one message in flight at a
+    time, so the next delivery to their chat is the answer to that message."""
+
+    def __init__(self, bot: BotProcess, sink: TelegramSink) -> None:
+        self.bot, self.sink = bot, sink
+        self.people: list[Survivor] = []
+        self._chats = itertools.count(7_000_000)
+
+    async def grow(self, client: httpx.AsyncClient, n: int) -> None:
+        new = [Survivor(next(self._chats), LANGS[i % len(LANGS)]) for i in range(n)]
+        for person in new:
+            await self.bot.post(client, person, GREETING[person.language])
+            await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if all(self._quiet(p) and self.sink.last(p.chat_id) for p in new):
+                break
+            await asyncio.sleep(0.2)
+        self.people += new
+
+    def _quiet(self, person: Survivor) -> bool:
+        last = self.sink.last(person.chat_id)
+        return not person.in_flight and (last is None or time.monotonic() - last > QUIET)
+
+    def free(self, language: str) -> Survivor | None:
+        return next((p for p in self.people if p.language == language and self._quiet(p)), None)
+
+
+async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
+    sink = TelegramSink("4242:BENCH", free_port())
+    sink.start()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        bot = BotProcess(Path(tmp))
+        bot = BotProcess(Path(tmp), sink)
         t0 = time.monotonic()
         bot.start()
         try:
-            await bot.first_answer()
+            await bot.first_answer(apology)
             cold = time.monotonic() - t0
             await asyncio.sleep(2)
             idle = bot.rss()
-            messages = [("crisis", t) for t in CRISIS] + [("ordinary", t) for t in ORDINARY]
+            rates = [2.0, 8.0] if quick else [2.0, 5.0, 10.0, 20.0, 40.0]
+            seconds = 3.0 if quick else 15.0
             steps: list[LoadStep] = []
+            skipped = 0
             peak = dict(idle)
             async with httpx.AsyncClient(timeout=60) as client:
+                survivors = Survivors(bot, sink)
+                await survivors.grow(client, 16 if quick else 80)
 
-                async def send(n: int, text: str) -> float | None:
-                    s = time.perf_counter()
-                    r = await client.post(
-                        f"{bot.url}/dev/terminal",
-                        json={"user": f"survivor-{n % 25}", "text": text},
-                        headers={"x-bot-token": bot.token},
-                    )
-                    ok = r.status_code == 200 and bool(r.json()["replies"])
-                    return (time.perf_counter() - s) * 1000 if ok else None
+                async def send(n: int, item: tuple[str, str, str]) -> float | None:
+                    nonlocal skipped
+                    _, language, text = item
+                    person = survivors.free(language)
+                    if person is None:  # everyone in this language is mid-turn
+                        skipped += 1
+                        return None
+                    person.in_flight = True
+                    try:
+                        sent = time.monotonic()
+                        if not await bot.post(client, person, text):
+                            return None
+                        while time.monotonic() - sent < 60:
+                            arrived = sink.first_after(person.chat_id, sent)
+                            if arrived is not None:
+                                return (arrived - sent) * 1000
+                            await asyncio.sleep(0.005)
+                        return None
+                    finally:
+                        person.in_flight = False
 
-                rates = [2.0, 8.0] if quick else [2.0, 5.0, 10.0, 20.0, 40.0]
                 for rate in rates:
-                    seconds = 3.0 if quick else 15.0
-                    step = await offered_load(send, messages, rate, seconds, int(rate * seconds))
+                    step = await offered_load(send, SCRIPT, rate, seconds, int(rate * seconds))
                     steps.append(step)
                     now = bot.rss()
                     peak = {k: max(peak[k], now[k]) for k in peak}
         finally:
             bot.stop()
+            sink.stop()
     return {
-        "driver": "terminal channel over HTTP (webhook in → gateway → Rasa → NLG → reply)",
+        "driver": "Telegram webhook in -> gateway -> Rasa -> NLG -> outbox -> Bot API stand-in",
         "cold_start_seconds": round(cold, 1),
         "rss_idle": idle,
         "rss_under_load": peak,
+        "not_sent_everyone_busy": skipped,
         "steps": [
             {
                 "rate": s.rate,
@@ -222,7 +315,7 @@ async def end_to_end(quick: bool) -> dict[str, Any]:
     }
 
 
-async def run(quick: bool) -> dict[str, Any]:
+async def run(quick: bool, skip_stock: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {
         "timestamp": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"),
         "quick": quick,
@@ -238,9 +331,17 @@ async def run(quick: bool) -> dict[str, Any]:
     }
     result["understanding"] = {"ours": await understanding(CONFIGS["ours"], quick)}
     stock_cached = _stock_available()
-    if not quick or stock_cached:
+    if stock_cached or (not quick and not skip_stock):
+        if not stock_cached:
+            print(
+                "Training Rasa's stock pipeline on our data, once: about 30 minutes on 2 cores "
+                "(kept in the model cache afterwards; --skip-stock leaves it out).",
+                file=sys.stderr,
+            )
         result["understanding"]["stock"] = await understanding(CONFIGS["stock"], quick)
-    result["end_to_end"] = await end_to_end(quick)
+    # The opening words of the apology sent while Rasa is not ready (before any placeholder).
+    apology = Catalog(["es"]).text("utter_service_unavailable", "es").split("{", 1)[0]
+    result["end_to_end"] = await end_to_end(quick, apology.splitlines()[0])
     return result
 
 
@@ -255,9 +356,12 @@ def _stock_available() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--skip-stock", action="store_true", help="leave out the stock baseline if not cached"
+    )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.quick))
+    result = asyncio.run(run(args.quick, args.skip_stock))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{result['timestamp']}{'-quick' if args.quick else ''}.json"

@@ -111,29 +111,29 @@ class LoadStep:
 
 
 async def offered_load(
-    send: Callable[[int, str], Awaitable[float | None]],
-    messages: list[tuple[str, str]],
+    send: Callable[[int, tuple[str, str, str]], Awaitable[float | None]],
+    messages: list[tuple[str, str, str]],
     rate: float,
     seconds: float,
     max_messages: int,
 ) -> LoadStep:
-    """Send at a fixed rate (open loop), bounded in count and time; ``send`` returns a latency."""
+    """Send at a fixed rate (open loop), bounded in count and time. ``messages`` hold (kind,
+    language, text); ``send`` returns a latency in ms, or None when it was not answered."""
     step = LoadStep(rate, 0, 0, 0.0, {"crisis": [], "ordinary": []})
     interval = 1.0 / rate
     tasks: list[asyncio.Task[None]] = []
     loop = asyncio.get_running_loop()
     start = loop.time()
 
-    async def one(n: int, kind: str, text: str) -> None:
-        latency = await send(n, text)
+    async def one(n: int, item: tuple[str, str, str]) -> None:
+        latency = await send(n, item)
         if latency is not None:
             step.answered += 1
-            step.latencies_ms[kind].append(latency)
+            step.latencies_ms[item[0]].append(latency)
 
     n = 0
     while loop.time() - start < seconds and n < max_messages:
-        kind, text = messages[n % len(messages)]
-        tasks.append(asyncio.create_task(one(n, kind, text)))
+        tasks.append(asyncio.create_task(one(n, messages[n % len(messages)])))
         n += 1
         await asyncio.sleep(max(0.0, start + n * interval - loop.time()))
     step.sent = n
