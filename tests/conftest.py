@@ -68,7 +68,7 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
         "log_level": "INFO",
         "team_hours": "mon-sun 00:00-23:59",
         # Channels against the local fakes (tests/fakes/); the app secret and phone number id
-        # are those of the real signed delivery in ../shared/fixtures (the secret was reset).
+        # are those of the real signed delivery in tests/fixtures (the secret was reset).
         "telegram_token": "123456:TEST-token-not-real",
         "telegram_secret": "test-telegram-secret",
         "telegram_api_url": f"http://127.0.0.1:{free_port()}",

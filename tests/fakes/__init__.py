@@ -17,7 +17,9 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+# Real payloads (sources and licences in tests/fixtures/README.md), copied so the suite needs
+# nothing outside the repository.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def fixture(name: str) -> Any:
