@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,12 @@ async def _run(settings: Settings) -> None:
 
     stack = Stack(settings, start_rasa=settings.start_rasa)
     async with stack as runtime:
+        # Stop gracefully on SIGTERM as on Ctrl-C (before saying we are ready). Left to uvicorn,
+        # the signal is raised again once the server has stopped, and that ends the process
+        # before Rasa is stopped.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stack.stop)
         invite = first_admin_invite(runtime.db, settings)
         print(
             f"The assistant is ready on http://{settings.host}:{settings.port} "

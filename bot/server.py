@@ -87,6 +87,11 @@ class Stack:
             await self.runtime.aclose()
         set_current(None)
 
+    def stop(self) -> None:
+        """Ask the server to finish; ``serve_forever`` then returns and the stack closes."""
+        if self.server is not None:
+            self.server.should_exit = True
+
     async def serve_forever(self) -> None:
         assert self.task is not None
         await self.task

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -12,6 +14,16 @@ from pathlib import Path
 from bot.rasa.client import RasaClient
 from bot.rasa.model import rasa_env
 from bot.settings import PROJECT_ROOT, Settings
+
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: Linux sends SIGTERM to Rasa when the bot's thread that started it
+    goes away, even after SIGKILL, so no orphaned Rasa keeps its port and memory. (Start it from
+    the event-loop thread, never from a short-lived worker thread.)"""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class RasaProcess:
@@ -56,6 +68,7 @@ class RasaProcess:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # one prctl call between fork and exec
         )
         log_file.close()
 
