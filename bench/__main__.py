@@ -229,7 +229,7 @@ class Survivors:
         new = [Survivor(next(self._chats), LANGS[i % len(LANGS)]) for i in range(n)]
         for person in new:
             await self.bot.post(client, person, GREETING[person.language])
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if all(self._quiet(p) and self.sink.last(p.chat_id) for p in new):
@@ -257,14 +257,14 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
             cold = time.monotonic() - t0
             await asyncio.sleep(2)
             idle = bot.rss()
-            rates = [2.0, 8.0] if quick else [2.0, 5.0, 10.0, 20.0, 40.0]
+            rates = [2.0, 8.0] if quick else [2.0, 5.0, 10.0, 20.0, 40.0, 80.0]
             seconds = 3.0 if quick else 15.0
             steps: list[LoadStep] = []
             skipped = 0
             peak = dict(idle)
             async with httpx.AsyncClient(timeout=60) as client:
                 survivors = Survivors(bot, sink)
-                await survivors.grow(client, 16 if quick else 80)
+                await survivors.grow(client, int(2 * max(rates)))  # enough for the top rate
 
                 async def send(n: int, item: tuple[str, str, str]) -> float | None:
                     nonlocal skipped

@@ -116,11 +116,20 @@ def plot(r: dict[str, Any], out: Path) -> Path:
             past = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        langs = past["understanding"]["ours"]["languages"]
-        history.append((past["timestamp"], sum(v["accuracy"] for v in langs.values()) / len(langs)))
+        runs = past["understanding"]
+        means = [
+            sum(v["accuracy"] for v in runs[name]["languages"].values())
+            / len(runs[name]["languages"])
+            if name in runs
+            else float("nan")
+            for name in ("ours", "stock")
+        ]
+        history.append((past["timestamp"], *means))
     if history:
-        ax2.plot(range(len(history)), [h[1] for h in history], "-o")
+        ax2.plot(range(len(history)), [h[1] for h in history], "-o", label="ours")
+        ax2.plot(range(len(history)), [h[2] for h in history], "--s", label="stock Rasa")
         ax2.set_xticks(range(len(history)), [h[0][4:13] for h in history], rotation=45)
+        ax2.legend()
     ax2.set_ylabel("mean held-out intent accuracy")
     ax2.set_title("Across runs")
     fig.tight_layout()
