@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from sqlalchemy import select
 
 from bot.delivery import Delivery
 from bot.directory.seed import seed_if_empty
 from bot.directory.service import Directory
 from bot.events import EventBus
 from bot.gateway import Gateway
-from bot.handoff.hours import TeamHours
+from bot.handoff.hours import HoursError, TeamHours, parse_holidays
 from bot.handoff.service import Handoffs
 from bot.language import LanguageDetector
 from bot.nlg.catalog import Catalog
@@ -24,8 +26,10 @@ from bot.safety.screen import SafetyScreen
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.crypto import Crypto
 from bot.store.db import Database
+from bot.store.ops_models import ExitWord, Holiday, LexiconEntry, OperatingSetting
 
 DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
+log = logging.getLogger("bot.runtime")
 
 
 def domain_intents(path: Path = DOMAIN_FILE) -> set[str]:
@@ -64,9 +68,43 @@ class Runtime:
     def rasa_token(self) -> str:
         return self.crypto.internal_token("rasa-api")
 
+    def reload_operations(self) -> None:
+        """Apply the admins' operating settings now (after a change in the console)."""
+        apply_operations(self.settings, self.db, self.screen, self.hours)
+
     async def aclose(self) -> None:
         await self.rasa.aclose()
         self.db.dispose()
+
+
+def apply_operations(
+    settings: Settings, db: Database, screen: SafetyScreen, hours: TeamHours
+) -> None:
+    """Hours, time zone, holidays, exit words and lexicon entries set in the console, over the
+    deployment's defaults (``BOT_TEAM_*``, ``BOT_EXIT_WORDS``, the shipped lexicon files)."""
+    with db.session() as s:
+        stored = {row.key: row.value for row in s.scalars(select(OperatingSetting))}
+        holidays = (
+            set(s.scalars(select(Holiday.day)))
+            if "holidays" in stored
+            else parse_holidays(settings.team_holidays)
+        )
+        exit_words: dict[str, list[str]] = {}
+        for word in s.scalars(select(ExitWord).order_by(ExitWord.id)):
+            exit_words.setdefault(word.language, []).append(word.word)
+        entries: dict[str, dict[str, list[str]]] = {}
+        for entry in s.scalars(select(LexiconEntry).order_by(LexiconEntry.id)):
+            entries.setdefault(entry.language, {}).setdefault(entry.kind, []).append(entry.phrase)
+    try:
+        hours.configure(
+            stored.get("hours", settings.team_hours),
+            stored.get("timezone", settings.team_timezone),
+            holidays,
+        )
+    except HoursError:
+        log.error("stored team hours are invalid; keeping the previous ones")
+    screen.set_exit_words(exit_words)
+    screen.set_lexicon_entries(entries)
 
 
 def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
@@ -85,6 +123,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     with db.session() as s:
         load_live(s, catalog)  # admins' approved edits override the catalogs
     hours = TeamHours(settings.team_hours, settings.team_timezone, settings.team_holidays)
+    apply_operations(settings, db, screen, hours)
     renderer = Renderer(settings, catalog, hours)
     events = EventBus()
     handoffs = Handoffs(hours, crypto, events)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # Measured on the held-out split (docs/eval.md): errors mostly come with high confidence, so a
     # higher bar mostly turns right answers into menus.
     nlu_threshold: float = 0.3
+    # A retrained model goes live only if intent accuracy drops by at most this much in every
+    # language (crisis recall may not drop at all): bot/rasa/retrain.py, docs/understanding.md.
+    retrain_margin: float = 0.01
 
     # What the deployment says about itself (neutral name: it shows on lock screens).
     org_name: str = "the Support Line"

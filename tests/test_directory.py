@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +161,18 @@ def test_cli_import_with_dry_run_and_a_bad_file(db: Database, tmp_path: Path) ->
     assert real.returncode == 0 and "were created" in real.stdout
     exported = tmp_path / "again.zip"
     assert cli("export", str(exported)).returncode == 0 and exported.exists()
+
+
+def test_a_zip_too_large_once_unpacked_or_not_a_zip_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = tmp_path / "directory.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("service.csv", "id,name\n" + "x,y\n" * 1000)
+    monkeypatch.setattr(hsds, "MAX_UNPACKED_BYTES", 1000)
+    with pytest.raises(hsds.ImportError_, match="too large"):
+        hsds.read(packed)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip at all")
+    with pytest.raises(hsds.ImportError_, match="not a readable zip"):
+        hsds.read(broken)

@@ -23,6 +23,7 @@ from bot.store.console_models import StaffSession, StaffUser
 from bot.store.crypto import Crypto
 from bot.store.db import Database
 from bot.store.models import utcnow
+from bot.store.ops_models import team_languages
 
 ROLES = ("staff", "supervisor", "admin")
 RANK = {role: n for n, role in enumerate(ROLES)}
@@ -59,16 +60,18 @@ class Staff:
     display_name: str
     role: str
     language: str
-    languages: list[str]
+    languages: list[str]  # the queues they answer: their own languages and their teams'
     csrf: str
     session_id: str
     has_totp: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    own_languages: list[str] = field(default_factory=list)  # as ticked in their account
 
     def can(self, role: str) -> bool:
         return RANK.get(self.role, -1) >= RANK[role]
 
     def answers(self, language: str) -> bool:
+        """Own languages or a team's; nothing at all (no language, no team) means every queue."""
         return not self.languages or language in self.languages
 
 
@@ -137,6 +140,28 @@ class Accounts:
                 hours=self.settings.console_invite_hours
             )
         return invite
+
+    def change(
+        self,
+        user_id: str,
+        by: str,
+        role: str | None = None,
+        languages: list[str] | None = None,
+    ) -> StaffUser:
+        """An admin changes someone's role (never their own) or the languages they answer."""
+        with self.db.session() as s:
+            user = s.get(StaffUser, user_id)
+            if user is None:
+                raise AccountError("no such account")
+            if role is not None:
+                if role not in ROLES:
+                    raise AccountError(f"role must be one of {', '.join(ROLES)}")
+                if user_id == by:
+                    raise AccountError("own role")
+                user.role = role
+            if languages is not None:
+                user.languages = [x for x in self.settings.languages if x in languages]
+        return user
 
     def invited(self, token: str) -> StaffUser | None:
         with self.db.session() as s:
@@ -275,13 +300,16 @@ class Accounts:
                 return None
             if not session.second_factor_ok and not partial:
                 return None
+            own = list(user.languages or [])
+            teams = team_languages(s, [user.id]).get(user.id, set())
             return Staff(
                 id=user.id,
                 email=user.email,
                 display_name=user.display_name,
                 role=user.role,
                 language=user.language,
-                languages=list(user.languages or []),
+                languages=own + sorted(teams - set(own)),
+                own_languages=own,
                 csrf=session.csrf_token,
                 session_id=session.id,
                 has_totp=user.totp_secret_enc is not None,

@@ -43,7 +43,6 @@ class Console:
         self.text = ConsoleText(runtime.settings.languages)
         self.live = LiveHandoff(runtime)
         self.secure = runtime.settings.public_url.startswith("https://")
-        self.tz = ZoneInfo(runtime.settings.team_timezone)
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html"]),
@@ -51,6 +50,11 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The team's time zone: set in the console (Operations) or by BOT_TEAM_TIMEZONE."""
+        return self.rt.hours.tz
 
     # --- who is asking ---
 

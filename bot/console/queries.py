@@ -26,6 +26,7 @@ from bot.store.models import (
     StaffPresence,
     utcnow,
 )
+from bot.store.ops_models import answers, team_languages
 
 if TYPE_CHECKING:
     from bot.handoff.live import LiveHandoff
@@ -157,6 +158,7 @@ def loads(s: Session, now: dt.datetime | None = None) -> list[Load]:
         ).all()
     )
     presence = {p.staff_id: p for p in s.scalars(select(StaffPresence))}
+    teams = team_languages(s)
     out = []
     for user in s.scalars(
         select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.display_name)
@@ -165,12 +167,13 @@ def loads(s: Session, now: dt.datetime | None = None) -> list[Load]:
         state = "offline"
         if p is not None and p.seen_at >= now - PRESENCE_FRESH:
             state = "available" if p.available else "away"
+        own = list(user.languages or [])
         out.append(
             Load(
                 user.id,
                 user.display_name,
                 user.role,
-                list(user.languages or []),
+                own + sorted(teams.get(user.id, set()) - set(own)),
                 state,
                 int(counts.get(user.id, 0)),
             )
@@ -179,11 +182,16 @@ def loads(s: Session, now: dt.datetime | None = None) -> list[Load]:
 
 
 def colleagues(s: Session, language: str, exclude: str | None) -> list[StaffUser]:
-    """Active people who answer this language (or every language), for a transfer."""
+    """Active people who answer this language (their own, a team's, or every language)."""
     users = s.scalars(
         select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.display_name)
     )
-    return [u for u in users if u.id != exclude and (not u.languages or language in u.languages)]
+    teams = team_languages(s)
+    return [
+        u
+        for u in users
+        if u.id != exclude and answers(u.languages or [], teams.get(u.id, ()), language)
+    ]
 
 
 def canned(s: Session, language: str) -> list[CannedReply]:

@@ -3,7 +3,16 @@ Admins: accounts (invite, unlock, deactivate)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, delete, or_, select
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -12,6 +21,7 @@ from bot.console import queries
 from bot.console.auth import ROLES, AccountError, Staff
 from bot.console.core import BASE, Console
 from bot.store.console_models import AuditEvent, CannedReply, StaffSession, StaffUser
+from bot.store.ops_models import Team, TeamMember
 
 AUDIT_PAGE = 100
 
@@ -35,15 +45,102 @@ async def supervisor_board(console: Console, request: Request, staff: Staff) -> 
 
 
 async def audit_log(console: Console, request: Request, staff: Staff) -> Response:
-    before = request.query_params.get("before", "")
+    filters = AuditFilters.of(request.query_params, console)
     with console.rt.db.session() as s:
-        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)
-        if before.isdigit():
-            query = query.where(AuditEvent.id < int(before))
-        events = list(s.scalars(query))
+        query = filters.apply(select(AuditEvent)).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)
+        events: list[AuditEvent] = list(s.scalars(query))
         names = {u.id: u.display_name for u in s.scalars(select(StaffUser))}
-    console.audit(staff.id, "audit.view")
-    return console.html(request, staff, "audit.html", events=events, names=names, page=AUDIT_PAGE)
+        actions = sorted(set(s.scalars(select(AuditEvent.action).distinct())))
+    prefixes = sorted({a.split(".", 1)[0] for a in actions})
+    console.audit(staff.id, "audit.view", filtered=filters.active)
+    return console.html(
+        request,
+        staff,
+        "audit.html",
+        events=events,
+        names=names,
+        page=AUDIT_PAGE,
+        people=sorted(names.items(), key=lambda item: item[1].lower()),
+        prefixes=prefixes,
+        actions=actions,
+        filters=filters,
+        older=filters.link(events[-1].id) if len(events) == AUDIT_PAGE else "",
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit log's filters, read from the query string; unknown values are ignored."""
+
+    who: str = ""
+    what: str = ""
+    since: str = ""  # local dates (team time zone), inclusive
+    until: str = ""
+    conversation: str = ""
+    before: int | None = None
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"), compare=False)
+
+    @classmethod
+    def of(cls, params: Mapping[str, str], console: Console) -> AuditFilters:
+        def date(key: str) -> str:
+            value = params.get(key, "").strip()
+            try:
+                return dt.date.fromisoformat(value).isoformat() if value else ""
+            except ValueError:
+                return ""
+
+        who = params.get("who", "").strip()
+        what = params.get("what", "").strip().lower()
+        conversation = params.get("conversation", "").strip().lower()
+        before = params.get("before", "")
+        return cls(
+            who=who if re.fullmatch(r"[0-9a-f]{1,32}", who) else "",
+            what=what if re.fullmatch(r"[a-z0-9_.:-]{1,40}", what) else "",
+            since=date("from"),
+            until=date("to"),
+            conversation=conversation if re.fullmatch(r"[0-9a-f]{4,32}", conversation) else "",
+            before=int(before) if before.isdigit() else None,
+            tz=console.tz,  # the zone the log's times are shown in
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.who or self.what or self.since or self.until or self.conversation)
+
+    def _utc(self, day: str, days_after: int = 0) -> dt.datetime:
+        local = dt.datetime.combine(
+            dt.date.fromisoformat(day) + dt.timedelta(days=days_after), dt.time(0), tzinfo=self.tz
+        )
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.who:
+            query = query.where(AuditEvent.staff_id == self.who)
+        if self.what:
+            query = query.where(
+                or_(AuditEvent.action == self.what, AuditEvent.action.startswith(self.what + "."))
+            )
+        if self.since:
+            query = query.where(AuditEvent.at >= self._utc(self.since))
+        if self.until:
+            query = query.where(AuditEvent.at < self._utc(self.until, 1))
+        if self.conversation:
+            query = query.where(AuditEvent.conversation_id.startswith(self.conversation))
+        if self.before is not None:
+            query = query.where(AuditEvent.id < self.before)
+        return query
+
+    def link(self, before: int | None = None) -> str:
+        """The page's address with these filters (and a page boundary)."""
+        params = {
+            "who": self.who,
+            "what": self.what,
+            "from": self.since,
+            "to": self.until,
+            "conversation": self.conversation,
+            "before": str(before) if before is not None else "",
+        }
+        return "/audit?" + urlencode({k: v for k, v in params.items() if v})
 
 
 async def canned(console: Console, request: Request, staff: Staff) -> Response:
@@ -99,6 +196,13 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
             elif action == "reinvite":
                 link = invite_link(console, console.accounts.new_invite(user_id))
                 console.audit(staff.id, "staff.reinvite", user=user_id)
+            elif action == "change":
+                try:
+                    _change_account(console, staff, user_id, form)
+                except AccountError as exc:
+                    problem = "own_role" if str(exc) == "own role" else "change"
+                else:
+                    return console.go("/accounts?saved=1")
             elif action in ("unlock", "deactivate", "activate"):
                 with console.rt.db.session() as s:
                     target = s.get(StaffUser, user_id)
@@ -117,9 +221,50 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
             problem = "account"
     with console.rt.db.session() as s:
         users = list(s.scalars(select(StaffUser).order_by(StaffUser.display_name)))
+        teams = list(s.scalars(select(Team).order_by(Team.name)))
+        memberships: dict[str, set[int]] = {}
+        for m in s.scalars(select(TeamMember)):
+            memberships.setdefault(m.staff_id, set()).add(m.team_id)
     return console.html(
-        request, staff, "accounts.html", users=users, link=link, problem=problem, roles=ROLES
+        request,
+        staff,
+        "accounts.html",
+        users=users,
+        link=link,
+        problem=problem,
+        roles=ROLES,
+        teams=teams,
+        memberships=memberships,
+        saved=request.query_params.get("saved") == "1",
     )
+
+
+def _change_account(console: Console, staff: Staff, user_id: str, form: FormData) -> None:
+    """Role (never one's own), the languages a person answers, and their teams, in one form."""
+    with console.rt.db.session() as s:
+        user = s.get(StaffUser, user_id)
+        if user is None:
+            raise AccountError("no such account")
+        old_role, old_languages = user.role, list(user.languages or [])
+        old_teams = set(s.scalars(select(TeamMember.team_id).where(TeamMember.staff_id == user_id)))
+        known = set(s.scalars(select(Team.id)))
+    role = str(form.get("role", old_role))
+    wanted = [str(x) for x in form.getlist("languages")]
+    changed = console.accounts.change(
+        user_id, staff.id, role=role if role != old_role else None, languages=wanted
+    )
+    teams = {int(str(x)) for x in form.getlist("teams") if str(x).isdigit()} & known
+    with console.rt.db.session() as s:
+        s.execute(delete(TeamMember).where(TeamMember.staff_id == user_id))
+        s.add_all(TeamMember(team_id=t, staff_id=user_id) for t in sorted(teams))
+    if changed.role != old_role:
+        console.audit(staff.id, "staff.role", user=user_id, role=changed.role, was=old_role)
+    if list(changed.languages) != old_languages:
+        console.audit(
+            staff.id, "staff.languages", user=user_id, languages=".".join(changed.languages)
+        )
+    if teams != old_teams:
+        console.audit(staff.id, "staff.teams", user=user_id, teams=len(teams))
 
 
 def invite_link(console: Console, token: str) -> str:

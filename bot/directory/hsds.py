@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import available_timezones
 
 from babel import Locale
 from sqlalchemy import select
@@ -45,7 +46,16 @@ PHONE_TO_HSDS = {
 }
 LANGS = ("en", "es", "pt", "fr")
 _PHONE = re.compile(r"^[+*#(\d][\d\s().*#-]{1,30}$")
-_COUNTRIES = set(Locale.parse("en").territories)
+# Two-letter ISO 3166 codes of places (Babel's territories without groupings such as EU or UN).
+NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "ZZ"}
+COUNTRY_CODES = frozenset(
+    str(code)
+    for code in Locale.parse("en").territories
+    if len(str(code)) == 2 and str(code).isalpha() and code not in NOT_COUNTRIES
+)
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HSDS_DAYS = dict(zip(DAYS, ("MO", "TU", "WE", "TH", "FR", "SA", "SU"), strict=True))
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 CSV_TABLES = (
     "organization",
     "service",
@@ -57,14 +67,29 @@ CSV_TABLES = (
 )
 
 
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a directory is a few MB; more is a mistake or a zip bomb
+
+
 class ImportError_(Exception):
     """The file could not be read at all (not JSON, not CSV, missing tables)."""
+
+
+class RowProblem(ValueError):
+    """Why one entry is refused: a machine ``code`` with its ``params`` (the console shows them
+    in the admin's language) and, as the exception's text, the English reason the CLI prints."""
+
+    def __init__(self, code: str, reason: str, **params: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.params = params
 
 
 @dataclass
 class RowError:
     where: str  # e.g. "service.csv row 4" or "services[2]"
-    reason: str
+    reason: str  # English, for the command line
+    code: str = "invalid"
+    params: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"
@@ -77,6 +102,7 @@ class ImportReport:
     unchanged: list[str] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     applied: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # service id -> name, for showing
 
     @property
     def ok(self) -> bool:
@@ -105,13 +131,7 @@ def service_to_hsds(svc: Service) -> dict[str, Any]:
         _attr("source", svc.source),
         _attr("verified_by", svc.verified_by),
     ]
-    schedule: dict[str, Any] = {
-        "id": f"{svc.id}-schedule",
-        "description": hours.get("text") or "",
-        "timezone": hours.get("timezone"),
-    }
-    if hours.get("open_24_7"):
-        schedule.update({"freq": "DAILY", "opens_at": "00:00", "closes_at": "23:59"})
+    schedules = _schedules(svc.id, hours)
     out: dict[str, Any] = {
         "id": svc.id,
         "organization_id": org.id,
@@ -138,7 +158,7 @@ def service_to_hsds(svc: Service) -> dict[str, Any]:
         "languages": [
             {"id": f"{svc.id}-lang-{code}", "code": code} for code in svc.languages or []
         ],
-        "schedules": [schedule],
+        "schedules": schedules,
         "service_areas": [
             {"id": f"{svc.id}-area", "name": svc.country, "description": svc.region or ""}
         ],
@@ -158,6 +178,35 @@ def service_to_hsds(svc: Service) -> dict[str, Any]:
     return out
 
 
+def _schedules(sid: str, hours: dict[str, Any]) -> list[dict[str, Any]]:
+    """The main schedule (text, time zone, 24/7, holidays as notes), then one WEEKLY schedule per
+    opening interval of each day."""
+    main: dict[str, Any] = {
+        "id": f"{sid}-schedule",
+        "description": hours.get("text") or "",
+        "timezone": hours.get("timezone"),
+    }
+    if hours.get("open_24_7"):
+        main.update({"freq": "DAILY", "opens_at": "00:00", "closes_at": "23:59"})
+    if hours.get("holidays"):
+        main["notes"] = hours["holidays"]
+    out = [main]
+    weekly = hours.get("weekly") or {}
+    for day in DAYS:
+        for n, (opens, closes) in enumerate(weekly.get(day) or [], 1):
+            out.append(
+                {
+                    "id": f"{sid}-schedule-{day}-{n}",
+                    "timezone": hours.get("timezone"),
+                    "freq": "WEEKLY",
+                    "byday": HSDS_DAYS[day],
+                    "opens_at": opens,
+                    "closes_at": closes,
+                }
+            )
+    return out
+
+
 def export_json(session: Session) -> dict[str, Any]:
     services = session.scalars(select(Service).order_by(Service.id))
     return {"hsds_version": "3.0", "services": [service_to_hsds(s) for s in services]}
@@ -168,15 +217,22 @@ def export_to(session: Session, path: Path) -> None:
     if path.suffix == ".json":
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         return
-    tables = to_tables(data["services"])
     if path.suffix == ".zip":
-        with zipfile.ZipFile(path, "w") as zf:
-            for name, rows in tables.items():
-                zf.writestr(f"{name}.csv", _csv(rows))
+        path.write_bytes(zip_bytes(data))
         return
+    tables = to_tables(data["services"])
     path.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
         (path / f"{name}.csv").write_text(_csv(rows), encoding="utf-8")
+
+
+def zip_bytes(data: dict[str, Any]) -> bytes:
+    """An export (``export_json``) as a zip of HSDS CSV tables."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, rows in to_tables(data["services"]).items():
+            zf.writestr(f"{name}.csv", _csv(rows))
+    return buf.getvalue()
 
 
 def to_tables(services: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -222,6 +278,8 @@ def to_tables(services: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
                     "freq": sch.get("freq"),
                     "opens_at": sch.get("opens_at"),
                     "closes_at": sch.get("closes_at"),
+                    "byday": sch.get("byday"),
+                    "notes": sch.get("notes"),
                 }
             )
         for area in s["service_areas"]:
@@ -292,12 +350,14 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
             raise ImportError_('expected a list of services, or {"services": [...]}')
         return services, {str(i): f"services[{i}]" for i in range(len(services))}
     if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            files = {
-                Path(n).stem: zf.read(n).decode("utf-8-sig")
-                for n in zf.namelist()
-                if n.endswith(".csv")
-            }
+        try:
+            with zipfile.ZipFile(path) as zf:
+                tables = [i for i in zf.infolist() if i.filename.endswith(".csv")]
+                if sum(i.file_size for i in tables) > MAX_UNPACKED_BYTES:
+                    raise ImportError_("the CSV files in this zip are too large once unpacked")
+                files = {Path(i.filename).stem: zf.read(i).decode("utf-8-sig") for i in tables}
+        except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            raise ImportError_(f"not a readable zip of CSV files ({type(exc).__name__})") from None
     elif path.is_dir():
         files = {p.stem: p.read_text(encoding="utf-8-sig") for p in path.glob("*.csv")}
     else:
@@ -339,7 +399,7 @@ def from_tables(
     return services, where
 
 
-def _bool(value: Any) -> bool | None:
+def _bool(value: Any, what: str = "") -> bool | None:
     text = str(value).strip().lower() if value is not None else ""
     if text in ("true", "yes", "1"):
         return True
@@ -347,86 +407,183 @@ def _bool(value: Any) -> bool | None:
         return False
     if text in ("", "none", "null", "unknown"):
         return None
-    raise ValueError(f"'{value}' is not true, false or empty")
+    raise RowProblem(
+        "bad_boolean",
+        f"{what + ' ' if what else ''}'{value}' is not true, false or empty",
+        field=what,
+        value=str(value),
+    )
+
+
+def country_code(value: Any) -> str:
+    """An ISO 3166 two-letter code, upper-cased; raises RowProblem otherwise."""
+    code = str(value or "").strip().upper()
+    if code not in COUNTRY_CODES:
+        raise RowProblem(
+            "bad_country", f"country '{code}' is not an ISO 3166 two-letter code", value=code
+        )
+    return code
+
+
+def phone(number: Any, kind: Any = "voice") -> dict[str, str]:
+    """A phone entry {number, kind}; raises RowProblem when the number is not one."""
+    text = str(number or "").strip()
+    if not _PHONE.match(text):
+        raise RowProblem("bad_phone", f"phone '{text}' is not a phone number", value=text)
+    name = str(kind or "voice").strip().lower()
+    name = {"text": "sms", "textphone": "tty"}.get(name, name)
+    return {"number": text, "kind": name if name in PHONE_TO_HSDS else "voice"}
+
+
+def verified_date(value: Any, today: dt.date | None = None) -> dt.date:
+    """The last-verified date: required, ISO formatted, not in the future."""
+    text = str(value or "").strip()
+    if not text:
+        raise RowProblem("missing_date", "assured_date (last verified) is missing")
+    try:
+        date = dt.date.fromisoformat(text[:10])
+    except ValueError:
+        raise RowProblem(
+            "bad_date", f"assured_date '{text}' is not a date (YYYY-MM-DD)", value=text
+        ) from None
+    if date > (today or dt.date.today()) + dt.timedelta(days=1):
+        raise RowProblem("future_date", "assured_date is in the future", value=text)
+    return date
+
+
+def timezone(value: Any) -> str | None:
+    text = str(value or "").strip()
+    if text and text not in available_timezones():
+        raise RowProblem("bad_timezone", f"time zone '{text}' is unknown", value=text)
+    return text or None
+
+
+def interval(opens: Any, closes: Any) -> list[str]:
+    """One opening interval ["HH:MM", "HH:MM"]; closing before opening means past midnight."""
+    a, b = str(opens or "").strip()[:5], str(closes or "").strip()[:5]
+    if not _TIME.match(a) or not _TIME.match(b) or a == b:
+        raise RowProblem(
+            "bad_hours", f"opening hours '{a}-{b}' are not HH:MM-HH:MM", value=f"{a}-{b}"
+        )
+    return [a, b]
+
+
+def hours_record(
+    text: str | None,
+    zone: str | None,
+    open_24_7: bool,
+    weekly: dict[str, list[list[str]]] | None = None,
+    holidays: str | None = None,
+) -> dict[str, Any]:
+    """The ``hours`` JSON shape (docs/directory.md): text survivors read, IANA time zone, open
+    24/7, and only when given: weekly intervals per day and a note about holidays."""
+    record: dict[str, Any] = {
+        "text": text or None,
+        "timezone": zone or None,
+        "open_24_7": open_24_7,
+    }
+    if weekly:
+        record["weekly"] = {day: weekly[day] for day in DAYS if weekly.get(day)}
+    if holidays:
+        record["holidays"] = holidays
+    return record
+
+
+def _hours(schedules: list[dict[str, Any]]) -> dict[str, Any]:
+    main = next((s for s in schedules if not s.get("byday")), {})
+    weekly: dict[str, list[list[str]]] = {}
+    for sch in schedules:
+        for code in str(sch.get("byday") or "").upper().split(","):
+            day = next((d for d, c in HSDS_DAYS.items() if c == code.strip()), None)
+            if day is not None:
+                weekly.setdefault(day, []).append(
+                    interval(sch.get("opens_at"), sch.get("closes_at"))
+                )
+            elif code.strip():
+                raise RowProblem("bad_hours", f"byday '{code}' is not a day (MO … SU)", value=code)
+    return hours_record(
+        str(main.get("description") or "").strip() or None,
+        timezone(main.get("timezone") or next((s.get("timezone") for s in schedules), None)),
+        main.get("freq") == "DAILY"
+        and main.get("opens_at") == "00:00"
+        and main.get("closes_at") == "23:59",
+        weekly,
+        str(main.get("notes") or "").strip() or None,
+    )
 
 
 def normalise(item: dict[str, Any]) -> dict[str, Any]:
-    """One HSDS service object → our record; raises ValueError with a plain reason."""
+    """One HSDS service object → our record; raises RowProblem (a ValueError) with the reason."""
     if not isinstance(item, dict):
-        raise ValueError("not an object")
+        raise RowProblem("not_object", "not an object")
     sid = str(item.get("id") or "").strip()
     if not sid or len(sid) > 80:
-        raise ValueError("id is missing or longer than 80 characters")
+        raise RowProblem("bad_id", "id is missing or longer than 80 characters")
     name = str(item.get("name") or "").strip()
     if not name:
-        raise ValueError("name is missing")
+        raise RowProblem("missing_name", "name is missing")
     org = item.get("organization") or {}
     org_id = str(org.get("id") or item.get("organization_id") or "").strip()
     if not org_id or not org.get("name"):
-        raise ValueError("organization id or name is missing")
+        raise RowProblem("missing_organization", "organization id or name is missing")
     status = str(item.get("status") or "active").strip().lower()
     if status not in STATUS_FROM_HSDS:
-        raise ValueError(f"status '{status}' is not one of " + ", ".join(STATUS_FROM_HSDS))
+        raise RowProblem(
+            "bad_status",
+            f"status '{status}' is not one of " + ", ".join(STATUS_FROM_HSDS),
+            value=status,
+        )
     areas = item.get("service_areas") or []
-    country = str(areas[0].get("name") or "").strip().upper() if areas else ""
-    if country not in _COUNTRIES or len(country) != 2:
-        raise ValueError(f"country '{country}' is not an ISO 3166 two-letter code")
+    country = country_code(areas[0].get("name") if areas else "")
     region = (str(areas[0].get("description") or "").strip() or None) if areas else None
     attrs: dict[str, Any] = {}
     for a in item.get("attributes") or []:
         term = str(a.get("taxonomy_term_id") or "")
         if term.startswith(f"{TAXONOMY}:"):
             attrs[term.split(":", 1)[1]] = a.get("value")
-    categories = [c for c in CATEGORIES if _bool(attrs.get(f"category:{c}")) is True]
+    unknown = [
+        key.split(":", 1)[1]
+        for key in attrs
+        if key.startswith("category:") and key.split(":", 1)[1] not in CATEGORIES
+    ]
+    if unknown:
+        raise RowProblem(
+            "unknown_category",
+            f"category '{unknown[0]}' is not one of " + ", ".join(CATEGORIES),
+            value=unknown[0],
+        )
+    categories = [c for c in CATEGORIES if _bool(attrs.get(f"category:{c}"), c) is True]
     if not categories:
-        raise ValueError("no need category (attribute safe-harbour:category:hotline, …)")
-    phones = []
-    for p in item.get("phones") or []:
-        number = str(p.get("number") or "").strip()
-        if not _PHONE.match(number):
-            raise ValueError(f"phone '{number}' is not a phone number")
-        kind = str(p.get("description") or p.get("type") or "voice").strip().lower()
-        kind = {"text": "sms", "textphone": "tty"}.get(kind, kind)
-        if kind not in PHONE_TO_HSDS:
-            kind = "voice"
-        phones.append({"number": number, "kind": kind})
+        raise RowProblem(
+            "no_category", "no need category (attribute safe-harbour:category:hotline, …)"
+        )
+    phones = [
+        phone(p.get("number"), p.get("description") or p.get("type"))
+        for p in item.get("phones") or []
+    ]
     if not phones and not item.get("email"):
-        raise ValueError("no phone and no email: people could not reach it")
+        raise RowProblem("no_contact", "no phone and no email: people could not reach it")
     languages = []
     for lang in item.get("languages") or []:
         code = str(lang.get("code") or "").strip().lower()
         if code:
             languages.append(code)
-    assured = str(item.get("assured_date") or "").strip()
-    try:
-        last_verified = dt.date.fromisoformat(assured[:10]) if assured else None
-    except ValueError:
-        raise ValueError(f"assured_date '{assured}' is not a date (YYYY-MM-DD)") from None
-    if last_verified is None:
-        raise ValueError("assured_date (last verified) is missing")
-    if last_verified > dt.date.today() + dt.timedelta(days=1):
-        raise ValueError("assured_date is in the future")
-    schedule = (item.get("schedules") or [{}])[0]
-    hours = {
-        "text": str(schedule.get("description") or "").strip() or None,
-        "timezone": schedule.get("timezone") or None,
-        "open_24_7": schedule.get("freq") == "DAILY"
-        and schedule.get("opens_at") == "00:00"
-        and schedule.get("closes_at") == "23:59",
-    }
-    public_address = _bool(attrs.get("public_address")) is True
+    last_verified = verified_date(item.get("assured_date"))
+    hours = _hours(list(item.get("schedules") or []))
+    public_address = _bool(attrs.get("public_address"), "public_address") is True
     address = attrs.get("address")
     for sal in item.get("service_at_locations") or []:
         addresses = (sal.get("location") or {}).get("addresses") or []
         if addresses:
             address = addresses[0].get("address_1")
     if address and not public_address:
-        raise ValueError(
-            "an address is given but public_address is not true (G3: never a confidential address)"
+        raise RowProblem(
+            "address_not_public",
+            "an address is given but public_address is not true (G3: never a confidential address)",
         )
     source = str(attrs.get("source") or "").strip()
     if not source:
-        raise ValueError("source is missing (attribute safe-harbour:source)")
+        raise RowProblem("missing_source", "source is missing (attribute safe-harbour:source)")
     return {
         "id": sid,
         "organization": {
@@ -445,8 +602,8 @@ def normalise(item: dict[str, Any]) -> dict[str, Any]:
         "languages": languages,
         "phones": phones,
         "hours": hours,
-        **{flag: _bool(attrs.get(flag)) for flag in FLAGS},
-        "for_children": _bool(attrs.get("for_children")) is True,
+        **{flag: _bool(attrs.get(flag), flag) for flag in FLAGS},
+        "for_children": _bool(attrs.get("for_children"), "for_children") is True,
         "public_address": public_address,
         "address": address if public_address else None,
         "source": source,
@@ -465,14 +622,25 @@ def import_services(
         place = where.get(str(i), f"services[{i}]")
         try:
             record = normalise(item)
+        except RowProblem as exc:
+            report.errors.append(RowError(place, str(exc), exc.code, exc.params))
+            continue
         except (ValueError, TypeError, AttributeError) as exc:
             report.errors.append(RowError(place, str(exc)))
             continue
         if record["id"] in seen:
-            report.errors.append(RowError(place, f"id '{record['id']}' appears twice"))
+            report.errors.append(
+                RowError(
+                    place,
+                    f"id '{record['id']}' appears twice",
+                    "duplicate_id",
+                    {"value": record["id"]},
+                )
+            )
             continue
         seen.add(record["id"])
         records.append(record)
+        report.names[record["id"]] = record["name"]
     if report.errors:
         return report
     for record in records:

@@ -54,6 +54,9 @@ def load_directory(session: Session, path: Path) -> int:
                 "timezone": hours.get("timezone") or None,
                 "open_24_7": bool(hours.get("open_24_7")),
             }
+            for extra in ("weekly", "holidays"):  # only when given (docs/directory.md)
+                if hours.get(extra):
+                    svc.hours[extra] = hours[extra]
             for flag in ("free", "confidential", "may_involve_authorities", "lgbtq_affirming"):
                 setattr(svc, flag, s.get(flag))
             svc.for_children = bool(s.get("for_children"))

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot.store.models import Country, Service
 
@@ -84,9 +84,10 @@ class Directory:
         )
         rows = self.s.scalars(
             select(Service)
+            .options(selectinload(Service.organization))  # shown with its organisation
             .where(Service.status == "active")
             .where((Service.last_verified < flag) | (Service.last_verified.is_(None)))
-            .order_by(Service.last_verified)
+            .order_by(Service.last_verified.asc().nulls_first(), Service.id)  # never verified first
         )
         return [
             (svc, hide is not None and (svc.last_verified is None or svc.last_verified < hide))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.events import Event, EventBus
 from bot.handoff.card import Safety
 from bot.handoff.hours import TeamHours
-from bot.store.console_models import HandoffNote, HandoffState, HeldReply
+from bot.store.console_models import HandoffNote, HandoffState, HeldReply, StaffUser
 from bot.store.crypto import Crypto
 from bot.store.models import (
     Conversation,
@@ -26,6 +26,7 @@ from bot.store.models import (
     StaffPresence,
     utcnow,
 )
+from bot.store.ops_models import answers, team_languages
 from bot.types import Reply
 
 PRESENCE_STALE_AFTER = dt.timedelta(minutes=2)
@@ -41,19 +42,34 @@ class Handoffs:
     # --- who is on duty ---
 
     def on_duty(self, session: Session, language: str, now: dt.datetime | None = None) -> bool:
-        """Someone who reads this language is signed in and available, within team hours."""
+        """Someone who answers this language (their own or a team's) is signed in and available,
+        within team hours."""
         now = now or utcnow()
         if not self.hours.is_open(now):
             return False
         fresh = now - PRESENCE_STALE_AFTER
-        for p in session.scalars(
-            select(StaffPresence).where(
-                StaffPresence.available.is_(True), StaffPresence.seen_at >= fresh
+        present = list(
+            session.scalars(
+                select(StaffPresence).where(
+                    StaffPresence.available.is_(True), StaffPresence.seen_at >= fresh
+                )
             )
-        ):
-            if not p.languages or language in p.languages:
-                return True
-        return False
+        )
+        if not present:
+            return False
+        ids = [p.staff_id for p in present]
+        # Read languages live (own and teams'), so an admin's change counts at once.
+        own: dict[str, list[str]] = {
+            uid: list(langs or [])
+            for uid, langs in session.execute(
+                select(StaffUser.id, StaffUser.languages).where(StaffUser.id.in_(ids))
+            )
+        }
+        teams = team_languages(session, ids)
+        return any(
+            answers(own.get(p.staff_id, p.languages) or [], teams.get(p.staff_id, ()), language)
+            for p in present
+        )
 
     # --- the survivor's side: draft, send, wait, leave ---
 

@@ -7,7 +7,7 @@ Each check returns a plain-language problem; the console shows them live and an 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Words that must not appear in a message's first line: it shows on lock screens (B4).
 LOCK_SCREEN_BLOCKLIST: dict[str, tuple[str, ...]] = {
@@ -114,15 +114,22 @@ PHONE_LIKE = re.compile(r"(?<![\w{])(?:\+?\d[\d\s().-]{5,}\d)")
 LINK = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 SENTENCE = re.compile(r"[^.!?¿¡]+[.!?]?")
 MAX_LENGTH = 500
+# How much of the first line a phone shows in a lock-screen notification (the console's preview
+# shows the same span, and the first-line check reads all of it).
+LOCK_SCREEN_CHARS = 80
 # Grade targets (I1): at most 6 for safety-critical texts, 8 for information.
 MAX_GRADE = {True: 6.0, False: 8.0}
 
 
 @dataclass(frozen=True)
 class Problem:
+    """``message`` is English (logs, refusals); the console shows ``code`` with ``params`` in the
+    admin's own language."""
+
     code: str
     message: str
     severity: str = "error"  # error blocks approval; warning is shown
+    params: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 def _syllables(word: str, language: str) -> int:
@@ -177,16 +184,29 @@ def check(
         return [Problem("empty", "The text is empty.")]
     if button:
         if len(text) > 20:
-            problems.append(Problem("button_length", "A button label has at most 20 characters."))
+            problems.append(
+                Problem(
+                    "button_length",
+                    "A button label has at most 20 characters.",
+                    params={"count": str(len(text))},
+                )
+            )
         return problems
     if set(PLACEHOLDER.findall(text)) != set(PLACEHOLDER.findall(source)):
         wanted = ", ".join(sorted("{" + p + "}" for p in set(PLACEHOLDER.findall(source))))
         problems.append(
-            Problem("placeholders", f"Keep exactly these placeholders: {wanted or 'none'}.")
+            Problem(
+                "placeholders",
+                f"Keep exactly these placeholders: {wanted or 'none'}.",
+                params={"wanted": wanted},
+            )
         )
+    if re.search(r"[{}]", PLACEHOLDER.sub("", text)):
+        # A stray brace would break the message when it is filled in (and reach no one).
+        problems.append(Problem("braces", "Braces are only for placeholders like {name}."))
     if text.count("\n") != source.count("\n"):
         problems.append(Problem("lines", "Keep the same number of lines as the original."))
-    first = text.split("\n", 1)[0][:60].lower()
+    first = text.split("\n", 1)[0][:LOCK_SCREEN_CHARS].lower()
     if whole_message:
         for word in LOCK_SCREEN_BLOCKLIST.get(language, ()):
             if word in first:
@@ -195,25 +215,35 @@ def check(
                         "first_line",
                         f"The first line shows on lock screens: "
                         f"move “{word}” after the first line.",
+                        params={"word": word},
                     )
                 )
     lowered = text.lower()
     for pattern in FORBIDDEN.get(language, ()):
-        if re.search(pattern, lowered):
+        found = re.search(pattern, lowered)
+        if found:
             problems.append(
                 Problem(
-                    "wording", f"This wording blames, pressures or promises (matches “{pattern}”)."
+                    "wording",
+                    f"This wording blames, pressures or promises (matches “{pattern}”).",
+                    params={"phrase": found.group(0)},
                 )
             )
     if INCLUSIVE_MARKERS.search(text):
         problems.append(Problem("inclusive", "No “@”, “x” or “·” inside words: reword instead."))
     if len(text) > MAX_LENGTH:
-        problems.append(Problem("length", f"At most {MAX_LENGTH} characters ({len(text)} now)."))
+        problems.append(
+            Problem(
+                "length",
+                f"At most {MAX_LENGTH} characters ({len(text)} now).",
+                params={"limit": str(MAX_LENGTH), "count": str(len(text))},
+            )
+        )
     questions = text.count("?")
     if questions > 1:
         problems.append(Problem("questions", "One question per message."))
     if question and questions == 0:
-        problems.append(Problem("questions", "This message must still ask its question."))
+        problems.append(Problem("question_missing", "This message must still ask its question."))
     for number in PHONE_LIKE.findall(PLACEHOLDER.sub("", text)):
         digits = re.sub(r"\D", "", number)
         if known_numbers is None or digits not in known_numbers:
@@ -222,6 +252,7 @@ def check(
                     "number",
                     f"“{number.strip()}” is not in the directory: "
                     "numbers come from the directory only.",
+                    params={"number": number.strip()},
                 )
             )
     if LINK.search(text):
@@ -235,6 +266,7 @@ def check(
                 f"Hard to read (about grade {grade:.0f}; aim for "
                 f"{limit:.0f} or lower): shorter sentences, plainer words.",
                 "warning",
+                params={"grade": f"{grade:.0f}", "limit": f"{limit:.0f}"},
             )
         )
     return problems

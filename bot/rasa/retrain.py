@@ -6,12 +6,17 @@ held-out split, and (4) puts it live only if crisis recall did not drop in any l
 intent accuracy did not drop by more than the configured margin. The switch loses no message:
 requests to Rasa wait while the new process takes over, and live conversations' trackers are
 copied to it.
+
+Every outcome carries a short code (``ExampleRefused.code``, ``RetrainResult.code``) besides its
+English reason, so the console can say it in the admin's language.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,14 +40,28 @@ log = logging.getLogger("bot.rasa.retrain")
 PROJECT_NLU = Path(__file__).resolve().parents[2] / "data" / "nlu"
 
 
+# What a progress callback is told, in order (the last one only when the candidate may go live).
+STAGES = ("checking", "training", "measuring", "switching")
+
+
 class ExampleRefused(Exception):
-    """The phrase cannot be added; the message says why."""
+    """The phrase cannot be added; the message says why.
+
+    ``code`` is one of unknown_intent, length, command, held_out, duplicate; for a duplicate,
+    ``intent`` names the intent the phrase already belongs to.
+    """
+
+    def __init__(self, message: str, code: str, intent: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.intent = intent
 
 
 @dataclass
 class Figures:
     accuracy: dict[str, float] = field(default_factory=dict)
     crisis_recall: dict[str, float] = field(default_factory=dict)
+    false_crisis_rate: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,18 +71,37 @@ class RetrainResult:
     before: Figures
     after: Figures
     model: str = ""
+    # Why, for the console: crisis_recall / accuracy (rejected), validate / error (failed).
+    code: str = ""
+    language: str = ""  # the language whose figure dropped, for a rejection
+    examples: int = 0  # pending phrases this retraining was about
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(stage: str) -> None:
+    """The default progress callback: nobody is watching."""
+
+
+@functools.lru_cache(maxsize=64)
+def _file_examples(path: Path, mtime_ns: int) -> dict[str, str]:
+    """One NLU file's folded text → intent; cached until the file changes."""
+    out: dict[str, str] = {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for block in data.get("nlu", []):
+        for line in str(block.get("examples", "")).splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                out[fold_command(line[2:])] = str(block.get("intent"))
+    return out
 
 
 def _folded_examples(paths: list[Path]) -> dict[str, str]:
     """folded text → intent, over Rasa NLU files."""
     out: dict[str, str] = {}
     for path in paths:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in data.get("nlu", []):
-            for line in str(block.get("examples", "")).splitlines():
-                line = line.strip()
-                if line.startswith("- "):
-                    out[fold_command(line[2:])] = str(block.get("intent"))
+        out.update(_file_examples(path, path.stat().st_mtime_ns))
     return out
 
 
@@ -72,13 +110,18 @@ def add_example(
 ) -> TrainingExample:
     text = " ".join(text.split())
     if intent not in intents:
-        raise ExampleRefused(f"there is no intent called {intent}")
-    if not text or len(text) > 300 or text.startswith("/"):
-        raise ExampleRefused("write the phrase as a person would send it (1 to 300 characters)")
+        raise ExampleRefused(f"there is no intent called {intent}", "unknown_intent")
+    if text.startswith("/"):
+        raise ExampleRefused("write the phrase as a person would send it, not a command", "command")
+    if not text or len(text) > 300:
+        raise ExampleRefused(
+            "write the phrase as a person would send it (1 to 300 characters)", "length"
+        )
     key = fold_command(text)
     if key in _folded_examples(sorted(HELDOUT_DIR.glob("*.yml"))):
         raise ExampleRefused(
-            "this phrase is in the held-out test set; training on it would hide real errors"
+            "this phrase is in the held-out test set; training on it would hide real errors",
+            "held_out",
         )
     known = _folded_examples(sorted(PROJECT_NLU.rglob("*.yml")))
     existing = {
@@ -89,7 +132,7 @@ def add_example(
     }
     other = known.get(key) or existing.get(key)
     if other:
-        raise ExampleRefused(f"this phrase is already an example of {other}")
+        raise ExampleRefused(f"this phrase is already an example of {other}", "duplicate", other)
     example = TrainingExample(intent=intent, language=language, text=text, author=author)
     session.add(example)
     session.flush()
@@ -131,22 +174,35 @@ async def measure(client: RasaClient, runtime: Runtime) -> Figures:
         report = await evaluate_language(lang, client, lexicons, runtime.settings.nlu_threshold)
         figures.accuracy[lang] = round(report.accuracy, 4)
         figures.crisis_recall[lang] = round(report.crisis_recall, 4)
+        figures.false_crisis_rate[lang] = round(report.false_crisis_rate, 4)
     return figures
+
+
+def blocker(before: Figures, after: Figures, margin: float) -> tuple[str, str] | None:
+    """(what, language) that keeps the candidate from going live, or None when it may."""
+    for lang, recall in before.crisis_recall.items():
+        if after.crisis_recall.get(lang, 0.0) < recall:
+            return "crisis_recall", lang
+    for lang, accuracy in before.accuracy.items():
+        if after.accuracy.get(lang, 0.0) < accuracy - margin:
+            return "accuracy", lang
+    return None
 
 
 def verdict(before: Figures, after: Figures, margin: float) -> str | None:
     """Why the candidate must not go live, or None when it may."""
-    for lang, recall in before.crisis_recall.items():
-        if after.crisis_recall.get(lang, 0.0) < recall:
-            dropped = after.crisis_recall.get(lang, 0.0)
-            return f"crisis recall would drop in {lang} ({recall:.3f} → {dropped:.3f})"
-    for lang, accuracy in before.accuracy.items():
-        if after.accuracy.get(lang, 0.0) < accuracy - margin:
-            return (
-                f"intent accuracy would drop in {lang} by more than {margin:.2%} "
-                f"({accuracy:.3f} → {after.accuracy[lang]:.3f})"
-            )
-    return None
+    found = blocker(before, after, margin)
+    if found is None:
+        return None
+    what, lang = found
+    if what == "crisis_recall":
+        recall, dropped = before.crisis_recall[lang], after.crisis_recall.get(lang, 0.0)
+        return f"crisis recall would drop in {lang} ({recall:.3f} → {dropped:.3f})"
+    accuracy = before.accuracy[lang]
+    return (
+        f"intent accuracy would drop in {lang} by more than {margin:.2%} "
+        f"({accuracy:.3f} → {after.accuracy.get(lang, 0.0):.3f})"
+    )
 
 
 class Retrainer:
@@ -155,23 +211,54 @@ class Retrainer:
         self._lock = asyncio.Lock()
         self.last: RetrainResult | None = None
 
-    async def retrain(self, margin: float = 0.01) -> RetrainResult:
+    @property
+    def busy(self) -> bool:
+        """A retraining is under way (only one at a time: two switches must never interleave)."""
+        return self._lock.locked()
+
+    async def retrain(self, margin: float = 0.01, progress: Progress = _quiet) -> RetrainResult:
+        """Train, measure and maybe switch; ``progress`` is told each stage as it starts.
+
+        An unexpected error (training crashed, the candidate never became ready) is a "failed"
+        result, not an exception: the live model keeps answering and the phrases stay pending.
+        """
         async with self._lock:
-            self.last = await self._retrain(margin)
+            try:
+                self.last = await self._retrain(margin, progress)
+            except Exception as exc:
+                # The type only: an HTTP error's text carries the loopback URL with its token.
+                log.warning("retraining failed: %s", type(exc).__name__)
+                with self.runtime.db.session() as s:
+                    write_admin_data(s, admin_data(self.runtime.settings), include_pending=False)
+                self.last = RetrainResult(
+                    "failed", type(exc).__name__, Figures(), Figures(), code="error"
+                )
             return self.last
 
-    async def _retrain(self, margin: float) -> RetrainResult:
+    async def _retrain(self, margin: float, progress: Progress) -> RetrainResult:
         rt = self.runtime
         settings = rt.settings
         folder = admin_data(settings)
+        progress("checking")
         with rt.db.session() as s:
+            # Only the phrases in this training change status: one added meanwhile waits.
+            ids = list(
+                s.scalars(select(TrainingExample.id).where(TrainingExample.status == "pending"))
+            )
             write_admin_data(s, folder, include_pending=True)
         ok, problems = await asyncio.to_thread(validate, settings)
         if not ok:
             with rt.db.session() as s:
                 write_admin_data(s, folder, include_pending=False)
-            return RetrainResult("failed", "rasa data validate: " + problems, Figures(), Figures())
-        before = await measure(rt.rasa, rt)
+            return RetrainResult(
+                "failed",
+                "rasa data validate: " + problems,
+                Figures(),
+                Figures(),
+                code="validate",
+                examples=len(ids),
+            )
+        progress("training")
         model = await asyncio.to_thread(ensure_model, settings, "config.yml", True)
         from bot.server import free_port
 
@@ -181,6 +268,8 @@ class Retrainer:
         candidate.start()
         try:
             await candidate.wait_ready(client, settings.rasa_start_timeout)
+            progress("measuring")
+            before = await measure(rt.rasa, rt)
             after = await measure(client, rt)
         except Exception:
             candidate.stop()
@@ -188,22 +277,44 @@ class Retrainer:
             raise
         await client.aclose()
         reason = verdict(before, after, margin)
-        if reason is not None:
+        found = blocker(before, after, margin)
+        if reason is not None and found is not None:
             candidate.stop()
             with rt.db.session() as s:
-                for ex in s.scalars(
-                    select(TrainingExample).where(TrainingExample.status == "pending")
-                ):
-                    ex.status = "rejected"
+                _set_status(s, ids, "rejected")
                 write_admin_data(s, folder, include_pending=False)
             log.info("retrained model rejected", extra={"status": "rejected"})
-            return RetrainResult("rejected", reason, before, after, model.name)
+            return RetrainResult(
+                "rejected", reason, before, after, model.name, *found, examples=len(ids)
+            )
+        progress("switching")
         await self._switch(candidate, candidate_settings.rasa_url)
         with rt.db.session() as s:
-            for ex in s.scalars(select(TrainingExample).where(TrainingExample.status == "pending")):
-                ex.status = "live"
+            _set_status(s, ids, "live")
         log.info("retrained model is live", extra={"status": "live"})
-        return RetrainResult("live", "", before, after, model.name)
+        return RetrainResult("live", "", before, after, model.name, examples=len(ids))
+
+    async def restore(self, model: Path) -> None:
+        """Put an earlier model back live, with the same lossless switch and no gate (it was
+        live before): an operator's undo, and how tests leave the shared stack as they found it.
+        """
+        from bot.server import free_port
+
+        rt = self.runtime
+        async with self._lock:
+            settings = rt.settings.model_copy(update={"rasa_port": free_port()})
+            process = RasaProcess(settings, model, rt.rasa_token, rt.callback_token)
+            client = RasaClient(settings.rasa_url, rt.rasa_token, timeout=60)
+            process.start()
+            try:
+                await process.wait_ready(client, rt.settings.rasa_start_timeout)
+            except Exception:
+                process.stop()
+                raise
+            finally:
+                await client.aclose()
+            await self._switch(process, settings.rasa_url)
+            log.info("an earlier model is live again", extra={"status": "restored"})
 
     async def _switch(self, new: RasaProcess, url: str) -> None:
         """Hold requests, copy live trackers, point the client at the new process, stop the old."""
@@ -243,3 +354,15 @@ class Retrainer:
                 await asyncio.to_thread(old.stop)
         finally:
             rt.rasa.release()
+
+
+def _set_status(session: Session, ids: list[int], status: str) -> None:
+    """Mark the phrases a retraining used; ones removed meanwhile are simply gone."""
+    if not ids:
+        return
+    for ex in session.scalars(
+        select(TrainingExample).where(
+            TrainingExample.id.in_(ids), TrainingExample.status == "pending"
+        )
+    ):
+        ex.status = status

@@ -80,7 +80,14 @@ class CommandHit:
 
 
 class CommandMatcher:
-    def __init__(self, extra_exit_words: list[str] | None = None) -> None:
+    """Built-in keywords, the deployment's extra exit words (``BOT_EXIT_WORDS``, any language)
+    and the admins' extra exit words per language (never replacing another command's word)."""
+
+    def __init__(
+        self,
+        extra_exit_words: list[str] | None = None,
+        exit_words_by_language: dict[str, list[str]] | None = None,
+    ) -> None:
         self._table: dict[str, tuple[Command, set[str]]] = {}
         for command, per_lang in KEYWORDS.items():
             for lang, words in per_lang.items():
@@ -89,6 +96,11 @@ class CommandMatcher:
         for word in extra_exit_words or []:
             if fold_command(word):
                 self._add(word, Command.EXIT, None)
+        for lang, added in (exit_words_by_language or {}).items():
+            for word in added:
+                taken = self._table.get(fold_command(word))
+                if fold_command(word) and (taken is None or taken[0] is Command.EXIT):
+                    self._add(word, Command.EXIT, lang)
         self._names = {
             fold_command(name): lang for lang, names in LANGUAGE_NAMES.items() for name in names
         }
@@ -113,6 +125,19 @@ class CommandMatcher:
         command, langs = found
         return CommandHit(command, next(iter(langs)) if len(langs) == 1 else None)
 
+    def taken(self, text: str) -> Command | None:
+        """The command (or LANGUAGE, for a language's name) a whole message already means."""
+        key = fold_command(text.lstrip("/"))
+        if key in self._names:
+            return Command.LANGUAGE
+        found = self._table.get(key)
+        return found[0] if found else None
+
     @staticmethod
     def keyword(command: Command, language: str) -> str:
         return KEYWORDS[command].get(language, KEYWORDS[command]["en"])[0].upper()
+
+
+def builtin_exit_words(language: str) -> tuple[str, ...]:
+    """The exit words that cannot be removed: the first is the one survivors are told to send."""
+    return KEYWORDS[Command.EXIT].get(language, ())

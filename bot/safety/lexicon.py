@@ -10,8 +10,8 @@ from ``not_crisis.txt`` veto the matches they contain.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import spacy
@@ -234,16 +234,42 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
+KINDS = ("crisis", "self_harm", "not_crisis")
+SCAN_ORDER = (("self_harm", "self_harm"), ("crisis", "crisis"), ("veto", "not_crisis"))
+FILES = {"crisis": "crisis.txt", "self_harm": "self_harm.txt", "not_crisis": "not_crisis.txt"}
+
+
 class LanguageLexicon:
-    """The crisis, self-harm and veto phrase lists of one language."""
+    """The crisis, self-harm and veto phrase lists of one language: the shipped files, plus the
+    phrases admins added from the console (kept apart, so a change rebuilds only those)."""
 
     def __init__(self, language: str, directory: Path = LEXICON_DIR) -> None:
         self.language = language
         self.analyzer = LanguageAnalyzer(language)
         base = directory / language
-        self.crisis = PhraseList(self.analyzer, read_lines(base / "crisis.txt"))
-        self.self_harm = PhraseList(self.analyzer, read_lines(base / "self_harm.txt"))
-        self.veto = PhraseList(self.analyzer, read_lines(base / "not_crisis.txt"))
+        self.crisis = PhraseList(self.analyzer, read_lines(base / FILES["crisis"]))
+        self.self_harm = PhraseList(self.analyzer, read_lines(base / FILES["self_harm"]))
+        self.veto = PhraseList(self.analyzer, read_lines(base / FILES["not_crisis"]))
+        self.added: dict[str, PhraseList] = {}
+        self.added_lines: dict[str, tuple[str, ...]] = {}
+
+    def shipped(self, kind: str) -> PhraseList:
+        return {"crisis": self.crisis, "self_harm": self.self_harm, "not_crisis": self.veto}[kind]
+
+    def with_added(self, lines: dict[str, list[str]]) -> LanguageLexicon:
+        """A copy sharing the analyzer and the shipped lists, with these admin phrases."""
+        copy = object.__new__(LanguageLexicon)
+        copy.__dict__.update(self.__dict__)
+        copy.added_lines = {k: tuple(lines.get(k, ())) for k in KINDS if lines.get(k)}
+        copy.added = {
+            kind: (
+                self.added[kind]
+                if self.added_lines.get(kind) == found
+                else PhraseList(self.analyzer, list(found))
+            )
+            for kind, found in copy.added_lines.items()
+        }
+        return copy
 
     def scan(self, text: str) -> list[Match]:
         """Every crisis, self-harm and veto match, with character spans."""
@@ -251,28 +277,66 @@ class LanguageLexicon:
         if not words:
             return []
         matches = []
-        for kind, plist in (
-            ("self_harm", self.self_harm),
-            ("crisis", self.crisis),
-            ("veto", self.veto),
-        ):
-            for phrase, s, e in plist.find(words):
-                matches.append(
-                    Match(kind, self.language, phrase.source, words[s].start, words[e - 1].end)
-                )
+        for kind, name in SCAN_ORDER:
+            for plist in (self.shipped(name), self.added.get(name)):
+                if plist is None:
+                    continue
+                for phrase, s, e in plist.find(words):
+                    matches.append(
+                        Match(kind, self.language, phrase.source, words[s].start, words[e - 1].end)
+                    )
         return matches
 
 
 class Lexicons:
-    """All languages at once: safety never depends on knowing the person's language."""
+    """All languages at once: safety never depends on knowing the person's language.
+
+    Admins' phrases are swapped in with ``set_added``: the new tables are built aside, then
+    replace the old ones in one assignment, so a message being screened meanwhile sees either
+    the old or the new lexicon, never half of one.
+    """
 
     def __init__(self, languages: list[str], directory: Path = LEXICON_DIR) -> None:
         self.languages = languages
         self.directory = directory
+        self._tables: dict[str, LanguageLexicon] | None = None
+        self._added: dict[str, dict[str, list[str]]] = {}
+        self._lock = threading.Lock()
 
-    @cached_property
+    @property
     def by_language(self) -> dict[str, LanguageLexicon]:
-        return {lang: LanguageLexicon(lang, self.directory) for lang in self.languages}
+        tables = self._tables
+        if tables is None:
+            with self._lock:
+                if self._tables is None:
+                    self._tables = {
+                        lang: LanguageLexicon(lang, self.directory).with_added(
+                            self._added.get(lang, {})
+                        )
+                        for lang in self.languages
+                    }
+                tables = self._tables
+        return tables
+
+    def set_added(self, added: dict[str, dict[str, list[str]]]) -> None:
+        """Replace the admins' phrases: ``{language: {kind: [phrase, ...]}}``."""
+        with self._lock:
+            self._added = {lang: dict(kinds) for lang, kinds in added.items()}
+            if self._tables is not None:
+                self._tables = {
+                    lang: lex.with_added(self._added.get(lang, {}))
+                    for lang, lex in self._tables.items()
+                }
+
+    def candidate(self, language: str, kind: str, phrase: str) -> Lexicons:
+        """These lexicons plus one phrase, to measure it before it goes live."""
+        current = self.by_language
+        lex = current[language]
+        lines = {k: list(v) for k, v in lex.added_lines.items()}
+        lines.setdefault(kind, []).append(phrase)
+        other = Lexicons(self.languages, self.directory)
+        other._tables = {**current, language: lex.with_added(lines)}
+        return other
 
     def scan(self, text: str) -> list[Match]:
         """Crisis and self-harm matches in any language, less those inside an everyday idiom."""

@@ -30,8 +30,20 @@ class Screening:
 
 class SafetyScreen:
     def __init__(self, languages: list[str], extra_exit_words: list[str] | None = None) -> None:
+        self.languages = languages
         self.lexicons = Lexicons(languages)
-        self.commands = CommandMatcher(extra_exit_words)
+        self.settings_exit_words = list(extra_exit_words or [])
+        self.exit_words: dict[str, list[str]] = {}
+        self.commands = CommandMatcher(self.settings_exit_words)
+
+    def set_exit_words(self, by_language: dict[str, list[str]]) -> None:
+        """The admins' exit words, effective for the next message (one assignment swaps them)."""
+        self.commands = CommandMatcher(self.settings_exit_words, by_language)
+        self.exit_words = {lang: list(words) for lang, words in by_language.items()}
+
+    def set_lexicon_entries(self, added: dict[str, dict[str, list[str]]]) -> None:
+        """The admins' crisis, self-harm and not-crisis phrases, per language and list."""
+        self.lexicons.set_added(added)
 
     def warm_up(self) -> None:
         """Load every language's tables now rather than on the first (possibly urgent) message."""

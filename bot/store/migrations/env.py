@@ -6,7 +6,12 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from bot.settings import get_settings
-from bot.store import channel_models, console_models, content_models  # noqa: F401 - register their tables
+from bot.store import (  # noqa: F401 - register their tables
+    channel_models,
+    console_models,
+    content_models,
+    ops_models,
+)
 from bot.store.db import normalise_url
 from bot.store.models import Base
 
