@@ -73,6 +73,7 @@ class Outbox(KeyedWorker):
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
+        self._urgent: set[str] = set()  # chats whose replies answer a crisis, exit or delete
 
     # --- writing, inside the caller's transaction ---
 
@@ -179,16 +180,25 @@ class Outbox(KeyedWorker):
                     wait = min(wait, (row.next_attempt_at - now).total_seconds())
         return due, wait
 
+    def prioritise(self, contact_id: str) -> None:
+        """This chat's replies go out without waiting for a free slot (until its queue empties)."""
+        self._urgent.add(contact_id)
+
     async def _drain(self, contact_id: str) -> None:
         try:
-            async with self._slots:
-                while True:
-                    with self.runtime.db.session() as s:
-                        heads = self._heads(s, contact_id)
-                    head = heads[0] if heads else None
-                    if head is None or head.status != PENDING or head.next_attempt_at > utcnow():
-                        return
+            while True:
+                with self.runtime.db.session() as s:
+                    heads = self._heads(s, contact_id)
+                head = heads[0] if heads else None
+                if head is None or head.status != PENDING or head.next_attempt_at > utcnow():
+                    if head is None:
+                        self._urgent.discard(contact_id)
+                    return
+                if contact_id in self._urgent:
                     await self._deliver(head.id)
+                else:
+                    async with self._slots:
+                        await self._deliver(head.id)
         except Exception:
             log.exception("outbox delivery failed")
         finally:

@@ -21,6 +21,7 @@ from sqlalchemy import update
 from test_flows import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 
 from bot.channels import Channels
+from bot.channels.inbox import CONCURRENT_TURNS
 from bot.channels.telegram import TelegramChannel
 from bot.runtime import Runtime, build_runtime
 from bot.store.channel_models import InboxMessage, OutboxMessage, PlatformMessage
@@ -299,3 +300,27 @@ def test_set_webhook_command(tmp_path: Path) -> None:
     assert call.params["secret_token"] == "cli-secret"
     assert call.params["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
     assert "777:CLI-test" not in run.stdout + run.stderr
+
+
+async def test_a_crisis_is_answered_while_every_turn_slot_waits_for_rasa(
+    stack: Runtime, tg: FakeTelegram
+) -> None:
+    """Under load, ordinary turns wait for Rasa and fill every turn slot; a crisis from someone
+    else is still answered at once (it takes no slot), and the others are answered after."""
+    busy = [TelegramPerson(stack, tg, "es") for _ in range(CONCURRENT_TURNS + 4)]
+    for person in busy:
+        await person.say("hola")
+    crisis = TelegramPerson(stack, tg, "es")
+    before = {p.chat_id: len(tg.sent(p.chat_id)) for p in busy}
+    stack.rasa.hold()
+    try:
+        for person in busy:
+            assert (await person.post(person.message("necesito un abogado"))).status_code == 200
+        await wait_until(lambda: count(stack.db, InboxMessage) >= len(busy))
+        assert (await crisis.post(crisis.message("me van a matar, ayúdenme"))).status_code == 200
+        await wait_until(lambda: tg.sent(crisis.chat_id), timeout=10)
+        assert any(NUMBER.search(m["text"]) for m in tg.sent(crisis.chat_id))  # the numbers
+        assert all(len(tg.sent(p.chat_id)) == before[p.chat_id] for p in busy)  # still waiting
+    finally:
+        stack.rasa.release()
+    await wait_until(lambda: all(len(tg.sent(p.chat_id)) > before[p.chat_id] for p in busy), 60)

@@ -9,6 +9,9 @@
   start-up. Because dedupe already happened here, the gateway gets no message id (its own dedupe
   would drop a resumed row); a turn cut short by a crash runs again, and only its replies, queued
   atomically with the row's deletion, are ever sent.
+- Under load, a contact whose waiting message is a crisis, self-harm, exit or delete (the same
+  deterministic screen, run at the webhook) skips the queue for turn slots, and so do its replies
+  in the outbox: such messages never wait behind other people's turns that need Rasa.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bot.channels.base import Intake
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
 from bot.outbox import Outbox, wait_for
+from bot.safety.commands import Command
 from bot.store.channel_models import InboxMessage, PlatformMessage
 from bot.store.models import Contact, SeenMessage
 from bot.types import Inbound, TurnResult
@@ -41,6 +45,7 @@ log = logging.getLogger("bot.channels.inbox")
 
 TURN_ATTEMPTS = 3  # a turn that raises this often gets the fixed apology instead of silence
 CONCURRENT_TURNS = 16
+URGENT_COMMANDS = {Command.EXIT, Command.DELETE}
 
 
 class Inbox(KeyedWorker):
@@ -52,6 +57,10 @@ class Inbox(KeyedWorker):
         self._wake = asyncio.Event()
         self._not_before: dict[str, float] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_TURNS)
+        # Contacts with a crisis, self-harm, exit or delete message waiting: their turns take no
+        # slot, so under load they never queue behind other people's turns that wait for Rasa.
+        # (In memory: after a restart such rows are handled in the ordinary way.)
+        self._urgent: set[str] = set()
 
     # --- the webhook side ---
 
@@ -92,8 +101,18 @@ class Inbox(KeyedWorker):
                     )
         except IntegrityError:  # the same message, delivered twice at the same moment
             return False
+        if self.urgent(msg):
+            self._urgent.add(contact_id)
         self._wake.set()
         return True
+
+    def urgent(self, msg: Inbound) -> bool:
+        """Crisis, self-harm, exit or delete: the same deterministic screen the gateway runs."""
+        if not msg.text:
+            return False
+        screening = self.runtime.screen.screen(msg.text)
+        hit = screening.command
+        return screening.crisis or (hit is not None and hit.command in URGENT_COMMANDS)
 
     # --- the worker ---
 
@@ -122,20 +141,25 @@ class Inbox(KeyedWorker):
 
     async def _drain(self, contact_id: str) -> None:
         try:
-            async with self._slots:
-                while True:
-                    with self.runtime.db.session() as s:
-                        row_id = s.scalar(
-                            select(InboxMessage.id)
-                            .where(InboxMessage.contact_id == contact_id)
-                            .order_by(InboxMessage.id)
-                            .limit(1)
-                        )
-                    if row_id is None:
-                        self._not_before.pop(contact_id, None)
-                        return
-                    if not await self._process(row_id):
-                        return
+            while True:
+                with self.runtime.db.session() as s:
+                    row_id = s.scalar(
+                        select(InboxMessage.id)
+                        .where(InboxMessage.contact_id == contact_id)
+                        .order_by(InboxMessage.id)
+                        .limit(1)
+                    )
+                if row_id is None:
+                    self._not_before.pop(contact_id, None)
+                    self._urgent.discard(contact_id)
+                    return
+                if contact_id in self._urgent:
+                    done = await self._process(row_id)
+                else:
+                    async with self._slots:
+                        done = await self._process(row_id)
+                if not done:
+                    return
         except Exception:
             log.exception("inbox drain failed")
         finally:
@@ -192,6 +216,8 @@ class Inbox(KeyedWorker):
                 contact.blocked = False  # they wrote: they have not blocked the bot
                 channel.after_turn(s, contact_id, address, inbound_at)
                 self.outbox.release_held(s, contact_id)
+            if contact_id in self._urgent:
+                self.outbox.prioritise(contact_id)
             payloads = channel.plan(
                 result.replies, address=address, language=result.language, erase=erase
             )
