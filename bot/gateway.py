@@ -392,7 +392,7 @@ class Gateway:
                 )
             for key, value in changes.items():
                 setattr(conv, key, value)
-            asked = [r for r in replies if r.buttons and not _is_language_offer(r)]
+            asked = [r for r in replies if r.buttons and not is_language_offer(r)]
             if asked:
                 conv.choices = [{"payload": b.payload, "role": b.role} for b in asked[-1].buttons]
             elif replies:
@@ -911,7 +911,8 @@ class Gateway:
             self._conv(s, conv_id).rasa_slots = {**synced, **changed}
 
 
-def _is_language_offer(reply: Reply) -> bool:
+def is_language_offer(reply: Reply) -> bool:
+    """The "switch to <language>?" offer: it never counts as the turn's question (channels too)."""
     return bool(reply.buttons) and all(
         b.payload.startswith("/choose_language") for b in reply.buttons
     )
