@@ -340,17 +340,14 @@ async def decide(console: Console, request: Request, staff: Staff) -> Response:
             return not_found(console, request, staff)
         key, language = edit.key, edit.language
         where = f"/messages/{key}/{language}"
-        if edit.status != "draft":
-            return console.go(f"{where}?problem=decided")
-        if action == "approve" and edit.safety_critical and edit.author == staff.id:
-            return console.go(f"{where}?problem=own#draft-{edit_id}")
         try:
             if action == "approve":
                 edits.approve(s, console.rt.catalog, edit_id, staff.id)
             else:
                 edits.reject(s, edit_id, staff.id)
-        except edits.EditRefused:
-            return console.go(f"{where}?problem=errors#draft-{edit_id}")
+        except edits.EditRefused as refused:
+            anchor = "" if refused.code == "decided" else f"#draft-{edit_id}"
+            return console.go(f"{where}?problem={refused.code}{anchor}")
     console.audit(staff.id, f"message.{action}", key=key, lang=language, edit=edit_id)
     return console.go(f"{where}?done={action}d")
 

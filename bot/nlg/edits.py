@@ -22,7 +22,13 @@ from bot.store.models import Service, utcnow
 
 
 class EditRefused(Exception):
-    """The edit cannot be approved as it is; the message says why, in plain words."""
+    """The edit cannot be approved as it is; the message says why, in plain words, and ``code``
+    says it for the console: "unknown", "decided" (not a draft any more), "own" (a safety-critical
+    draft and its author), "errors" (the checks fail) or "not_approved"."""
+
+    def __init__(self, message: str, code: str = "errors") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -70,7 +76,7 @@ def lint(session: Session, key: str, language: str, text: str) -> list[Problem]:
 
 def propose(session: Session, key: str, language: str, text: str, author: str) -> Proposal:
     if key not in source_texts():
-        raise EditRefused(f"there is no message called {key}")
+        raise EditRefused(f"there is no message called {key}", "unknown")
     definition = MESSAGES.get(key)
     edit = MessageEdit(
         key=key,
@@ -87,9 +93,9 @@ def propose(session: Session, key: str, language: str, text: str, author: str) -
 def approve(session: Session, catalog: Catalog, edit_id: int, approver: str) -> MessageEdit:
     edit = session.get(MessageEdit, edit_id)
     if edit is None or edit.status != "draft":
-        raise EditRefused("this edit is not waiting for approval")
+        raise EditRefused("this edit is not waiting for approval", "decided")
     if edit.safety_critical and approver == edit.author:
-        raise EditRefused("a safety-critical text needs a second admin's approval")
+        raise EditRefused("a safety-critical text needs a second admin's approval", "own")
     errors = [p for p in lint(session, edit.key, edit.language, edit.text) if p.severity == "error"]
     if errors:
         raise EditRefused("; ".join(p.message for p in errors))
@@ -102,7 +108,7 @@ def approve(session: Session, catalog: Catalog, edit_id: int, approver: str) -> 
 def reject(session: Session, edit_id: int, approver: str) -> None:
     edit = session.get(MessageEdit, edit_id)
     if edit is None or edit.status != "draft":
-        raise EditRefused("this edit is not waiting for approval")
+        raise EditRefused("this edit is not waiting for approval", "decided")
     edit.status, edit.approver, edit.decided_at = "rejected", approver, utcnow()
 
 
@@ -116,7 +122,7 @@ def rollback(session: Session, catalog: Catalog, edit_id: int, admin: str) -> Me
     """
     old = session.get(MessageEdit, edit_id)
     if old is None or old.status != "approved":
-        raise EditRefused("only an approved version can be restored")
+        raise EditRefused("only an approved version can be restored", "not_approved")
     if old.text:
         errors = [
             p for p in lint(session, old.key, old.language, old.text) if p.severity == "error"
@@ -148,7 +154,7 @@ def restore_default(
     Kept in the history like any other version, so it can itself be undone.
     """
     if key not in source_texts():
-        raise EditRefused(f"there is no message called {key}")
+        raise EditRefused(f"there is no message called {key}", "unknown")
     definition = MESSAGES.get(key)
     reset = MessageEdit(
         key=key,
@@ -235,8 +241,7 @@ class PoRefused(EditRefused):
     """The uploaded file cannot be read as a ``.po`` file of the chosen language."""
 
     def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code  # "unreadable", "language" or "no_messages"
+        super().__init__(code, code)  # "unreadable", "language" or "no_messages"
 
 
 def po_changes(session: Session, catalog: Catalog, language: str, data: bytes) -> list[Change]:
