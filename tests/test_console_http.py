@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ from browser.kit import (
     client_for,
     csrf_of,
     sign_in,
+    signed_in,
     staff,
     wait_until,
 )
@@ -45,7 +45,7 @@ from bot.store.models import (
 )
 
 pytestmark = pytest.mark.rasa
-__all__ = ["clean_presence", "staff"]  # fixtures used by name
+__all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 
 LANGS = ["en", "es", "pt", "fr"]
 COUNTRY = {"en": "US", "es": "MX", "pt": "BR", "fr": "HT"}
@@ -55,24 +55,6 @@ NEED = {
     "pt": "preciso de advogado",
     "fr": "besoin d un avocat",
 }
-SignIn = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-async def signed_in(stack: Runtime, clean_presence: None) -> AsyncIterator[SignIn]:
-    """Sign people in; every client is closed (and presence cleared) after the test."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(email: str, password: str = PASSWORD) -> httpx.AsyncClient:
-        client = client_for(stack)
-        clients.append(client)
-        response = await sign_in(client, email, password)
-        assert response.status_code == 200 and response.url.path.endswith("/queue"), response.url
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 def new_account(stack: Runtime, role: str = "staff", languages: list[str] | None = None) -> Account:

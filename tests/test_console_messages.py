@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from babel.messages.pofile import read_po, write_po
 from browser.kit import (
-    PASSWORD,
     Account,
+    SignIn,
     Survivor,
     clean_presence,
-    client_for,
     csrf_of,
-    sign_in,
+    signed_in,
     staff,
 )
 from sqlalchemy import delete, func, select
@@ -37,25 +36,7 @@ from bot.store.console_models import AuditEvent
 from bot.store.content_models import MessageEdit
 from bot.store.db import Database
 
-__all__ = ["clean_presence", "staff"]  # fixtures used by name
-
-SignIn = Callable[[str], Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-async def signed_in(stack: Runtime, clean_presence: None) -> AsyncIterator[SignIn]:
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(email: str) -> httpx.AsyncClient:
-        client = client_for(stack)
-        clients.append(client)
-        response = await sign_in(client, email, PASSWORD)
-        assert response.url.path.endswith("/queue"), response.url
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
+__all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 
 
 @pytest.fixture

@@ -8,18 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from browser.kit import (
     PASSWORD,
     Account,
+    SignIn,
     Survivor,
     clean_presence,
-    client_for,
     csrf_of,
-    sign_in,
+    signed_in,
     staff,
 )
 from sqlalchemy import delete, select
@@ -41,9 +41,8 @@ from bot.store.ops_models import (
 )
 
 pytestmark = pytest.mark.rasa
-__all__ = ["clean_presence", "staff"]  # fixtures used by name
+__all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 
-SignIn = Callable[[str], Awaitable[httpx.AsyncClient]]
 PAGES = [
     "/operations",
     "/operations/teams",
@@ -51,22 +50,6 @@ PAGES = [
     "/operations/exit-words",
     "/operations/lexicon",
 ]
-
-
-@pytest.fixture
-async def signed_in(stack: Runtime, clean_presence: None) -> AsyncIterator[SignIn]:
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(email: str) -> httpx.AsyncClient:
-        client = client_for(stack)
-        clients.append(client)
-        response = await sign_in(client, email, PASSWORD)
-        assert response.status_code == 200 and response.url.path.endswith("/queue")
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.fixture

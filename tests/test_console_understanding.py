@@ -12,17 +12,17 @@ import asyncio
 import re
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from browser.kit import (
     Account,
+    SignIn,
     clean_presence,
-    client_for,
     csrf_of,
-    sign_in,
+    signed_in,
     staff,
     wait_until,
 )
@@ -38,27 +38,9 @@ from bot.store.console_models import AuditEvent
 from bot.store.content_models import TrainingExample
 
 pytestmark = pytest.mark.rasa
-__all__ = ["clean_presence", "staff"]  # fixtures used by name
+__all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 
-SignIn = Callable[[str], Awaitable[httpx.AsyncClient]]
 PAGE = "/understanding/request_human/es"
-
-
-@pytest.fixture
-async def signed_in(stack: Runtime, clean_presence: None) -> AsyncIterator[SignIn]:
-    """Sign people in; every client is closed after the test."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(email: str) -> httpx.AsyncClient:
-        client = client_for(stack)
-        clients.append(client)
-        response = await sign_in(client, email)
-        assert response.url.path.endswith("/queue"), response.url
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.fixture

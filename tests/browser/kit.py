@@ -13,7 +13,7 @@ import datetime as dt
 import html
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +179,27 @@ def clean_presence(stack: Runtime) -> Iterator[None]:
     yield
     with stack.db.session() as s:
         s.execute(delete(StaffPresence))
+
+
+SignIn = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def signed_in(stack: Runtime, clean_presence: None) -> AsyncIterator[SignIn]:
+    """Sign people in through the form (``await signed_in(email)``); every client is closed,
+    and presence cleared, after the test."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(email: str, password: str = PASSWORD) -> httpx.AsyncClient:
+        client = client_for(stack)
+        clients.append(client)
+        response = await sign_in(client, email, password)
+        assert response.status_code == 200 and response.url.path.endswith("/queue"), response.url
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
 
 
 def console_url(runtime: Runtime) -> str:
