@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,10 @@ class Gone(Exception):
 class Sent:
     now: list[Reply]
     held: bool
+
+
+OPEN = ("queued", "accepted")  # the states a staff action may change
+Change = Callable[[Session, HandoffRequest], Sent]
 
 
 class LiveHandoff:
@@ -107,19 +112,30 @@ class LiveHandoff:
 
     # --- staff actions ---
 
-    async def accept(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
+    async def _change(self, request_id: str, change: Change) -> Sent:
+        """Under the contact's lock, load the open request and apply ``change``, which returns
+        what the survivor is told; that is delivered after the commit, still under the lock, so
+        it never races the survivor's own turn."""
         contact_id = self.contact_of(request_id)
         if contact_id is None:
             raise Gone()
         async with self.rt.gateway.contact_lock(contact_id):
             with self.rt.db.session() as s:
                 req = s.get(HandoffRequest, request_id)
-                if req is None or not self.rt.handoffs.accept(s, req, staff_id, staff_name):
+                if req is None or req.status not in OPEN:
                     raise Gone()
-                line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
-                sent = self._say(s, req, line, utcnow())
+                sent = change(s, req)
             await self._deliver(contact_id, sent)
         return sent
+
+    async def accept(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
+        def change(s: Session, req: HandoffRequest) -> Sent:
+            if not self.rt.handoffs.accept(s, req, staff_id, staff_name):
+                raise Gone()
+            line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
+            return self._say(s, req, line, utcnow())
+
+        return await self._change(request_id, change)
 
     async def reply(self, request_id: str, staff_id: str, text: str) -> None:
         contact_id = self.contact_of(request_id)
@@ -138,72 +154,53 @@ class LiveHandoff:
 
     async def hand_back(self, request_id: str) -> Sent:
         """The assistant resumes where it was: Rasa never saw the handoff (tracker intact)."""
-        contact_id = self.contact_of(request_id)
-        if contact_id is None:
-            raise Gone()
-        async with self.rt.gateway.contact_lock(contact_id):
-            with self.rt.db.session() as s:
-                req = s.get(HandoffRequest, request_id)
-                if req is None or req.status not in ("queued", "accepted"):
-                    raise Gone()
-                name = req.staff_name or ""
-                line = self.render(s, req.conversation, "utter_staff_left", staff_name=name)
-                if not name:
-                    line = self.render(s, req.conversation, "utter_back_to_bot")
-                sent = self._say(s, req, line, utcnow())
-                self.rt.handoffs.release(s, req, close=False)
-            await self._deliver(contact_id, sent)
-        return sent
+
+        def change(s: Session, req: HandoffRequest) -> Sent:
+            name = req.staff_name or ""
+            line = self.render(s, req.conversation, "utter_staff_left", staff_name=name)
+            if not name:
+                line = self.render(s, req.conversation, "utter_back_to_bot")
+            sent = self._say(s, req, line, utcnow())
+            self.rt.handoffs.release(s, req, close=False)
+            return sent
+
+        return await self._change(request_id, change)
 
     async def close(self, request_id: str, text: str) -> Sent:
         """End the conversation with a closing message; the transcript's time-to-live starts."""
-        contact_id = self.contact_of(request_id)
-        if contact_id is None:
-            raise Gone()
-        async with self.rt.gateway.contact_lock(contact_id):
-            with self.rt.db.session() as s:
-                req = s.get(HandoffRequest, request_id)
-                if req is None or req.status not in ("queued", "accepted"):
-                    raise Gone()
-                sent = self._say(s, req, Reply(text=text, key="utter_handoff_closed"), utcnow())
-                sender = req.conversation.rasa_sender
-                self.rt.handoffs.release(s, req, close=True)
-            await self._deliver(contact_id, sent)
+        sender = ""
+
+        def change(s: Session, req: HandoffRequest) -> Sent:
+            nonlocal sender
+            sent = self._say(s, req, Reply(text=text, key="utter_handoff_closed"), utcnow())
+            sender = req.conversation.rasa_sender
+            self.rt.handoffs.release(s, req, close=True)
+            return sent
+
+        sent = await self._change(request_id, change)
         with contextlib.suppress(RasaUnavailable):  # the next message starts a new conversation
             await self.rt.rasa.erase(sender)
         return sent
 
     async def assign(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
         """Transfer to (or reassign to) a named colleague, who is announced like a join."""
-        contact_id = self.contact_of(request_id)
-        if contact_id is None:
-            raise Gone()
-        async with self.rt.gateway.contact_lock(contact_id):
-            with self.rt.db.session() as s:
-                req = s.get(HandoffRequest, request_id)
-                if req is None or req.status not in ("queued", "accepted"):
-                    raise Gone()
-                self.rt.handoffs.assign(s, req, staff_id, staff_name)
-                line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
-                sent = self._say(s, req, line, utcnow())
-            await self._deliver(contact_id, sent)
-        return sent
+
+        def change(s: Session, req: HandoffRequest) -> Sent:
+            self.rt.handoffs.assign(s, req, staff_id, staff_name)
+            line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
+            return self._say(s, req, line, utcnow())
+
+        return await self._change(request_id, change)
 
     async def requeue(self, request_id: str, language: str) -> Sent:
         """Transfer to another language queue: "another person will join"."""
-        contact_id = self.contact_of(request_id)
-        if contact_id is None:
-            raise Gone()
-        async with self.rt.gateway.contact_lock(contact_id):
-            with self.rt.db.session() as s:
-                req = s.get(HandoffRequest, request_id)
-                if req is None or req.status not in ("queued", "accepted"):
-                    raise Gone()
-                self.rt.handoffs.requeue(s, req, language)
-                line = self.render(s, req.conversation, "utter_handoff_transferred")
-                sent = self._say(s, req, line, utcnow())
-            await self._deliver(contact_id, sent)
-        return sent
+
+        def change(s: Session, req: HandoffRequest) -> Sent:
+            self.rt.handoffs.requeue(s, req, language)
+            line = self.render(s, req.conversation, "utter_handoff_transferred")
+            return self._say(s, req, line, utcnow())
+
+        return await self._change(request_id, change)
 
     # --- the queue-timeout job ---
 
