@@ -31,12 +31,12 @@ from bench.measure import LoadStep, machine, measure_safety, offered_load, rss_m
 from bench.report import plot, render
 from bench.telegram_sink import TelegramSink, text_update
 from bot.evaluation import evaluate_language
+from bot.net import free_port
 from bot.nlg.catalog import Catalog
 from bot.rasa.client import RasaClient
 from bot.rasa.model import ensure_model, training_info
 from bot.rasa.process import RasaProcess
 from bot.safety.lexicon import Lexicons
-from bot.server import free_port
 from bot.settings import get_settings
 from bot.store.crypto import Crypto
 
@@ -296,7 +296,7 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
             bot.stop()
             sink.stop()
     return {
-        "driver": "Telegram webhook in -> gateway -> Rasa -> NLG -> outbox -> Bot API stand-in",
+        "driver": "Telegram webhook in -> conversation -> Rasa -> NLG -> outbox -> Bot API stand-in",
         "cold_start_seconds": round(cold, 1),
         "rss_idle": idle,
         "rss_under_load": peak,

@@ -65,7 +65,7 @@ def render(r: dict[str, Any]) -> str:
         f"{lang} {v['crisis_recall']:.3f}/{v['false_crisis_rate']:.3f}"
         for lang, v in ours["languages"].items()
     )
-    lines.append(f"{'':6}with the safety layer, as the gateway decides (recall/false): {gate}")
+    lines.append(f"{'':6}with the safety layer, as a turn decides (recall/false): {gate}")
     lines.append(
         f"{'train':6}  ours {ours['training_seconds']} s (NLU and rule policies)"
         + (

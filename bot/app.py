@@ -18,8 +18,8 @@ from starlette.routing import Route
 from bot.channels import Channels
 from bot.console.app import create_console
 from bot.handoff.watch import watch_queue
-from bot.rasa import callbacks
-from bot.runtime import Runtime, set_current
+from bot.rasa.callbacks import LOOPBACK
+from bot.runtime import Runtime
 from bot.store.models import SeenMessage, utcnow
 from bot.types import Inbound, TurnResult
 
@@ -68,7 +68,7 @@ def create_app(runtime: Runtime) -> Starlette:
         """The local terminal channel (`bot chat`): loopback only, with the local token."""
         client = request.client.host if request.client else ""
         token = request.headers.get("x-bot-token", "")
-        if client not in callbacks.LOOPBACK or not hmac.compare_digest(
+        if client not in LOOPBACK or not hmac.compare_digest(
             token, runtime.crypto.internal_token("terminal")
         ):
             return JSONResponse({"error": "forbidden"}, status_code=403)
@@ -81,12 +81,11 @@ def create_app(runtime: Runtime) -> Starlette:
             payload=body.get("payload"),
             language_hint=body.get("language_hint"),
         )
-        result = await runtime.gateway.handle(inbound)
+        result = await runtime.conversations.handle(inbound)
         return JSONResponse(result_json(result))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        set_current(runtime)
         runtime.screen.warm_up()
         runtime.detector.warm_up()
 
@@ -99,7 +98,9 @@ def create_app(runtime: Runtime) -> Starlette:
                 await asyncio.sleep(PURGE_EVERY_SECONDS)
 
         task = asyncio.create_task(purge_loop())
-        watcher = asyncio.create_task(watch_queue(runtime))  # the honest "nobody answered yet"
+        watcher = asyncio.create_task(
+            watch_queue(runtime.live, runtime.settings.handoff_watch_seconds)
+        )  # the honest "nobody answered yet"
         await channels.start()
         try:
             yield
@@ -111,7 +112,7 @@ def create_app(runtime: Runtime) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/dev/terminal", terminal, methods=["POST"]),
-        *callbacks.routes(),
+        *runtime.callbacks.routes(),
         *channels.routes(),
     ]
     if runtime.settings.console_enabled:

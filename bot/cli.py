@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -86,7 +86,8 @@ def _print_result(result: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
 
 async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
     from bot.app import result_json
-    from bot.server import Stack, free_port
+    from bot.net import free_port
+    from bot.server import Stack
     from bot.types import Inbound
 
     settings.port = free_port()
@@ -98,7 +99,7 @@ async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
             line = await asyncio.to_thread(sys.stdin.readline)
             if not line or not line.strip():
                 break
-            result = await runtime.gateway.handle(
+            result = await runtime.conversations.handle(
                 Inbound("terminal", user, None, text=line.strip(), language_hint=lang)
             )
             _print_result(result_json(result), sys.stdout)
@@ -158,45 +159,27 @@ def _read_lines(source: str) -> Iterator[dict[str, Any]]:
 
 
 async def _eval(source: str, out: TextIO) -> None:
-    from bot.server import Stack, free_port
-    from bot.types import Inbound
+    from bot.independent import decided_by, run_lines
 
-    with tempfile.TemporaryDirectory(prefix="bot-eval-") as tmp:
-        base = get_settings()
-        settings = base.model_copy(
-            update={
-                "port": free_port(),
-                "rasa_port": free_port(),
-                "database_url": f"sqlite:///{tmp}/eval.sqlite3",
-                "secret_key": base.key(),
-                "log_level": "WARNING",
-            }
+    print("starting Rasa and the assistant (about half a minute)...", file=sys.stderr)
+    async for item, result in run_lines(get_settings(), _read_lines(source)):
+        out.write(
+            json.dumps(
+                {
+                    "id": item["id"],
+                    "language": result.language,
+                    "intent": result.intent,
+                    "confidence": result.confidence,
+                    "crisis": result.crisis,
+                    "decided_by": decided_by(result),
+                    "replies": [r.text for r in result.replies],
+                    "mode": result.mode,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
         )
-        async with Stack(settings, quiet=True) as runtime:
-            for item in _read_lines(source):
-                user = f"eval:{item.get('conversation') or item['id']}"
-                runtime.gateway.prepare("eval", user, item.get("lang"), item.get("country"))
-                result = await runtime.gateway.handle(
-                    Inbound("eval", user, None, text=str(item["text"]))
-                )
-                out.write(
-                    json.dumps(
-                        {
-                            "id": item["id"],
-                            "language": result.language,
-                            "intent": result.intent,
-                            "confidence": result.confidence,
-                            "crisis": result.crisis,
-                            "replies": [r.text for r in result.replies],
-                            "mode": result.mode,
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-                out.flush()
-                if not item.get("conversation"):
-                    await runtime.gateway.forget("eval", user)
+        out.flush()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -316,7 +299,30 @@ def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bot.evaluation import main as report_main
 
-    return report_main(args)
+    if args.only != "independent":
+        report_main(args)
+    if args.only != "heldout":
+        asyncio.run(_report_independent(args.independent_json))
+    return 0
+
+
+async def _report_independent(json_path: str | None) -> None:
+    from bot.independent import evaluate, render
+
+    started = time.monotonic()
+    figures, lines = await evaluate(get_settings())
+    print("\n" + render(figures))
+    verdict = "met" if all(f.meets_bar() for f in figures) else "NOT met"
+    print(f"\nindependent set: bar {verdict} ({time.monotonic() - started:.0f} s)")
+    if json_path:
+        Path(json_path).write_text(
+            json.dumps(
+                {"figures": [f.__dict__ for f in figures], "lines": lines},
+                ensure_ascii=False,
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,9 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a JSON-lines file, or - for standard input")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("report", help="held-out and safety figures per language (make eval)")
+    p = sub.add_parser("report", help="held-out, safety and independent figures (make eval)")
     p.add_argument("--config", default="config.yml")
-    p.add_argument("--json", default=None, help="also write the figures to this file")
+    p.add_argument("--json", default=None, help="also write the held-out figures to this file")
+    p.add_argument(
+        "--independent-json",
+        default=None,
+        help="also write the independent set's figures and lines",
+    )
+    p.add_argument(
+        "--only", choices=("heldout", "independent"), default=None, help="one of the two reports"
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="train the Rasa model if its inputs changed")

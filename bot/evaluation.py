@@ -2,9 +2,9 @@
 
 Two sets per language:
 - the held-out NLU split (``data/heldout/<lang>.yml``): intent accuracy, macro-F1 and per-intent
-  F1 of the model as the gateway uses it (below the confidence threshold counts as "not
+  F1 of the model as the conversation uses it (below the confidence threshold counts as "not
   understood"), and crisis recall / false-crisis rate of the whole safety decision (lexicon hit or
-  a confident crisis intent), exactly as the gateway decides;
+  a confident crisis intent), exactly as the conversation decides;
 - the safety test set (``eval/safety/<lang>.yml``): recall and false-crisis rate of the
   deterministic lexicons alone, the layer that works when Rasa is down.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from bot.net import free_port
 from bot.rasa.client import RasaClient
 from bot.rasa.model import ensure_model
 from bot.rasa.process import RasaProcess
@@ -121,7 +122,6 @@ async def evaluate_language(
 
 
 async def run_reports(settings: Settings, config: str = "config.yml") -> list[LanguageReport]:
-    from bot.server import free_port
     from bot.store.crypto import Crypto
 
     model = ensure_model(settings, config=config, quiet=True)

@@ -12,14 +12,10 @@ from functools import cached_property
 
 from lingua import Language, LanguageDetectorBuilder
 
+from bot.languages import LANGUAGES
 from bot.safety.text import fold_command
 
-_LINGUA = {
-    "en": Language.ENGLISH,
-    "es": Language.SPANISH,
-    "pt": Language.PORTUGUESE,
-    "fr": Language.FRENCH,
-}
+_LINGUA = {lang.code: getattr(Language, lang.lingua) for lang in LANGUAGES}
 # Openers too short for the detector ("oi" reads as French to it): a first guess, confirmable.
 SHORT_OPENERS = {
     "hi": "en",

@@ -1,47 +1,46 @@
-"""Builds the application's parts once and hands them to the server, the CLI and the actions."""
+"""The composition root: builds the application's parts once and wires each to the few it needs."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
 from sqlalchemy import select
 
+from actions.services import ActionFindServices
+from bot.conversation import Conversations, Countries, Parts
 from bot.delivery import Delivery
 from bot.directory.seed import seed_if_empty
 from bot.directory.service import Directory
 from bot.events import EventBus
-from bot.gateway import Gateway
 from bot.handoff.hours import HoursError, TeamHours, parse_holidays
+from bot.handoff.live import LiveHandoff
 from bot.handoff.service import Handoffs
+from bot.handoff.survivor import HandoffDesk
 from bot.language import LanguageDetector
 from bot.nlg.catalog import Catalog
 from bot.nlg.edits import load_live
 from bot.nlg.render import Renderer
+from bot.rasa.callbacks import Callbacks
 from bot.rasa.client import RasaClient
+from bot.rasa.inflight import CallbackContexts, InflightTurns
+from bot.rasa.model import domain_intents
 from bot.rasa.process import RasaProcess
 from bot.safety.screen import SafetyScreen
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import Settings
 from bot.store.crypto import Crypto
 from bot.store.db import Database
+from bot.store.locks import ContactLocks
 from bot.store.ops_models import ExitWord, Holiday, LexiconEntry, OperatingSetting
 
-DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
 log = logging.getLogger("bot.runtime")
-
-
-def domain_intents(path: Path = DOMAIN_FILE) -> set[str]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for item in data.get("intents", []):
-        names.add(item if isinstance(item, str) else next(iter(item)))
-    return names
 
 
 @dataclass
 class Runtime:
+    """The application's parts, built once. Only the composition root (this module, the app, the
+    server and the CLI) holds it; everything below receives the few parts it needs."""
+
     settings: Settings
     db: Database
     crypto: Crypto
@@ -50,15 +49,16 @@ class Runtime:
     catalog: Catalog
     hours: TeamHours
     renderer: Renderer
+    events: EventBus
+    locks: ContactLocks
     handoffs: Handoffs
     rasa: RasaClient
-    gateway: Gateway
+    inflight: InflightTurns
+    conversations: Conversations
     delivery: Delivery
+    live: LiveHandoff
+    callbacks: Callbacks
     rasa_process: RasaProcess | None = None  # set by the Stack; replaced by a model switch
-
-    @property
-    def events(self) -> EventBus:
-        return self.handoffs.events
 
     @property
     def callback_token(self) -> str:
@@ -126,37 +126,54 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     apply_operations(settings, db, screen, hours)
     renderer = Renderer(settings, catalog, hours)
     events = EventBus()
+    locks = ContactLocks()
     handoffs = Handoffs(hours, crypto, events)
     rasa = RasaClient(settings.rasa_url, crypto.internal_token("rasa-api"), settings.rasa_timeout)
-    gateway = Gateway(
-        settings, db, crypto, screen, detector, renderer, rasa, handoffs, domain_intents()
+    inflight = InflightTurns()
+    delivery = Delivery()
+    conversations = Conversations(
+        Parts(
+            settings=settings,
+            db=db,
+            crypto=crypto,
+            lock=locks,
+            screen=screen,
+            detector=detector,
+            renderer=renderer,
+            handoffs=handoffs,
+            desk=HandoffDesk(renderer, handoffs, crypto),
+            rasa=rasa,
+            inflight=inflight,
+            events=events,
+            domain_intents=frozenset(domain_intents()),
+            countries=Countries(settings.languages),
+        )
+    )
+    live = LiveHandoff(settings, db, locks, handoffs, renderer, hours, delivery, rasa, events)
+    contexts = CallbackContexts(inflight, db, settings.default_language)
+    callbacks = Callbacks(
+        lambda: crypto.internal_token("rasa-callback"),
+        renderer,
+        db,
+        contexts,
+        [ActionFindServices(renderer, db, contexts)],
     )
     return Runtime(
-        settings,
-        db,
-        crypto,
-        screen,
-        detector,
-        catalog,
-        hours,
-        renderer,
-        handoffs,
-        rasa,
-        gateway,
-        Delivery(),
+        settings=settings,
+        db=db,
+        crypto=crypto,
+        screen=screen,
+        detector=detector,
+        catalog=catalog,
+        hours=hours,
+        renderer=renderer,
+        events=events,
+        locks=locks,
+        handoffs=handoffs,
+        rasa=rasa,
+        inflight=inflight,
+        conversations=conversations,
+        delivery=delivery,
+        live=live,
+        callbacks=callbacks,
     )
-
-
-_current: Runtime | None = None
-
-
-def set_current(runtime: Runtime | None) -> None:
-    global _current
-    _current = runtime
-
-
-def current() -> Runtime:
-    """The running application's parts, for Rasa custom actions executed in this process."""
-    if _current is None:
-        raise RuntimeError("the bot runtime is not started")
-    return _current

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from types import TracebackType
 
 import uvicorn
@@ -13,14 +12,8 @@ from bot.logging import configure
 from bot.rasa.model import admin_data, ensure_model
 from bot.rasa.process import RasaProcess
 from bot.rasa.retrain import write_admin_data
-from bot.runtime import Runtime, build_runtime, set_current
+from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Stack:
@@ -85,7 +78,6 @@ class Stack:
             await self.task
         if self.runtime is not None:
             await self.runtime.aclose()
-        set_current(None)
 
     def stop(self) -> None:
         """Ask the server to finish; ``serve_forever`` then returns and the stack closes."""

@@ -14,8 +14,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.languages import CODES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LANGUAGES: tuple[str, ...] = ("en", "es", "pt", "fr")
+LANGUAGES: tuple[str, ...] = CODES  # bot/languages.py declares them
 
 
 class Settings(BaseSettings):
@@ -35,7 +37,7 @@ class Settings(BaseSettings):
     rasa_venv: Path = PROJECT_ROOT / ".venv-rasa"
     rasa_host: str = "127.0.0.1"
     rasa_port: int = 5005
-    rasa_timeout: float = 8.0  # seconds before the gateway answers without Rasa
+    rasa_timeout: float = 8.0  # seconds before the conversation answers without Rasa
     rasa_start_timeout: float = 240.0
     start_rasa: bool = True  # `bot run` starts Rasa itself; false when it runs elsewhere
     model_dir: Path = PROJECT_ROOT / "models"

@@ -11,7 +11,7 @@ class Inbound:
     """A message from any channel, already verified and parsed by its adapter."""
 
     channel: str  # telegram / whatsapp / terminal / eval
-    user_id: str  # the platform id: only hashed or encrypted past the gateway
+    user_id: str  # the platform id: only hashed or encrypted past the conversation
     message_id: str | None
     text: str | None = None
     payload: str | None = None  # a tapped button's payload
@@ -43,3 +43,14 @@ class TurnResult:
     crisis: bool = False
     mode: str = "bot"
     extras: dict[str, Any] = field(default_factory=dict)
+    duplicate: bool = False  # the message was seen before: nothing was done
+    # Which step decided (conversation/routes.py): command, crisis (a lexicon), choice, to_staff,
+    # code_word, understanding (the model, and what the turn made of it). For ``bot eval``.
+    route: str = ""
+
+
+def is_language_offer(reply: Reply) -> bool:
+    """The "switch to <language>?" offer: it never counts as the turn's question (channels too)."""
+    return bool(reply.buttons) and all(
+        b.payload.startswith("/choose_language") for b in reply.buttons
+    )

@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.net import free_port
 from bot.runtime import Runtime
-from bot.server import Stack, free_port
+from bot.server import Stack
 from bot.settings import Settings
 from bot.types import Inbound, TurnResult
 
@@ -113,7 +114,7 @@ class Chat:
 
     async def say(self, text: str) -> TurnResult:
         self.n += 1
-        return await self.runtime.gateway.handle(
+        return await self.runtime.conversations.handle(
             Inbound(
                 self.channel, self.user, f"{self.user}-{self.n}", text=text, language_hint=self.hint
             )
@@ -121,12 +122,12 @@ class Chat:
 
     async def tap(self, payload: str) -> TurnResult:
         self.n += 1
-        return await self.runtime.gateway.handle(
+        return await self.runtime.conversations.handle(
             Inbound(self.channel, self.user, f"{self.user}-{self.n}", payload=payload)
         )
 
     def prepare(self, language: str | None = None, country: str | None = None) -> None:
-        self.runtime.gateway.prepare(self.channel, self.user, language, country)
+        self.runtime.conversations.prepare(self.channel, self.user, language, country)
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from sqlalchemy import text as sql
 
 from bot.console import totp
 from bot.console.auth import Accounts
-from bot.handoff.live import LiveHandoff
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent, HandoffNote
 from bot.store.models import (
@@ -457,7 +456,7 @@ async def test_queue_order_place_and_timeout_fallback_once(
     with stack.db.session() as s:
         assert stack.handoffs.position(s, s.get(HandoffRequest, a.id)) == pos_a  # type: ignore[arg-type]
 
-    live = LiveHandoff(stack)
+    live = stack.live
     later = utcnow() + dt.timedelta(minutes=stack.settings.handoff_accept_timeout_minutes + 1)
     await live.check_queue(later)
     told = await first.wait_for("utter_handoff_no_answer")
@@ -484,7 +483,7 @@ async def test_nobody_on_duty_is_told_honestly(stack: Runtime, clean_presence, l
     assert reply.key == "utter_handoff_no_one" and result.mode == Mode.QUEUED
     assert {"BR": "190", "HT": "122"}[COUNTRY[lang]] in reply.text
     assert len(reply.buttons) == 2 and reply.text.count("?") == 1
-    live = LiveHandoff(stack)
+    live = stack.live
     for minutes in (10, 60, 24 * 60):
         await live.check_queue(utcnow() + dt.timedelta(minutes=minutes))
     assert survivor.pull() == []

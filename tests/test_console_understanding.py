@@ -31,9 +31,9 @@ from sqlalchemy import delete, select
 from bot.console import views_understanding as understanding
 from bot.evaluation import HELDOUT_DIR, load_examples
 from bot.rasa import retrain
-from bot.rasa.model import admin_data
+from bot.rasa.model import admin_data, domain_intents
 from bot.rasa.retrain import Figures, Progress, Retrainer, RetrainResult
-from bot.runtime import Runtime, domain_intents
+from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent
 from bot.store.content_models import TrainingExample
 

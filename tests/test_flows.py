@@ -384,8 +384,8 @@ async def test_duplicate_delivery_is_answered_once(stack: Runtime) -> None:
     from bot.types import Inbound
 
     msg = Inbound("telegram", "dup-user", "same-id", text="hola")
-    first = await stack.gateway.handle(msg)
-    second = await stack.gateway.handle(msg)
+    first = await stack.conversations.handle(msg)
+    second = await stack.conversations.handle(msg)
     assert first.replies and second.replies == []
 
 

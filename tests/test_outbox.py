@@ -23,7 +23,7 @@ from fakes.telegram import FakeTelegram
 from sqlalchemy import select
 
 from bot.channels.base import Outcome, SendResult
-from bot.outbox import DEAD, Outbox
+from bot.channels.outbox import DEAD, Outbox
 from bot.store.channel_models import InboxMessage, OutboxMessage
 from bot.store.crypto import Crypto
 from bot.store.db import Database

@@ -29,7 +29,7 @@ async def test_whole_conversation_leaves_no_content_in_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     for n, text in enumerate(CANARY_TEXTS):
-        await stack.gateway.handle(Inbound("telegram", CANARY_USER, f"canary-{n}", text=text))
+        await stack.conversations.handle(Inbound("telegram", CANARY_USER, f"canary-{n}", text=text))
     records = [r for r in caplog.records]
     assert records, "the conversation logged nothing at all"
     formatter = logging.getLogger().handlers[0].formatter or logging.Formatter()
@@ -49,7 +49,7 @@ async def test_whole_conversation_leaves_no_content_in_logs(
 async def test_database_keeps_no_text_or_identifier(stack: Runtime) -> None:
     user = "5550009876543"
     for n, text in enumerate(["hola", "necesito un abogado palabrasecreta", "1"]):
-        await stack.gateway.handle(Inbound("whatsapp", user, f"db-{n}", text=text))
+        await stack.conversations.handle(Inbound("whatsapp", user, f"db-{n}", text=text))
     with stack.db.engine.connect() as conn:
         tables = [t for t in stack.db.engine.dialect.get_table_names(conn)]
         for table in tables:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 
+from bot.net import free_port
 from bot.runtime import Runtime, build_runtime
-from bot.server import free_port
 from bot.store.models import HandoffRequest
 from bot.types import Inbound
 
@@ -25,7 +25,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 async def say(rt: Runtime, user: str, text: str, n: list[int] = [0]) -> list[str]:  # noqa: B006
     n[0] += 1
-    result = await rt.gateway.handle(Inbound("telegram", user, f"{user}-{n[0]}", text=text))
+    result = await rt.conversations.handle(Inbound("telegram", user, f"{user}-{n[0]}", text=text))
     return [r.key for r in result.replies]
 
 
@@ -64,7 +64,7 @@ async def test_anything_else_gets_the_fixed_apology(runtime: Runtime) -> None:
     await say(runtime, "d5", "hola")
     keys = await say(runtime, "d5", "necesito un abogado")
     assert keys == ["utter_service_unavailable"]
-    result = await runtime.gateway.handle(Inbound("telegram", "d5", "d5-x", text="otra cosa"))
+    result = await runtime.conversations.handle(Inbound("telegram", "d5", "d5-x", text="otra cosa"))
     assert "911" in result.replies[0].text or "123" in result.replies[0].text
 
 

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from bot.rasa.model import domain_intents
 from bot.rasa.retrain import ExampleRefused, Figures, Retrainer, add_example, verdict
-from bot.runtime import Runtime, domain_intents
+from bot.runtime import Runtime
 from bot.store.content_models import TrainingExample
 from bot.types import Inbound
 
@@ -40,7 +41,9 @@ def test_phrases_are_checked_before_they_are_kept(stack: Runtime) -> None:
 async def test_held_messages_are_answered_after_the_switch(stack: Runtime) -> None:
     stack.rasa.hold()
     task = asyncio.create_task(
-        stack.gateway.handle(Inbound("telegram", "held-user", "held-1", text="necesito un abogado"))
+        stack.conversations.handle(
+            Inbound("telegram", "held-user", "held-1", text="necesito un abogado")
+        )
     )
     await asyncio.sleep(0.5)
     assert not task.done()  # waiting, not failing
@@ -66,23 +69,28 @@ async def test_a_new_phrase_goes_live_and_is_understood(stack: Runtime, backend:
     with stack.db.session() as s:
         assert {e.status for e in s.query(TrainingExample)} == {"live"}
     # the gateway still answers, through the new process
-    chat = await stack.gateway.handle(Inbound("telegram", "after-switch", "as-1", text="hola"))
+    chat = await stack.conversations.handle(
+        Inbound("telegram", "after-switch", "as-1", text="hola")
+    )
     assert chat.replies[0].key == "utter_first_contact"
 
 
 async def test_exit_and_delete_never_wait_behind_a_model_switch(stack: Runtime) -> None:
-    await stack.gateway.handle(Inbound("telegram", "switch-exit", "se-1", text="hola"))
-    await stack.gateway.handle(Inbound("telegram", "switch-del", "sd-1", text="hola"))
+    await stack.conversations.handle(Inbound("telegram", "switch-exit", "se-1", text="hola"))
+    await stack.conversations.handle(Inbound("telegram", "switch-del", "sd-1", text="hola"))
     stack.rasa.hold()
     try:
         exit_ = await asyncio.wait_for(
-            stack.gateway.handle(Inbound("telegram", "switch-exit", "se-2", text="SALIR")), 20
+            stack.conversations.handle(Inbound("telegram", "switch-exit", "se-2", text="SALIR")), 20
         )
         deleted = await asyncio.wait_for(
-            stack.gateway.handle(Inbound("telegram", "switch-del", "sd-2", text="BORRAR")), 20
+            stack.conversations.handle(Inbound("telegram", "switch-del", "sd-2", text="BORRAR")), 20
         )
         crisis = await asyncio.wait_for(
-            stack.gateway.handle(Inbound("telegram", "switch-c", "sc-1", text="me van a matar")), 20
+            stack.conversations.handle(
+                Inbound("telegram", "switch-c", "sc-1", text="me van a matar")
+            ),
+            20,
         )
     finally:
         stack.rasa.release()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.directory.seed import load_directory
 from bot.directory.service import Directory
+from bot.events import EventBus
 from bot.handoff.hours import TeamHours
 from bot.handoff.service import Handoffs
 from bot.settings import Settings
@@ -82,7 +83,7 @@ def test_erasing_a_contact_cascades(db: Database) -> None:
 
 def test_purge_deletes_transcripts_after_their_ttl(db: Database) -> None:
     crypto = Crypto("k" * 40)
-    handoffs = Handoffs(TeamHours("mon-fri 09:00-17:00", "UTC"), crypto)
+    handoffs = Handoffs(TeamHours("mon-fri 09:00-17:00", "UTC"), crypto, EventBus())
     closed_at = utcnow()
     with db.session() as s:
         s.add(Contact(id="c2", channel="telegram", address_enc=crypto.encrypt("7")))

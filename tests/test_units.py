@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from bot.conversation.choices import parse_payload
 from bot.directory.countries import CountryResolver
-from bot.gateway import parse_payload
 from bot.handoff.hours import TeamHours
 from bot.language import Detection, decide
 from bot.logging import SafeFormatter

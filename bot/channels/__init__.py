@@ -15,9 +15,8 @@ from starlette.routing import BaseRoute
 
 from bot.channels.base import Channel
 from bot.channels.inbox import Inbox
-from bot.delivery import Delivery
-from bot.outbox import Outbox, OutboxDelivery
-from bot.runtime import Runtime
+from bot.channels.outbox import Outbox, OutboxDelivery
+from bot.channels.parts import ChannelParts
 
 log = logging.getLogger("bot.channels")
 
@@ -25,7 +24,7 @@ PURGE_EVERY_SECONDS = 600
 
 
 class Channels:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ChannelParts) -> None:
         from bot.channels.telegram import TelegramChannel
         from bot.channels.whatsapp import WhatsAppChannel
 
@@ -44,7 +43,6 @@ class Channels:
         self.outbox.channels = self.channels
         self.inbox.channels = self.channels
         self._purge: asyncio.Task[None] | None = None
-        self._previous_delivery: Delivery | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [route for channel in self.channels.values() for route in channel.routes()]
@@ -53,8 +51,7 @@ class Channels:
         """Resume what a previous run left in the inbox and outbox, and start sending."""
         if not self.channels:
             return
-        self._previous_delivery = self.runtime.delivery
-        self.runtime.delivery = OutboxDelivery(self.runtime, self.outbox)
+        self.runtime.delivery.route(OutboxDelivery(self.runtime, self.outbox))
         for channel in self.channels.values():
             await channel.start()
         await self.inbox.start()
@@ -73,8 +70,7 @@ class Channels:
         await self.outbox.stop()
         for channel in self.channels.values():
             await channel.stop()
-        if self._previous_delivery is not None:
-            self.runtime.delivery = self._previous_delivery
+        self.runtime.delivery.route(None)
 
     def purge_once(self) -> None:
         self.outbox.purge()

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
-from bot.gateway import is_language_offer
-from bot.types import Inbound, Reply
+from bot.types import Inbound, Reply, is_language_offer
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class Channel(Protocol):
 
 
 def numbered_index(replies: list[Reply]) -> int | None:
-    """Which reply's buttons a typed number chooses: the gateway maps "1" to the last question
+    """Which reply's buttons a typed number chooses: the conversation maps "1" to the last question
     asked, language offers aside (``Gateway._finish``); only that reply shows numbers."""
     asked = [i for i, r in enumerate(replies) if r.buttons and not is_language_offer(r)]
     return asked[-1] if asked else None

@@ -4,11 +4,11 @@
   in ``seen_messages`` (the persistent, bounded dedupe record, purged after
   ``BOT_DEDUPE_TTL_DAYS``) and stores the message, encrypted, in ``inbox_messages``. A redelivered
   webhook finds its key and is dropped, however long after.
-- A worker takes each contact's rows in arrival order, runs the gateway, and in one transaction
+- A worker takes each contact's rows in arrival order, runs the turn, and in one transaction
   queues the replies in the outbox and deletes the inbox row. Rows left by a crash are resumed at
-  start-up. Because dedupe already happened here, the gateway gets no message id (its own dedupe
-  would drop a resumed row); a turn cut short by a crash runs again, and only its replies, queued
-  atomically with the row's deletion, are ever sent.
+  start-up. Because dedupe already happened here, the turn gets no message id (its own dedupe
+  would drop a resumed row); a turn cut short by a crash runs again (it wrote nothing: one unit of
+  work), and only its replies, queued atomically with the row's deletion, are ever sent.
 - Under load, a contact whose waiting message is a crisis, self-harm, exit or delete (the same
   deterministic screen, run at the webhook) skips the queue for turn slots, and so do its replies
   in the outbox: such messages never wait behind other people's turns that need Rasa.
@@ -28,9 +28,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.channels.base import Intake
+from bot.channels.outbox import Outbox, wait_for
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
-from bot.outbox import Outbox, wait_for
 from bot.safety.commands import Command
 from bot.store.channel_models import InboxMessage, PlatformMessage
 from bot.store.models import Contact, SeenMessage
@@ -39,7 +39,7 @@ from bot.worker import KeyedWorker
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
-    from bot.runtime import Runtime
+    from bot.channels.parts import ChannelParts
 
 log = logging.getLogger("bot.channels.inbox")
 
@@ -49,7 +49,7 @@ URGENT_COMMANDS = {Command.EXIT, Command.DELETE}
 
 
 class Inbox(KeyedWorker):
-    def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
+    def __init__(self, runtime: ChannelParts, outbox: Outbox) -> None:
         super().__init__()
         self.runtime = runtime
         self.outbox = outbox
@@ -107,7 +107,7 @@ class Inbox(KeyedWorker):
         return True
 
     def urgent(self, msg: Inbound) -> bool:
-        """Crisis, self-harm, exit or delete: the same deterministic screen the gateway runs."""
+        """Crisis, self-harm, exit or delete: the same deterministic screen a turn runs."""
         if not msg.text:
             return False
         screening = self.runtime.screen.screen(msg.text)
@@ -167,7 +167,7 @@ class Inbox(KeyedWorker):
             self._wake.set()
 
     async def _process(self, row_id: int) -> bool:
-        """Handle one row; False when it must be tried again later (the gateway raised)."""
+        """Handle one row; False when it must be tried again later (the conversation raised)."""
         with self.runtime.db.session() as s:
             row = s.get(InboxMessage, row_id)
             if row is None:
@@ -181,7 +181,7 @@ class Inbox(KeyedWorker):
         inbound, address, sent_at = stored
         channel = self.channels[channel_name]
         try:
-            result = await self.runtime.gateway.handle(replace(inbound, message_id=None))
+            result = await self.runtime.conversations.handle(replace(inbound, message_id=None))
         except Exception:
             log.exception("turn failed", extra={"channel": channel_name})
             with self.runtime.db.session() as s:

@@ -32,17 +32,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.delivery import Delivery
+from bot.channels.base import Channel, Outcome, SendResult
 from bot.store.channel_models import OutboxMessage, PlatformMessage
 from bot.store.models import Contact, utcnow
 from bot.types import Reply
 from bot.worker import KeyedWorker
 
 if TYPE_CHECKING:
-    from bot.channels.base import Channel, SendResult
-    from bot.runtime import Runtime
+    from bot.channels.parts import ChannelParts
 
-log = logging.getLogger("bot.outbox")
+log = logging.getLogger("bot.channels.outbox")
 
 PENDING, HELD, DEAD = "pending", "held", "dead"
 ACTIVE = (PENDING, HELD)
@@ -66,7 +65,7 @@ async def wait_for(event: asyncio.Event, seconds: float) -> None:
 
 
 class Outbox(KeyedWorker):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ChannelParts) -> None:
         super().__init__()
         self.runtime = runtime
         self.settings = runtime.settings
@@ -206,7 +205,6 @@ class Outbox(KeyedWorker):
             self.notify()
 
     async def _deliver(self, row_id: int) -> None:
-        from bot.channels.base import Outcome, SendResult
 
         with self.runtime.db.session() as s:
             row = s.get(OutboxMessage, row_id)
@@ -247,7 +245,6 @@ class Outbox(KeyedWorker):
         attempts: int,
         result: SendResult,
     ) -> None:
-        from bot.channels.base import Outcome
 
         extra: dict[str, Any] = {
             "channel": channel,
@@ -298,19 +295,19 @@ class Outbox(KeyedWorker):
         return step / 2 + random.uniform(0, step / 2)
 
 
-class OutboxDelivery(Delivery):
-    """``Runtime.delivery`` once a channel is configured: messages outside a turn (staff replies,
-    notices) go through the same durable outbox as replies. Contacts of a channel that is not
-    configured, or whose address no platform could deliver to, keep the in-memory default."""
+class OutboxDelivery:
+    """Where ``Runtime.delivery`` routes once a channel is configured: messages outside a turn
+    (staff replies, notices) go through the same durable outbox as replies. Contacts of a channel
+    that is not configured, or whose address no platform could deliver to, are left to the
+    in-memory default (``send`` returns False)."""
 
-    def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
-        super().__init__()
+    def __init__(self, runtime: ChannelParts, outbox: Outbox) -> None:
         self.runtime = runtime
         self.outbox = outbox
 
-    async def send(self, contact_id: str, replies: list[Reply]) -> None:
+    async def send(self, contact_id: str, replies: list[Reply]) -> bool:
         if not replies:
-            return
+            return True
         with self.runtime.db.session() as s:
             contact = s.get(Contact, contact_id)
             channel = self.outbox.channels.get(contact.channel) if contact else None
@@ -319,13 +316,13 @@ class OutboxDelivery(Delivery):
                 channel = None
             elif contact.blocked:
                 log.info("delivery dropped", extra={"channel": contact.channel, "kind": "blocked"})
-                return
+                return True
             else:
                 language = contact.language or self.runtime.settings.default_language
                 payloads = channel.plan(replies, address=address, language=language, erase=False)
                 self.outbox.enqueue(s, contact_id, channel.name, payloads)
         if channel is None:
-            await super().send(contact_id, replies)
-            return
+            return False
         self.outbox.notify()
         log.info("delivery queued", extra={"channel": channel.name, "replies": len(replies)})
+        return True

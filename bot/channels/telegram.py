@@ -61,7 +61,8 @@ from bot.channels.base import (
     split_text,
 )
 from bot.channels.inbox import Inbox
-from bot.outbox import Outbox
+from bot.channels.outbox import Outbox
+from bot.channels.parts import ChannelParts
 from bot.settings import Settings
 from bot.store.channel_models import OutboxMessage, PlatformMessage
 from bot.store.crypto import Crypto
@@ -162,7 +163,7 @@ def _title(n: int, title: str, numbered: bool) -> str:
 class TelegramChannel:
     name = "telegram"
 
-    def __init__(self, runtime: Any, inbox: Inbox, outbox: Outbox) -> None:
+    def __init__(self, runtime: ChannelParts, inbox: Inbox, outbox: Outbox) -> None:
         self.runtime = runtime
         self.settings: Settings = runtime.settings
         self.inbox = inbox

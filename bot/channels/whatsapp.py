@@ -16,7 +16,7 @@
   window a message is held: an approved template is sent instead, only to a contact who opted in,
   and the held messages go out once the person writes; without opt-in the message is dead-lettered.
   Error 131047 (window closed) takes the same path, never a blind retry.
-- WhatsApp cannot delete messages on the phone: the exit reply says so (gateway).
+- WhatsApp cannot delete messages on the phone: the exit reply says so (conversation).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ from bot.channels.base import (
     split_text,
 )
 from bot.channels.inbox import Inbox
-from bot.outbox import Outbox
+from bot.channels.outbox import Outbox
+from bot.channels.parts import ChannelParts
+from bot.languages import LANGUAGES
 from bot.settings import Settings
 from bot.store.channel_models import ChannelWindow
 from bot.store.models import Contact, utcnow
@@ -71,7 +73,7 @@ MEDIA = {
     "image", "audio", "video", "document", "sticker", "location", "contacts", "order",
     "unsupported", "unknown",
 }  # fmt: skip
-TEMPLATE_LANGUAGES = {"en": "en", "es": "es", "pt": "pt_BR", "fr": "fr"}
+TEMPLATE_LANGUAGES = {lang.code: lang.whatsapp for lang in LANGUAGES}
 # Calling codes of the region → a country hint for the crisis numbers (the phone itself never
 # leaves this adapter). +1 is shared by the US, Canada and most of the Caribbean: no hint.
 CALLING_CODES = {
@@ -198,7 +200,7 @@ def _message(message: dict[str, Any], contacts: list[dict[str, Any]]) -> Intake 
 class WhatsAppChannel:
     name = "whatsapp"
 
-    def __init__(self, runtime: Any, inbox: Inbox, outbox: Outbox) -> None:
+    def __init__(self, runtime: ChannelParts, inbox: Inbox, outbox: Outbox) -> None:
         self.runtime = runtime
         self.settings: Settings = runtime.settings
         self.inbox = inbox

@@ -30,12 +30,12 @@ from bot.console.core import BASE, Console
 from bot.console.security import SecurityHeaders
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.console.parts import ConsoleParts
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_console(runtime: Runtime) -> tuple[Mount, Console]:
+def create_console(runtime: ConsoleParts) -> tuple[Mount, Console]:
     console = Console(runtime)
 
     async def home(request: Request) -> Response:

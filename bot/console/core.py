@@ -25,10 +25,9 @@ from bot.console.auth import Accounts, Staff
 from bot.console.i18n import ConsoleText
 from bot.console.security import SESSION_COOKIE, same_origin, token_ok
 from bot.handoff.card import LANGUAGE_NAMES, SAFE_HOURS
-from bot.handoff.live import LiveHandoff
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.console.parts import ConsoleParts
 
 BASE = "/console"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -36,12 +35,12 @@ View = Callable[["Console", Request, Staff], Awaitable[Response]]
 
 
 class Console:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ConsoleParts) -> None:
         self.rt = runtime
         self.settings = runtime.settings
         self.accounts = Accounts(runtime.db, runtime.settings, runtime.crypto)
         self.text = ConsoleText(runtime.settings.languages)
-        self.live = LiveHandoff(runtime)
+        self.live = runtime.live
         self.secure = runtime.settings.public_url.startswith("https://")
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),

@@ -1,6 +1,6 @@
 """Who is on duty: signed in, marked available, and with a console page open (heartbeat).
 
-The gateway's ``Handoffs.on_duty`` reads ``StaffPresence``; an entry not refreshed for two minutes
+``Handoffs.on_duty`` reads ``StaffPresence``; an entry not refreshed for two minutes
 no longer counts, so a closed laptop does not keep a queue "staffed".
 """
 

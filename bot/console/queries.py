@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.console.auth import Staff
 from bot.handoff.card import Safety
+from bot.handoff.live import LiveHandoff
 from bot.handoff.policy import Permission
+from bot.handoff.service import Handoffs
 from bot.store.console_models import CannedReply, HandoffNote, StaffUser
+from bot.store.crypto import Crypto
 from bot.store.models import (
     Contact,
     HandoffMessage,
@@ -27,9 +29,6 @@ from bot.store.models import (
     utcnow,
 )
 from bot.store.ops_models import answers, team_languages
-
-if TYPE_CHECKING:
-    from bot.handoff.live import LiveHandoff
 
 PRESENCE_FRESH = dt.timedelta(minutes=2)
 
@@ -123,13 +122,13 @@ def _row(req: HandoffRequest, now: dt.datetime, told: bool) -> Row:
 
 
 def waiting(
-    s: Session, live: LiveHandoff, languages: list[str] | None, now: dt.datetime | None = None
+    s: Session, handoffs: Handoffs, languages: list[str] | None, now: dt.datetime | None = None
 ) -> list[Row]:
     """The queue, a crisis first then the longest wait, with each row's place in its language."""
     now = now or utcnow()
     rows, places = [], dict[str, int]()
-    for req in live.rt.handoffs.queue(s, languages):
-        state = live.rt.handoffs.state(s, req)
+    for req in handoffs.queue(s, languages):
+        state = handoffs.state(s, req)
         row = _row(req, now, state.fallback_at is not None)
         places[req.language] = places.get(req.language, 0) + 1
         row.position = places[req.language]
@@ -212,11 +211,14 @@ def may_view(staff: Staff, req: HandoffRequest) -> bool:
 
 
 def case_view(
-    s: Session, live: LiveHandoff, req: HandoffRequest, now: dt.datetime | None = None
+    s: Session,
+    live: LiveHandoff,
+    crypto: Crypto,
+    req: HandoffRequest,
+    now: dt.datetime | None = None,
 ) -> Case:
     now = now or utcnow()
-    crypto = live.rt.crypto
-    state = live.rt.handoffs.state(s, req)
+    state = live.handoffs.state(s, req)
     contact = s.get(Contact, req.conversation.contact_id)
     case = Case(
         id=req.id,

@@ -33,7 +33,7 @@ async def supervisor(console: Console, request: Request, staff: Staff) -> Respon
 
 async def supervisor_board(console: Console, request: Request, staff: Staff) -> Response:
     with console.rt.db.session() as s:
-        rows = queries.waiting(s, console.live, None)
+        rows = queries.waiting(s, console.rt.handoffs, None)
         taken = queries.assigned(s)
         loads = queries.loads(s)
         on_duty = {

@@ -31,7 +31,7 @@ def _load(console: Console, staff: Staff, hid: str) -> tuple[queries.Case | None
             return None, "gone"
         if not queries.may_view(staff, req):
             return None, "not_yours"
-        return queries.case_view(s, console.live, req), ""
+        return queries.case_view(s, console.live, console.rt.crypto, req), ""
 
 
 def _refuse(console: Console, request: Request, staff: Staff, reason: str) -> Response:

@@ -27,9 +27,9 @@ from bot.console.auth import Staff
 from bot.console.core import Console
 from bot.directory import editing, hsds
 from bot.directory.editing import Ages, Filters, ServiceForm
-from bot.directory.seed import CATEGORIES
 from bot.directory.service import Directory
 from bot.directory.uploads import MAX_BYTES, UploadError, Uploads
+from bot.needs import CATEGORIES
 from bot.store.models import Organization, Service
 
 PAGE = 50

@@ -85,7 +85,7 @@ def sample_values(console: Console, language: str, staff: Staff) -> dict[str, st
         countries = directory.likely_countries(language, None, limit=1)
         country = countries[0] if countries else None
         ctx = RenderContext(language, "telegram", country=country)
-        values = {k: str(v) for k, v in rt.renderer.variables(ctx, directory).items()}
+        values = {k: str(v) for k, v in rt.renderer.all_values(ctx, directory).items()}
         hotline = next(iter(directory.hotlines(country, limit=1)), None)
         req = HandoffRequest(language=language, country=country, needs=["legal"], safety={})
         values["card"] = card_text(rt.renderer, ctx, req)

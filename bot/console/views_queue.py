@@ -46,14 +46,14 @@ async def queue_page(console: Console, request: Request, staff: Staff) -> Respon
 
 async def queue_list(console: Console, request: Request, staff: Staff) -> Response:
     with console.rt.db.session() as s:
-        rows = queries.waiting(s, console.live, _visible_languages(staff))
+        rows = queries.waiting(s, console.rt.handoffs, _visible_languages(staff))
         mine = queries.assigned(s, staff.id)
     return console.html(request, staff, "_queue_list.html", rows=rows, mine=mine)
 
 
 async def queue_count(console: Console, request: Request, staff: Staff) -> Response:
     with console.rt.db.session() as s:
-        rows = queries.waiting(s, console.live, _visible_languages(staff))
+        rows = queries.waiting(s, console.rt.handoffs, _visible_languages(staff))
     return console.html(request, staff, "_queue_count.html", rows=rows)
 
 

@@ -29,7 +29,9 @@ from starlette.routing import Route
 
 from bot.console.auth import Staff
 from bot.console.core import BASE, Console
+from bot.console.parts import ConsoleParts
 from bot.evaluation import CRISIS
+from bot.rasa.model import domain_intents
 from bot.rasa.retrain import (
     PROJECT_NLU,
     STAGES,
@@ -38,7 +40,6 @@ from bot.rasa.retrain import (
     RetrainResult,
     add_example,
 )
-from bot.runtime import Runtime, domain_intents
 from bot.safety.text import fold_command
 from bot.store.console_models import StaffUser
 from bot.store.content_models import TrainingExample
@@ -142,7 +143,7 @@ class Run:
 class Retraining:
     """The server's one retraining: starts it, remembers its progress and its last result."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ConsoleParts) -> None:
         self.retrainer = Retrainer(runtime)
         self.task: asyncio.Task[None] | None = None
         self.run: Run | None = None
@@ -179,7 +180,7 @@ class Retraining:
 _RETRAINING: dict[int, Retraining] = {}
 
 
-def retraining_for(runtime: Runtime) -> Retraining:
+def retraining_for(runtime: ConsoleParts) -> Retraining:
     """The one Retraining of a running runtime (it keeps the runtime alive, so its id is stable)."""
     found = _RETRAINING.get(id(runtime))
     if found is None:

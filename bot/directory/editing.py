@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
 from bot.directory import hsds
-from bot.directory.seed import CATEGORIES
+from bot.needs import CATEGORIES
 from bot.safety.text import fold
 from bot.store.models import Organization, Service
 

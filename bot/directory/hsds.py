@@ -25,7 +25,8 @@ from babel import Locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.directory.seed import CATEGORIES
+from bot.languages import CODES
+from bot.needs import CATEGORIES
 from bot.store.models import Organization, Service
 
 TAXONOMY = "safe-harbour"
@@ -44,7 +45,7 @@ PHONE_TO_HSDS = {
     "tty": "textphone",
     "relay": "voice",
 }
-LANGS = ("en", "es", "pt", "fr")
+LANGS = CODES
 _PHONE = re.compile(r"^[+*#(\d][\d\s().*#-]{1,30}$")
 # Two-letter ISO 3166 codes of places (Babel's territories without groupings such as EU or UN).
 NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "ZZ"}

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.needs import CATEGORIES
 from bot.store.models import Country, Organization, Service
 
 # The need categories in their canonical order (also the order of HSDS attributes).
-CATEGORIES = ("hotline", "shelter", "legal", "medical", "labour", "repatriation")
 
 
 def _date(value: Any) -> dt.date | None:

@@ -9,22 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.languages import LANGUAGES
 from bot.store.models import Country, Service
 
 # Countries to suggest when the person's country is unknown, by language (most likely first).
 LIKELY_COUNTRIES: dict[str, tuple[str, ...]] = {
-    "en": ("US", "CA", "JM"),
-    "es": ("MX", "CO", "US", "PE", "AR", "GT", "CL"),
-    "pt": ("BR",),
-    "fr": ("HT", "CA"),
-}
-NEED_CATEGORIES = {
-    "need_shelter": "shelter",
-    "need_legal": "legal",
-    "need_medical": "medical",
-    "need_repatriation": "repatriation",
-    "need_labour": "labour",
-    "report_case": "hotline",
+    lang.code: lang.likely_countries for lang in LANGUAGES
 }
 
 
@@ -35,6 +25,10 @@ class EmergencyNumber:
 
 
 class Directory:
+    """A view of the directory for one unit of work (a turn, a callback, a page): what it reads
+    about countries and services is read once and kept for the view's life, so rendering several
+    messages in a turn asks the database each question once."""
+
     # Set once from the settings (bot/runtime.py): entries whose last verification is older than
     # this are not offered to survivors (G1). None keeps every active entry.
     hide_after_days: int | None = None
@@ -42,12 +36,20 @@ class Directory:
     def __init__(self, session: Session, today: dt.date | None = None) -> None:
         self.s = session
         self.today = today or dt.date.today()
+        self._countries: dict[str, Country] | None = None
+        self._active_by_country: dict[str, list[Service]] = {}
+
+    def _all_countries(self) -> dict[str, Country]:
+        if self._countries is None:
+            rows = self.s.scalars(select(Country).order_by(Country.code))
+            self._countries = {c.code: c for c in rows}
+        return self._countries
 
     def country(self, code: str | None) -> Country | None:
-        return self.s.get(Country, code) if code else None
+        return self._all_countries().get(code) if code else None
 
     def known_countries(self) -> list[str]:
-        return list(self.s.scalars(select(Country.code).order_by(Country.code)))
+        return list(self._all_countries())
 
     def emergency(self, code: str | None) -> EmergencyNumber | None:
         country = self.country(code)
@@ -56,23 +58,25 @@ class Directory:
         return EmergencyNumber(country.code, str(country.emergency[0]["number"]))
 
     def likely_countries(self, language: str, hint: str | None = None, limit: int = 5) -> list[str]:
-        known = set(self.known_countries())
+        countries = self._all_countries()
         ordered: list[str] = []
         for code in (hint, *LIKELY_COUNTRIES.get(language, ())):
-            if code and code in known and code not in ordered:
+            if code and code in countries and code not in ordered:
                 ordered.append(code)
         if len(ordered) < limit:
-            for c in self.s.scalars(select(Country).order_by(Country.code)):
+            for c in countries.values():
                 if language in (c.languages or []) and c.code not in ordered:
                     ordered.append(c.code)
         return ordered[:limit]
 
     def _active(self, country: str) -> list[Service]:
-        query = select(Service).where(Service.country == country, Service.status == "active")
-        if self.hide_after_days is not None:
-            oldest = self.today - dt.timedelta(days=self.hide_after_days)
-            query = query.where(Service.last_verified >= oldest)
-        return list(self.s.scalars(query.order_by(Service.id)))
+        if country not in self._active_by_country:
+            query = select(Service).where(Service.country == country, Service.status == "active")
+            if self.hide_after_days is not None:
+                oldest = self.today - dt.timedelta(days=self.hide_after_days)
+                query = query.where(Service.last_verified >= oldest)
+            self._active_by_country[country] = list(self.s.scalars(query.order_by(Service.id)))
+        return self._active_by_country[country]
 
     def needs_checking(self, flag_after_days: int) -> list[tuple[Service, bool]]:
         """Entries due for verification, each with whether it is already hidden from survivors."""

@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
+from bot.languages import NATIVE_NAMES
 from bot.nlg.messages import MESSAGES
 from bot.nlg.render import RenderContext, Renderer
 from bot.safety.text import fold_command
@@ -25,7 +26,7 @@ SAFE_HOURS: dict[str, tuple[int, int]] = {
     "evening": (18, 22),
     "night": (22, 6),
 }
-LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt": "Português", "fr": "Français"}
+LANGUAGE_NAMES = NATIVE_NAMES
 
 
 @dataclass(frozen=True)

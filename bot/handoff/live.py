@@ -1,7 +1,7 @@
 """What a live handoff sends to the survivor outside their own turn, and the queue-timeout job.
 
-Every line goes through ``Runtime.delivery.send`` after the per-contact lock (so it never races
-the survivor's own turn in the gateway), is rendered in the survivor's language, and is kept in
+Every line goes through the delivery (``bot/delivery.py``) under the per-contact lock (so it never
+races the survivor's own turn), is rendered in the survivor's language, and is kept in
 the transcript so staff see exactly what the person saw. System lines the policy does not allow
 now ("only when I write") are held and delivered first in the person's next turn; staff messages
 are refused instead (the console says why).
@@ -14,21 +14,24 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from bot.delivery import Sender
 from bot.directory.service import Directory
-from bot.events import Event
+from bot.events import Event, Publisher
 from bot.handoff.card import Safety
+from bot.handoff.hours import TeamHours
 from bot.handoff.policy import Permission, outbound
-from bot.nlg.render import RenderContext
+from bot.handoff.service import Handoffs
+from bot.nlg.render import RenderContext, Renderer
 from bot.rasa.client import RasaUnavailable
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.store.locks import ContactLock
 from bot.store.models import Contact, Conversation, HandoffRequest, utcnow
 from bot.types import Reply
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger("bot.handoff")
 
@@ -55,14 +58,37 @@ OPEN = ("queued", "accepted")  # the states a staff action may change
 Change = Callable[[Session, HandoffRequest], Sent]
 
 
+class TrackerEraser(Protocol):
+    async def erase(self, sender: str) -> None: ...
+
+
 class LiveHandoff:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        lock: ContactLock,
+        handoffs: Handoffs,
+        renderer: Renderer,
+        hours: TeamHours,
+        delivery: Sender,
+        rasa: TrackerEraser,
+        events: Publisher,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.lock = lock
+        self.handoffs = handoffs
+        self.renderer = renderer
+        self.hours = hours
+        self.delivery = delivery
+        self.rasa = rasa
+        self.events = events
 
     # --- reading ---
 
     def contact_of(self, request_id: str) -> str | None:
-        with self.rt.db.session() as s:
+        with self.db.session() as s:
             req = s.get(HandoffRequest, request_id)
             return req.conversation.contact_id if req else None
 
@@ -71,20 +97,20 @@ class LiveHandoff:
     ) -> Permission:
         conv = req.conversation
         contact = s.get(Contact, conv.contact_id)
-        state = self.rt.handoffs.state(s, req)
+        state = self.handoffs.state(s, req)
         return outbound(
             Safety.of(req),
             contact.channel if contact else "",
             state.last_inbound_at,
             now or utcnow(),
-            self.rt.settings.console_turn_minutes,
+            self.settings.console_turn_minutes,
             conv.country,
         )
 
     def _ctx(self, s: Session, conv: Conversation, now: dt.datetime | None = None) -> RenderContext:
         contact = s.get(Contact, conv.contact_id)
         ctx = RenderContext(
-            language=conv.language or self.rt.settings.default_language,
+            language=conv.language or self.settings.default_language,
             channel=contact.channel if contact else "",
             country=conv.country,
         )
@@ -93,22 +119,22 @@ class LiveHandoff:
         return ctx
 
     def render(self, s: Session, conv: Conversation, key: str, **extra: Any) -> Reply:
-        return self.rt.renderer.render(key, self._ctx(s, conv), Directory(s), **extra)
+        return self.renderer.render(key, self._ctx(s, conv), Directory(s), **extra)
 
     # --- saying something to the survivor ---
 
     def _say(self, s: Session, req: HandoffRequest, reply: Reply, now: dt.datetime) -> Sent:
         """Keep the line in the transcript, then send it now or hold it for their next turn."""
         conv = req.conversation
-        self.rt.handoffs.keep_message(s, conv, reply.text, "sys")
+        self.handoffs.keep_message(s, conv, reply.text, "sys")
         if self.permission(s, req, now).allowed:
             return Sent([reply], False)
-        self.rt.handoffs.hold(s, conv.contact_id, reply)
+        self.handoffs.hold(s, conv.contact_id, reply)
         return Sent([], True)
 
     async def _deliver(self, contact_id: str, sent: Sent) -> None:
         if sent.now:
-            await self.rt.delivery.send(contact_id, sent.now)
+            await self.delivery.send(contact_id, sent.now)
 
     # --- staff actions ---
 
@@ -119,8 +145,8 @@ class LiveHandoff:
         contact_id = self.contact_of(request_id)
         if contact_id is None:
             raise Gone()
-        async with self.rt.gateway.contact_lock(contact_id):
-            with self.rt.db.session() as s:
+        async with self.lock(contact_id):
+            with self.db.session() as s:
                 req = s.get(HandoffRequest, request_id)
                 if req is None or req.status not in OPEN:
                     raise Gone()
@@ -130,7 +156,7 @@ class LiveHandoff:
 
     async def accept(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
         def change(s: Session, req: HandoffRequest) -> Sent:
-            if not self.rt.handoffs.accept(s, req, staff_id, staff_name):
+            if not self.handoffs.accept(s, req, staff_id, staff_name):
                 raise Gone()
             line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
             return self._say(s, req, line, utcnow())
@@ -141,16 +167,16 @@ class LiveHandoff:
         contact_id = self.contact_of(request_id)
         if contact_id is None:
             raise Gone()
-        async with self.rt.gateway.contact_lock(contact_id):
-            with self.rt.db.session() as s:
+        async with self.lock(contact_id):
+            with self.db.session() as s:
                 req = s.get(HandoffRequest, request_id)
                 if req is None or req.status != "accepted" or req.staff_id != staff_id:
                     raise Gone()
                 permission = self.permission(s, req)
                 if not permission.allowed:
                     raise NotAllowed(permission)
-                self.rt.handoffs.keep_message(s, req.conversation, text, "out")
-            await self.rt.delivery.send(contact_id, [Reply(text=text, key="staff_message")])
+                self.handoffs.keep_message(s, req.conversation, text, "out")
+            await self.delivery.send(contact_id, [Reply(text=text, key="staff_message")])
 
     async def hand_back(self, request_id: str) -> Sent:
         """The assistant resumes where it was: Rasa never saw the handoff (tracker intact)."""
@@ -161,7 +187,7 @@ class LiveHandoff:
             if not name:
                 line = self.render(s, req.conversation, "utter_back_to_bot")
             sent = self._say(s, req, line, utcnow())
-            self.rt.handoffs.release(s, req, close=False)
+            self.handoffs.release(s, req, close=False)
             return sent
 
         return await self._change(request_id, change)
@@ -174,19 +200,19 @@ class LiveHandoff:
             nonlocal sender
             sent = self._say(s, req, Reply(text=text, key="utter_handoff_closed"), utcnow())
             sender = req.conversation.rasa_sender
-            self.rt.handoffs.release(s, req, close=True)
+            self.handoffs.release(s, req, close=True)
             return sent
 
         sent = await self._change(request_id, change)
         with contextlib.suppress(RasaUnavailable):  # the next message starts a new conversation
-            await self.rt.rasa.erase(sender)
+            await self.rasa.erase(sender)
         return sent
 
     async def assign(self, request_id: str, staff_id: str, staff_name: str) -> Sent:
         """Transfer to (or reassign to) a named colleague, who is announced like a join."""
 
         def change(s: Session, req: HandoffRequest) -> Sent:
-            self.rt.handoffs.assign(s, req, staff_id, staff_name)
+            self.handoffs.assign(s, req, staff_id, staff_name)
             line = self.render(s, req.conversation, "utter_staff_joined", staff_name=staff_name)
             return self._say(s, req, line, utcnow())
 
@@ -196,7 +222,7 @@ class LiveHandoff:
         """Transfer to another language queue: "another person will join"."""
 
         def change(s: Session, req: HandoffRequest) -> Sent:
-            self.rt.handoffs.requeue(s, req, language)
+            self.handoffs.requeue(s, req, language)
             line = self.render(s, req.conversation, "utter_handoff_transferred")
             return self._say(s, req, line, utcnow())
 
@@ -212,41 +238,41 @@ class LiveHandoff:
         (no "are you still there?").
         """
         now = now or utcnow()
-        timeout = dt.timedelta(minutes=self.rt.settings.handoff_accept_timeout_minutes)
+        timeout = dt.timedelta(minutes=self.settings.handoff_accept_timeout_minutes)
         due: list[tuple[str, str]] = []
-        with self.rt.db.session() as s:
-            for req in self.rt.handoffs.queue(s):
-                state = self.rt.handoffs.state(s, req)
+        with self.db.session() as s:
+            for req in self.handoffs.queue(s):
+                state = self.handoffs.state(s, req)
                 if state.fallback_at is not None:
                     continue
-                if now - state.queued_at >= timeout or not self.rt.handoffs.on_duty(
+                if now - state.queued_at >= timeout or not self.handoffs.on_duty(
                     s, req.language, now
                 ):
                     due.append((req.id, req.conversation.contact_id))
         told = 0
         for request_id, contact_id in due:
-            async with self.rt.gateway.contact_lock(contact_id):
-                with self.rt.db.session() as s:
+            async with self.lock(contact_id):
+                with self.db.session() as s:
                     waiting = s.get(HandoffRequest, request_id)
                     if waiting is None or waiting.status != "queued":
                         continue
-                    state = self.rt.handoffs.state(s, waiting)
+                    state = self.handoffs.state(s, waiting)
                     if state.fallback_at is not None:
                         continue
                     state.fallback_at = now
                     conv = waiting.conversation
                     ctx = self._ctx(s, conv, now)
                     # Within hours: the hours; outside them: when the team is next on duty.
-                    line = self.rt.renderer.render(
+                    line = self.renderer.render(
                         "utter_handoff_no_answer",
                         ctx,
                         Directory(s),
-                        hours=self.rt.hours.describe_next(ctx.now, ctx.language),
+                        hours=self.hours.describe_next(ctx.now, ctx.language),
                     )
                     conv.choices = [{"payload": b.payload, "role": b.role} for b in line.buttons]
                     sent = self._say(s, waiting, line, now)
                 await self._deliver(contact_id, sent)
-                self.rt.events.publish(Event("handoff.fallback", conv.id, {"handoff": request_id}))
+                self.events.publish(Event("handoff.fallback", conv.id, {"handoff": request_id}))
                 told += 1
         if told:
             log.info("queue fallback sent", extra={"replies": told})

@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 from babel.core import get_global
 
 from bot.handoff.card import SAFE_HOURS, Safety
-
-WHATSAPP_WINDOW = dt.timedelta(hours=24)
+from bot.platforms import platform
 
 
 @dataclass(frozen=True)
@@ -59,13 +58,12 @@ def outbound(
     country: str | None,
 ) -> Permission:
     """Whether a message to the survivor may go out now, and why (for the console to say)."""
-    wa_end = (
-        last_inbound_at + WHATSAPP_WINDOW if channel == "whatsapp" and last_inbound_at else None
-    )
+    window = platform(channel).reply_window
+    wa_end = last_inbound_at + window if window is not None and last_inbound_at else None
     if last_inbound_at is not None and now - last_inbound_at <= dt.timedelta(minutes=turn_minutes):
         turn_end = last_inbound_at + dt.timedelta(minutes=turn_minutes)
         return Permission(True, "turn", turn_end, wa_end)
-    if channel == "whatsapp" and (wa_end is None or now > wa_end):
+    if window is not None and (wa_end is None or now > wa_end):
         return Permission(False, "whatsapp_window", None, wa_end)
     if safety.never_first:
         return Permission(False, "never_first", None, wa_end)

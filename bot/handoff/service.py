@@ -13,7 +13,7 @@ import statistics
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.events import Event, EventBus
+from bot.events import Event, Publisher
 from bot.handoff.card import Safety
 from bot.handoff.hours import TeamHours
 from bot.store.console_models import HandoffNote, HandoffState, HeldReply, StaffUser
@@ -34,10 +34,10 @@ OPEN = ("queued", "accepted")
 
 
 class Handoffs:
-    def __init__(self, hours: TeamHours, crypto: Crypto, events: EventBus | None = None) -> None:
+    def __init__(self, hours: TeamHours, crypto: Crypto, events: Publisher) -> None:
         self.hours = hours
         self.crypto = crypto
-        self.events = events or EventBus()
+        self.events = events
 
     # --- who is on duty ---
 
@@ -179,8 +179,7 @@ class Handoffs:
             found = HandoffState(
                 handoff_id=req.id, queued_at=req.created_at, last_inbound_at=req.created_at
             )
-            session.add(found)
-            session.flush()
+            session.add(found)  # not flushed: a turn writes nothing before its commit
         return found
 
     def touch(self, session: Session, conv: Conversation, now: dt.datetime | None = None) -> None:

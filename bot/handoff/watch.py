@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from bot.handoff.live import LiveHandoff
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger("bot.handoff")
 
 
-async def watch_queue(runtime: Runtime) -> None:
+async def watch_queue(live: LiveHandoff, every_seconds: float) -> None:
     """Forever: tell people nobody accepted (or nobody is on duty), once each (E3)."""
-    live = LiveHandoff(runtime)
     while True:
         try:
             await live.check_queue()
         except Exception:
             log.exception("queue check failed")
-        await asyncio.sleep(runtime.settings.handoff_watch_seconds)
+        await asyncio.sleep(every_seconds)

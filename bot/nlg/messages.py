@@ -59,6 +59,14 @@ HANDOFF_CONSENT = (
     Button("button_no_card", "/handoff_nocard"),
     Button("button_no", "/handoff_no", "no"),
 )
+CONFIRM_EXIT = (
+    Button("button_yes_close", "/exit_confirmed", "yes"),
+    Button("button_no_stay", "/nothing_erased", "no"),
+)
+CONFIRM_DELETE = (
+    Button("button_yes_erase", "/delete_confirmed", "yes"),
+    Button("button_no_stay", "/nothing_erased", "no"),
+)
 WAIT_OR_LEAVE = (
     Button("button_keep_waiting", "/handoff_wait", "yes"),
     Button("button_back_to_bot", "/handoff_leave", "no"),
@@ -77,6 +85,9 @@ BUTTON_TEXTS: dict[str, str] = {
     "button_yes": N_("button_yes", "Yes"),
     "button_no": N_("button_no", "No"),
     "button_not_now": N_("button_not_now", "Not now"),
+    "button_yes_close": N_("button_yes_close", "Yes, close it"),
+    "button_yes_erase": N_("button_yes_erase", "Yes, erase it"),
+    "button_no_stay": N_("button_no_stay", "No, stay"),
     "button_skip": N_("button_skip", "Skip"),
     "button_need_shelter": N_("button_need_shelter", "A place to stay"),
     "button_need_labour": N_("button_need_labour", "Work, pay or debts"),
@@ -641,6 +652,39 @@ MESSAGES: dict[str, MessageDef] = {
             N_("utter_stop", "OK.\nThis chat is closed. You can write again any time."),
         ),
         _m("utter_pause", N_("utter_pause", "OK.\nTake your time. Write when you are ready.")),
+        # Asked when the model reads a wish to leave or to erase: nothing irreversible happens on
+        # a model's guess, only on the exact command or this explicit yes.
+        _m(
+            "utter_confirm_exit",
+            N_(
+                "utter_confirm_exit",
+                "One question.\nDo you want to close this chat now? This conversation will be "
+                "erased. Next time, {exit_word} closes it at once.",
+            ),
+            buttons=CONFIRM_EXIT,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_confirm_delete",
+            N_(
+                "utter_confirm_delete",
+                "One question.\nDo you want me to erase everything this service keeps about you? "
+                "This cannot be undone.",
+            ),
+            buttons=CONFIRM_DELETE,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_nothing_erased",
+            N_(
+                "utter_nothing_erased",
+                "OK, nothing was closed or erased.\nI'm here. Send {menu_word} to see what I can "
+                "help with.",
+            ),
+            safety_critical=True,
+        ),
         _m(
             "exit_not_deleted_line",
             N_(
@@ -681,4 +725,3 @@ MESSAGES: dict[str, MessageDef] = {
 }
 
 # Generic words used inside texts: typed numbers and "or".
-PLATFORM_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}

@@ -1,33 +1,55 @@
 """Turn message keys into replies in the conversation's language, filled from the directory.
 
-Both Rasa's NLG endpoint and the gateway's own deterministic paths (crisis, exit, delete, fallback)
-render through here, so every text comes from the same catalogs.
+Both Rasa's NLG endpoint and the conversation's deterministic paths (crisis, exit, delete,
+fallback) render through here, so every text comes from the same catalogs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from babel import Locale
 
 from bot.directory.service import Directory
-from bot.handoff.hours import TeamHours
+from bot.languages import NATIVE_NAMES
 from bot.nlg.catalog import Catalog
-from bot.nlg.messages import BUTTON_TEXTS, MESSAGES, PLATFORM_NAMES, Button
+from bot.nlg.messages import BUTTON_TEXTS, MESSAGES, Button
+from bot.platforms import platform
 from bot.safety.commands import Command, CommandMatcher
 from bot.settings import Settings
 from bot.store.models import Service
 from bot.types import Reply, ReplyButton
 
-LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt": "Português", "fr": "Français"}
+LANGUAGE_NAMES = NATIVE_NAMES
 
 
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
+
+
+class _Values(dict[str, Any]):
+    """Placeholder values computed only when a text asks for them, then kept: most texts use
+    two or three of them, and several need the database."""
+
+    def __init__(self, compute: dict[str, Callable[[], Any]]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        make = self._compute.get(key)
+        if make is None:
+            return ""
+        value = self[key] = make()
+        return value
+
+    def resolved(self) -> dict[str, Any]:
+        """Every value, computed now (the console's preview shows them all)."""
+        return {key: self[key] for key in self._compute}
 
 
 @dataclass
@@ -39,8 +61,16 @@ class RenderContext:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
+class HoursText(Protocol):
+    """The team's hours in words (bot/handoff/hours.py), for ``{hours}`` and ``{next_open}``."""
+
+    def describe(self, language: str) -> str: ...
+
+    def describe_next(self, now: dt.datetime, language: str) -> str: ...
+
+
 class Renderer:
-    def __init__(self, settings: Settings, catalog: Catalog, hours: TeamHours) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, hours: HoursText) -> None:
         self.settings = settings
         self.catalog = catalog
         self.hours = hours
@@ -58,26 +88,36 @@ class Renderer:
             return ""
         return str(Locale.parse(language).territories.get(code, code))
 
-    def variables(self, ctx: RenderContext, directory: Directory) -> dict[str, Any]:
+    def all_values(self, ctx: RenderContext, directory: Directory) -> dict[str, Any]:
+        return self.variables(ctx, directory).resolved()
+
+    def variables(self, ctx: RenderContext, directory: Directory) -> _Values:
+        """Every placeholder a message may use, each computed only if the text asks for it."""
         lang = ctx.language
-        emergency = directory.emergency(ctx.country)
-        return {
-            "bot_name": self.settings.bot_name,
-            "org_name": self.settings.org_name,
-            "exit_word": CommandMatcher.keyword(Command.EXIT, lang),
-            "menu_word": CommandMatcher.keyword(Command.MENU, lang),
-            "person_word": CommandMatcher.keyword(Command.PERSON, lang),
-            "back_word": CommandMatcher.keyword(Command.BACK, lang),
-            "delete_word": CommandMatcher.keyword(Command.DELETE, lang),
-            "emergency": emergency.number if emergency else self.emergency_examples(ctx, directory),
-            "emergency_examples": self.emergency_examples(ctx, directory),
-            "country_name": self.country_name(ctx.country, lang),
-            "hotline_lines": self.hotline_lines(ctx, directory),
-            "hours": self.hours.describe(lang),
-            "next_open": self.hours.describe_next(ctx.now, lang),
-            "platform": PLATFORM_NAMES.get(ctx.channel, "Telegram / WhatsApp"),
-            "ttl_hours": self.settings.transcript_ttl_hours,
-        }
+
+        def emergency() -> str:
+            number = directory.emergency(ctx.country)
+            return number.number if number else self.emergency_examples(ctx, directory)
+
+        return _Values(
+            {
+                "bot_name": lambda: self.settings.bot_name,
+                "org_name": lambda: self.settings.org_name,
+                "exit_word": lambda: CommandMatcher.keyword(Command.EXIT, lang),
+                "menu_word": lambda: CommandMatcher.keyword(Command.MENU, lang),
+                "person_word": lambda: CommandMatcher.keyword(Command.PERSON, lang),
+                "back_word": lambda: CommandMatcher.keyword(Command.BACK, lang),
+                "delete_word": lambda: CommandMatcher.keyword(Command.DELETE, lang),
+                "emergency": emergency,
+                "emergency_examples": lambda: self.emergency_examples(ctx, directory),
+                "country_name": lambda: self.country_name(ctx.country, lang),
+                "hotline_lines": lambda: self.hotline_lines(ctx, directory),
+                "hours": lambda: self.hours.describe(lang),
+                "next_open": lambda: self.hours.describe_next(ctx.now, lang),
+                "platform": lambda: platform(ctx.channel).display_name,
+                "ttl_hours": lambda: self.settings.transcript_ttl_hours,
+            }
+        )
 
     def emergency_examples(self, ctx: RenderContext, directory: Directory) -> str:
         """Numbers for the likely countries, each with its country: never one number for all."""
@@ -137,7 +177,7 @@ class Renderer:
     ) -> Reply:
         values = self.variables(ctx, directory)
         values.update(extra)
-        text = self.t(key, ctx, **values)
+        text = string.Formatter().vformat(self.catalog.text(key, ctx.language), (), values)
         definition = MESSAGES.get(key)
         if buttons is None:
             buttons = self.buttons(definition.buttons, ctx) if definition else []

@@ -1,6 +1,6 @@
 """The one module that talks to the Rasa process (HTTP on loopback, token auth).
 
-Rasa only ever receives intents ("/need_legal") and routing slots from the gateway; free text is
+Rasa only ever receives intents ("/need_legal") and routing slots from a turn; free text is
 sent only to ``/model/parse``, which keeps nothing. So Rasa's tracker holds no message text.
 """
 
@@ -15,7 +15,7 @@ import httpx
 
 
 class RasaUnavailable(Exception):
-    """Rasa did not answer in time or answered with an error: the gateway falls back."""
+    """Rasa did not answer in time or answered with an error: the conversation falls back."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import yaml
+
 from bot.settings import PROJECT_ROOT, Settings
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/core", "addons")
@@ -139,3 +141,12 @@ def sidecar(model: Path) -> Path:
 def training_info(model: Path) -> dict[str, object]:
     path = sidecar(model)
     return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def domain_intents(path: Path | None = None) -> set[str]:
+    """The intent names of the Rasa domain (``domain.yml``): the dialogue's contract."""
+    data = yaml.safe_load((path or PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for item in data.get("intents", []):
+        names.add(item if isinstance(item, str) else next(iter(item)))
+    return names

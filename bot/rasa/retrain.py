@@ -19,22 +19,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.evaluation import HELDOUT_DIR, evaluate_language, load_examples
+from bot.net import free_port
 from bot.rasa.client import RasaClient
 from bot.rasa.model import admin_data, ensure_model, validate
 from bot.rasa.process import RasaProcess
+from bot.safety.screen import SafetyScreen
 from bot.safety.text import fold_command
+from bot.settings import Settings
 from bot.store.content_models import TrainingExample
+from bot.store.db import Database
 from bot.store.models import Conversation, Mode
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger("bot.rasa.retrain")
 PROJECT_NLU = Path(__file__).resolve().parents[2] / "data" / "nlu"
@@ -163,7 +164,7 @@ def write_admin_data(session: Session, folder: Path, include_pending: bool) -> i
     return len(rows)
 
 
-async def measure(client: RasaClient, runtime: Runtime) -> Figures:
+async def measure(client: RasaClient, runtime: RetrainParts) -> Figures:
     lexicons = runtime.screen.lexicons
     figures = Figures()
     for lang in runtime.settings.languages:
@@ -205,8 +206,33 @@ def verdict(before: Figures, after: Figures, margin: float) -> str | None:
     )
 
 
+class RetrainParts(Protocol):
+    """What a retraining needs of the running application (bot/runtime.py has them all): it
+    trains beside the live model, measures, and switches ``rasa`` to the new process."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def screen(self) -> SafetyScreen: ...
+
+    @property
+    def rasa(self) -> RasaClient: ...
+
+    @property
+    def rasa_token(self) -> str: ...
+
+    @property
+    def callback_token(self) -> str: ...
+
+    rasa_process: RasaProcess | None
+
+
 class Retrainer:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: RetrainParts) -> None:
         self.runtime = runtime
         self._lock = asyncio.Lock()
         self.last: RetrainResult | None = None
@@ -260,7 +286,6 @@ class Retrainer:
             )
         progress("training")
         model = await asyncio.to_thread(ensure_model, settings, "config.yml", True)
-        from bot.server import free_port
 
         candidate_settings = settings.model_copy(update={"rasa_port": free_port()})
         candidate = RasaProcess(candidate_settings, model, rt.rasa_token, rt.callback_token)
@@ -298,7 +323,6 @@ class Retrainer:
         """Put an earlier model back live, with the same lossless switch and no gate (it was
         live before): an operator's undo, and how tests leave the shared stack as they found it.
         """
-        from bot.server import free_port
 
         rt = self.runtime
         async with self._lock:

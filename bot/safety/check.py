@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.languages import CODES
 from bot.safety.lexicon import Lexicons
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "eval" / "safety"
@@ -34,8 +35,8 @@ def evaluate(lexicons: Lexicons, language: str) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    languages = argv or ["en", "es", "pt", "fr"]
-    lexicons = Lexicons(["en", "es", "pt", "fr"])
+    languages = argv or list(CODES)
+    lexicons = Lexicons(list(CODES))
     ok = True
     for lang in languages:
         r = evaluate(lexicons, lang)

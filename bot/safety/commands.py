@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.languages import LANGUAGES
 from bot.safety.text import fold_command
 
 
@@ -64,12 +65,37 @@ KEYWORDS: dict[Command, dict[str, tuple[str, ...]]] = {
 }
 
 # Typing a language's own name (or its name in another of our languages) switches to it.
-LANGUAGE_NAMES: dict[str, tuple[str, ...]] = {
-    "en": ("english", "ingles", "anglais", "in english", "en ingles"),
-    "es": ("espanol", "spanish", "espagnol", "castellano", "en espanol", "em espanhol", "espanhol"),
-    "pt": ("portugues", "portuguese", "portugais", "em portugues", "en portugues"),
-    "fr": ("francais", "french", "frances", "en francais", "in french", "em frances"),
-}
+LANGUAGE_NAMES: dict[str, tuple[str, ...]] = {lang.code: lang.typed_names for lang in LANGUAGES}
+
+
+# A typed yes or no to the last question, matched on the whole message (folded, any of our
+# languages): what answers a confirmation never depends on a model's reading.
+YES_WORDS: frozenset[str] = frozenset(
+    {
+        *("yes", "y", "yeah", "yep", "yes please", "ok", "okay", "sure"),
+        *("si", "si por favor", "claro", "dale", "sip", "va", "de acuerdo", "esta bien"),
+        *("sim", "s", "pode", "pode sim", "claro que sim", "beleza", "ta bom", "tudo bem"),
+        *("oui", "ouais", "wi", "d'accord", "daccord", "oui merci", "ok merci"),
+    }
+)
+NO_WORDS: frozenset[str] = frozenset(
+    {
+        *("no", "nope", "n", "not now", "no thanks", "no thank you"),
+        *("nel", "no gracias", "ahora no", "todavia no"),
+        *("nao", "nao obrigado", "nao obrigada", "agora nao", "ainda nao"),
+        *("non", "non merci", "pas maintenant", "pas encore"),
+    }
+)
+
+
+def yes_or_no(text: str) -> str | None:
+    """ "yes" or "no" when the whole message is one of those words, else None."""
+    folded = fold_command(text).strip(" .!")
+    if folded in YES_WORDS:
+        return "yes"
+    if folded in NO_WORDS:
+        return "no"
+    return None
 
 
 @dataclass(frozen=True)

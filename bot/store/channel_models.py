@@ -7,7 +7,7 @@ Telegram); an inbox row is deleted once its message has been handled.
 The outbox and the platform message ids are keyed by the contact's pseudonym without a foreign key
 (migration 0003): after DELETE the contact row is gone at once, yet the confirmation must still be
 sent and the chat's recent messages deleted on Telegram. The outbox drops rows of contacts erased
-any other way, and the purge removes orphaned ids (bot/outbox.py).
+any other way, and the purge removes orphaned ids (bot/channels/outbox.py).
 """
 
 from __future__ import annotations

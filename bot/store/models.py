@@ -170,7 +170,7 @@ class SeenMessage(Base):
 
 
 class StaffPresence(Base):
-    """Who is on duty now, by language. The console (issue 4) writes it; the gateway reads it."""
+    """Who is on duty now, by language. The console writes it; the conversation reads it."""
 
     __tablename__ = "staff_presence"
 

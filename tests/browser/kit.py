@@ -62,7 +62,7 @@ class Survivor:
         self.n = 0
         self.seen: list[Reply] = []  # everything this person received, in order
         if language or country:
-            runtime.gateway.prepare(channel, self.user, language, country)
+            runtime.conversations.prepare(channel, self.user, language, country)
 
     @property
     def contact_id(self) -> str:
@@ -72,7 +72,7 @@ class Survivor:
         self.pull()
         self.seen.append(Reply(text or self._label(payload or ""), key="survivor"))
         self.n += 1
-        result = await self.runtime.gateway.handle(
+        result = await self.runtime.conversations.handle(
             Inbound(self.channel, self.user, f"{self.user}-{self.n}", text=text, payload=payload)
         )
         self.seen.extend(result.replies)

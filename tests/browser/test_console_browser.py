@@ -10,7 +10,6 @@ import datetime as dt
 import pytest
 from playwright.async_api import Browser, BrowserContext
 
-from bot.handoff.live import LiveHandoff
 from bot.runtime import Runtime
 from bot.store.models import HandoffRequest, Mode, utcnow
 from browser.conftest import Shots, sign_in_page
@@ -140,7 +139,7 @@ async def test_nobody_on_duty_and_nobody_answering(  # type: ignore[no-untyped-d
     await waiting.ask_for_person()
     req = await queued_request(waiting)
     await lucia.locator(f'tr[data-handoff-id="{req.id}"]').wait_for(timeout=TIMEOUT)
-    live = LiveHandoff(stack)
+    live = stack.live
     timeout = dt.timedelta(minutes=stack.settings.handoff_accept_timeout_minutes + 1)
     await live.check_queue(utcnow() + timeout)  # a simulated clock
     fallback = await waiting.wait_for("utter_handoff_no_answer")

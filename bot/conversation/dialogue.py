@@ -1,0 +1,108 @@
+"""The dialogue in Rasa for one intent the turn settled on, and the answer when Rasa is away.
+
+Rasa sees the intent only ("/need_legal"), never the person's words, and the routing slots the
+turn keeps in step (language, country). It renders through this process (bot/rasa/callbacks.py),
+which reads the turn's language and country from ``InflightTurns`` because the turn has not
+committed yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.conversation.context import TurnContext
+from bot.conversation.parts import Parts
+from bot.needs import FIRST_MESSAGE_FOLLOW_UPS
+from bot.rasa.client import RasaUnavailable
+from bot.types import Reply, ReplyButton
+
+log = logging.getLogger("bot.conversation")
+
+# A first message that asked for something is answered once the person says it is safe to chat:
+# until then the conversation waits with the intent kept here.
+_AFTER_YES = "then:"
+
+
+async def run(p: Parts, ctx: TurnContext, intent: str) -> None:
+    conv = ctx.conv
+    awaiting = conv.awaiting or ""
+    if intent == "affirm" and awaiting.startswith(_AFTER_YES):
+        intent = awaiting.removeprefix(_AFTER_YES)  # the first message's need, now it is safe
+    pending: str | None = None
+    ctx.uow.before_waiting()
+    try:
+        with p.inflight.waiting(conv.rasa_sender, ctx.render):
+            await _sync_slots(p, ctx)
+            if ctx.is_new:
+                messages = await p.rasa.send(conv.rasa_sender, "greet")
+                pending = intent if intent in FIRST_MESSAGE_FOLLOW_UPS else None
+            else:
+                messages = await p.rasa.send(conv.rasa_sender, intent)
+    except RasaUnavailable as exc:
+        log.warning("rasa unavailable for dialogue", extra={"error": str(exc)})
+        unavailable(p, ctx)
+        return
+    replies, controls = convert(messages)
+    if not replies:  # an action or a rendering failed inside Rasa: never leave silence
+        log.error("rasa returned no reply", extra={"intent": intent})
+        unavailable(p, ctx)
+        return
+    changes: dict[str, Any] = {
+        "awaiting": controls.get("awaiting") or (f"{_AFTER_YES}{pending}" if pending else None)
+    }
+    need = controls.get("need")
+    if need and need not in (conv.needs or []):
+        changes["needs"] = [*(conv.needs or []), need]
+    ctx.answer(*replies, **changes)
+
+
+def unavailable(p: Parts, ctx: TurnContext) -> None:
+    """Rasa is down or slow: a fixed apology with the numbers, never silence."""
+    r, d = ctx.render, ctx.directory
+    if ctx.is_new:
+        replies = p.renderer.first_contact(r, d)
+    else:
+        replies = [p.renderer.render("utter_service_unavailable", r, d)]
+    ctx.decided("unavailable", ctx.confidence)
+    ctx.answer(*replies)
+
+
+async def _sync_slots(p: Parts, ctx: TurnContext) -> None:
+    conv = ctx.conv
+    wanted = {"language": conv.language, "country": conv.country}
+    synced = dict(conv.rasa_slots or {})
+    changed = {k: v for k, v in wanted.items() if synced.get(k) != v}
+    if changed:
+        await p.rasa.set_slots(conv.rasa_sender, changed)
+        conv.rasa_slots = {**synced, **changed}
+
+
+def convert(messages: list[dict[str, Any]]) -> tuple[list[Reply], dict[str, Any]]:
+    """Rasa's REST output → replies, plus the control fields our NLG and actions attach."""
+    replies: list[Reply] = []
+    controls: dict[str, Any] = {}
+    for m in messages:
+        custom = m.get("custom")
+        if isinstance(custom, dict):
+            if replies and custom.get("key"):
+                last = replies[-1]
+                last.key = str(custom["key"])
+                roles = list(custom.get("roles") or [])
+                last.buttons = [
+                    ReplyButton(b.title, b.payload, roles[i] if i < len(roles) else None)
+                    for i, b in enumerate(last.buttons)
+                ]
+            for k in ("awaiting", "need"):
+                if custom.get(k):
+                    controls[k] = custom[k]
+            continue
+        text = m.get("text")
+        if not text:
+            continue
+        buttons = [
+            ReplyButton(str(b.get("title", "")), str(b.get("payload", "")))
+            for b in m.get("buttons") or []
+        ]
+        replies.append(Reply(text=str(text), buttons=buttons))
+    return replies, controls

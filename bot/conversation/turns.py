@@ -1,0 +1,174 @@
+"""Every inbound message, from any channel, is one turn here: one unit of work, one commit.
+
+A turn: take the contact's lock → open the unit of work → drop a message seen before → load or
+start the conversation → screen it (commands, crisis) → settle the language → take the lines
+held for the person → run the first route that applies (routes.py) → commit → then erase Rasa
+trackers and tell the console. If anything raises, nothing is written and nobody was told, so
+the inbox's retry starts from the same state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.conversation import erasure
+from bot.conversation.context import TurnContext
+from bot.conversation.language import apply_detection
+from bot.conversation.parts import Parts
+from bot.conversation.routes import route_for
+from bot.directory.service import Directory
+from bot.safety.commands import Command
+from bot.safety.screen import Screening
+from bot.store.db import UnitOfWork
+from bot.store.models import Contact, Conversation, Mode, SeenMessage, new_id, utcnow
+from bot.types import Inbound, TurnResult
+
+log = logging.getLogger("bot.conversation")
+
+LEAVING = (Command.EXIT, Command.DELETE, Command.STOP)
+
+
+class Conversations:
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+
+    async def handle(self, msg: Inbound) -> TurnResult:
+        p = self.parts
+        contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
+        async with p.lock(contact_id):
+            with p.events.held() as events:
+                try:
+                    with p.db.unit_of_work() as uow:
+                        result = await self._turn(uow, msg, contact_id)
+                except IntegrityError:
+                    # Another process recorded this message id first (a redelivery raced us).
+                    result = None
+                after = uow.take_after_commit()
+            if result is None:
+                log.info("duplicate message dropped", extra={"channel": msg.channel})
+                return TurnResult([], p.settings.default_language, duplicate=True)
+            p.events.deliver(events)
+            for work in after:
+                done = work()
+                if inspect.isawaitable(done):
+                    await done
+        log.info(
+            "turn",
+            extra={
+                "channel": msg.channel,
+                "intent": result.intent,
+                "crisis": result.crisis,
+                "mode": result.mode,
+                "replies": len(result.replies),
+            },
+        )
+        return result
+
+    async def _turn(self, uow: UnitOfWork, msg: Inbound, contact_id: str) -> TurnResult | None:
+        p, s = self.parts, uow.session
+        if msg.message_id:
+            key = p.crypto.message_key(msg.channel, msg.message_id)
+            if s.get(SeenMessage, key) is not None:
+                return None
+            s.add(SeenMessage(key=key))
+        ctx = self._load(uow, msg, contact_id)
+        apply_detection(p, ctx)
+        if ctx.live:
+            p.handoffs.touch(s, ctx.conv)  # their turn: the team may answer now
+        leaving = ctx.screening.command is not None and ctx.screening.command.command in LEAVING
+        held = [] if leaving else p.handoffs.take_held(s, contact_id)
+        # Lines held back by "only when I write" come first — except after a crisis message,
+        # whose first reply must carry the emergency numbers (A1): then they come last.
+        if not ctx.screening.crisis:
+            ctx.replies.extend(held)
+        before = len(ctx.replies)
+        route = route_for(ctx)
+        ctx.route = route.name
+        await route.run(p, ctx)
+        said = ctx.replies[before:]
+        if ctx.screening.crisis:
+            ctx.replies.extend(held)
+        if not ctx.closed and ctx.live:
+            # Staff see what the assistant told the person while they wait or talk (never Rasa).
+            for reply in said:
+                p.handoffs.keep_message(s, ctx.conv, reply.text, "bot")
+        return ctx.result()
+
+    def _load(self, uow: UnitOfWork, msg: Inbound, contact_id: str) -> TurnContext:
+        p, s = self.parts, uow.session
+        contact = s.get(Contact, contact_id)
+        if contact is None:
+            contact = Contact(
+                id=contact_id,
+                channel=msg.channel,
+                address_enc=p.crypto.encrypt(msg.user_id),
+                blocked=False,
+            )
+            s.add(contact)
+        contact.last_seen_on = utcnow().date()
+        conv = s.scalar(
+            select(Conversation)
+            .where(Conversation.contact_id == contact_id, Conversation.mode != Mode.CLOSED)
+            .order_by(Conversation.started_at.desc())
+        )
+        is_new = conv is None
+        if conv is None:
+            # Every column the turn reads is set here: nothing is flushed before the commit.
+            conv = Conversation(
+                id=new_id(),
+                rasa_sender=new_id(),
+                contact_id=contact_id,
+                mode=Mode.BOT,
+                language=contact.language,
+                language_confirmed=contact.language is not None,
+                language_candidate=None,
+                country=contact.country,
+                awaiting=None,
+                choices=[],
+                needs=[],
+                crisis=False,
+                rasa_slots={},
+                queue_notice_sent=False,
+                started_at=utcnow(),
+            )
+            s.add(conv)
+        screening = Screening() if msg.payload or not msg.text else p.screen.screen(msg.text)
+        return TurnContext(
+            msg=msg,
+            uow=uow,
+            contact=contact,
+            conv=conv,
+            is_new=is_new,
+            screening=screening,
+            default_language=p.settings.default_language,
+        )
+
+    # --- outside a turn ---
+
+    def prepare(
+        self, channel: str, user_id: str, language: str | None, country: str | None
+    ) -> None:
+        """Set a contact's language and country before a message (``bot eval`` lines, tests)."""
+        p = self.parts
+        contact_id = p.crypto.pseudonym(channel, user_id)
+        with p.db.session() as s:
+            contact = s.get(Contact, contact_id)
+            if contact is None:
+                contact = Contact(
+                    id=contact_id, channel=channel, address_enc=p.crypto.encrypt(user_id)
+                )
+                s.add(contact)
+            if language in p.settings.languages:
+                contact.language = language
+            if country and Directory(s).country(country.upper()) is not None:
+                contact.country = country.upper()
+
+    async def forget(self, channel: str, user_id: str) -> None:
+        """Erase a contact and its Rasa trackers without a reply (the delete path, silently)."""
+        async with self.parts.lock(self.parts.crypto.pseudonym(channel, user_id)):
+            senders = erasure.forget(self.parts, channel, user_id)
+            await erasure.erase_trackers(self.parts, senders)

@@ -1,0 +1,74 @@
+"""Free text, once nothing deterministic answered it: what the model understood, and what the
+conversation was waiting for (a country, a yes or no to the last question)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.conversation import choices, crisis, dialogue, erasure, language
+from bot.conversation.context import TurnContext
+from bot.conversation.parts import Parts
+from bot.needs import CRISIS_INTENTS
+from bot.rasa.client import Parse, RasaUnavailable
+
+log = logging.getLogger("bot.conversation")
+
+
+async def run(p: Parts, ctx: TurnContext) -> None:
+    text = ctx.text
+    ctx.uow.before_waiting()
+    try:
+        parse = await p.rasa.parse(text.lstrip("/")) if text else Parse("nlu_fallback", 0.0, [])
+    except RasaUnavailable as exc:
+        log.warning("rasa unavailable for parse", extra={"error": str(exc)})
+        dialogue.unavailable(p, ctx)
+        return
+    ctx.intent, ctx.confidence = parse.intent, parse.confidence
+    await understood(p, ctx, parse)
+
+
+async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
+    conv, text = ctx.conv, ctx.text
+    intent, confident = parse.intent, parse.confidence >= p.settings.nlu_threshold
+    awaiting, last_choices = conv.awaiting, list(conv.choices or [])
+    country = None
+    if awaiting == "country" or intent == "inform_country":
+        country = p.countries.resolver(ctx.directory).resolve(text)
+    if country:
+        conv.country = ctx.contact.country = country
+        await dialogue.run(p, ctx, "inform_country")
+        return
+    if awaiting == "country" and intent in ("skip", "deny"):
+        await dialogue.run(p, ctx, "skip")
+        return
+    if confident and intent in CRISIS_INTENTS:
+        crisis.answer(p, ctx, intent == "self_harm")
+        return
+    if confident and intent in ("exit", "delete_data"):
+        # Never on a guess: the exact command does it at once; the model's reading only asks.
+        erasure.ask(p, ctx, "exit" if intent == "exit" else "delete")
+        return
+    if confident and intent == "change_language":
+        named = language.named(text)
+        if named:
+            language.choose(p, ctx, named)
+        else:
+            language.menu(p, ctx)
+        return
+    if confident and intent == "request_human":
+        ctx.answer(*p.desk.explain(ctx.session, conv, ctx.render, ctx.directory))
+        return
+    if intent in ("affirm", "deny", "skip") and last_choices:
+        role = "yes" if intent == "affirm" else "no"
+        for choice in last_choices:
+            payload = str(choice["payload"]).lstrip("/")
+            if choice.get("role") != role:
+                continue
+            if payload in erasure.CONFIRMED:
+                # A yes read by the model never confirms an erasure (a tap, "1" or "yes" does):
+                # the question is asked again.
+                erasure.ask(p, ctx, erasure.CONFIRMED[payload])
+            else:
+                await choices.run(p, ctx, "/" + payload)
+            return
+    await dialogue.run(p, ctx, intent if confident else "nlu_fallback")

@@ -1,0 +1,42 @@
+"""The messaging platforms a person can write from, and what each allows, declared once.
+
+The conversation and the handoff ask here instead of naming a platform: whether the platform can
+erase a chat's messages on exit, whether it limits when we may write first. The adapters that
+speak each platform's API live in ``bot/channels/`` (button and text limits stay with them, since
+only the adapter lays a reply out). Adding a platform is an entry here, an adapter there, and a
+``platform`` name for its messages in ``bot/nlg/messages.py``; docs/architecture.md walks
+through it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str  # as in Inbound.channel and the contacts table
+    display_name: str  # shown to the person ("you can delete this chat in {platform}")
+    # Whether the adapter can delete the chat's messages from the person's phone on exit; if
+    # not, the exit reply says so.
+    erases_messages: bool
+    # How long after the person's last message we may write at all (None: no limit).
+    reply_window: dt.timedelta | None = None
+
+
+PLATFORMS: tuple[Platform, ...] = (
+    Platform("telegram", "Telegram", erases_messages=True),
+    # WhatsApp: no deleting on the phone; free-form messages only within 24 hours.
+    Platform("whatsapp", "WhatsApp", erases_messages=False, reply_window=dt.timedelta(hours=24)),
+    # Local channels: `bot chat` and `bot eval` keep nothing on any phone.
+    Platform("terminal", "Telegram / WhatsApp", erases_messages=True),
+    Platform("eval", "Telegram / WhatsApp", erases_messages=True),
+)
+
+_BY_NAME = {platform.name: platform for platform in PLATFORMS}
+_UNKNOWN = Platform("unknown", "Telegram / WhatsApp", erases_messages=True)
+
+
+def platform(name: str) -> Platform:
+    return _BY_NAME.get(name, _UNKNOWN)

@@ -1,0 +1,38 @@
+"""A scripted stand-in for the conversation's ``Rasa`` port (bot/conversation/parts.py).
+
+For tests about what the conversation does with a given reading of a message (the model says
+"exit" at 0.9; Rasa fails in the middle of a turn), where the real model's reading would make the
+test about the model instead. Everything else in the turn is real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.rasa.client import Parse
+
+
+class ScriptedRasa:
+    def __init__(self) -> None:
+        self.intent = "thanks"  # what ``parse`` reads every message as
+        self.confidence = 0.95
+        self.fail = False  # the dialogue call raises, as a bug in the middle of a turn would
+        self.sent: list[str] = []
+        self.erased: list[str] = []
+
+    async def parse(self, text: str) -> Parse:
+        return Parse(self.intent, self.confidence, [(self.intent, self.confidence)])
+
+    async def send(
+        self, sender: str, intent: str, entities: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        if self.fail:
+            raise RuntimeError("a bug in the middle of the turn")
+        self.sent.append(intent)
+        return [{"recipient_id": sender, "text": f"answer to {intent}"}]
+
+    async def set_slots(self, sender: str, slots: dict[str, Any]) -> None:
+        return None
+
+    async def erase(self, sender: str) -> None:
+        self.erased.append(sender)
