@@ -13,6 +13,7 @@ from bot.needs import NEED_CATEGORIES
 from bot.nlg.render import RenderContext, Renderer
 from bot.rasa.inflight import CallbackContexts
 from bot.store.db import Database
+from bot.store.models import Awaiting
 
 
 class ActionFindServices(Action):  # type: ignore[misc]  # rasa_sdk ships no type hints
@@ -40,7 +41,7 @@ class ActionFindServices(Action):  # type: ignore[misc]  # rasa_sdk ships no typ
             return events
         answered_country_question = intent in ("inform_country", "skip")
         if ctx.country is None and not answered_country_question:
-            self._send(dispatcher, ctx, "utter_ask_country", awaiting="country")
+            self._send(dispatcher, ctx, "utter_ask_country", awaiting=Awaiting.COUNTRY)
             return events
         with self.db.session() as s:
             directory = Directory(s)

@@ -14,7 +14,7 @@ from bot.handoff.survivor import PAYLOADS as HANDOFF_PAYLOADS
 from bot.handoff.survivor import WHILE_WITH_STAFF
 from bot.needs import CRISIS_INTENTS
 from bot.safety.commands import yes_or_no
-from bot.store.models import Mode
+from bot.store.models import Awaiting, Mode
 
 log = logging.getLogger("bot.conversation")
 
@@ -102,7 +102,7 @@ async def run(p: Parts, ctx: TurnContext, payload: str) -> None:
         code = entities["country"].upper()
         if ctx.directory.country(code) is not None:
             conv.country = ctx.contact.country = code
-        if conv.crisis and conv.awaiting != "country":
+        if conv.crisis and conv.awaiting != Awaiting.COUNTRY:
             # The one-tap country after a crisis: that country's exact numbers.
             crisis.answer(p, ctx, False)
             return

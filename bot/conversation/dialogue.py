@@ -19,16 +19,11 @@ from bot.types import Reply, ReplyButton
 
 log = logging.getLogger("bot.conversation")
 
-# A first message that asked for something is answered once the person says it is safe to chat:
-# until then the conversation waits with the intent kept here.
-_AFTER_YES = "then:"
-
 
 async def run(p: Parts, ctx: TurnContext, intent: str) -> None:
     conv = ctx.conv
-    awaiting = conv.awaiting or ""
-    if intent == "affirm" and awaiting.startswith(_AFTER_YES):
-        intent = awaiting.removeprefix(_AFTER_YES)  # the first message's need, now it is safe
+    if intent == "affirm" and conv.pending_intent:
+        intent = conv.pending_intent  # the first message's request, now that it is safe to chat
     pending: str | None = None
     ctx.uow.before_waiting()
     try:
@@ -48,9 +43,9 @@ async def run(p: Parts, ctx: TurnContext, intent: str) -> None:
         log.error("rasa returned no reply", extra={"intent": intent})
         unavailable(p, ctx)
         return
-    changes: dict[str, Any] = {
-        "awaiting": controls.get("awaiting") or (f"{_AFTER_YES}{pending}" if pending else None)
-    }
+    # A first message that asked for something is answered once the person says it is safe to
+    # chat; any other dialogue turn lets it go.
+    changes: dict[str, Any] = {"awaiting": controls.get("awaiting"), "pending_intent": pending}
     need = controls.get("need")
     if need and need not in (conv.needs or []):
         changes["needs"] = [*(conv.needs or []), need]

@@ -14,6 +14,7 @@ from bot.conversation import choices, commands, crisis, dialogue, understanding
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.safety.commands import Command
+from bot.store.models import Awaiting
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ async def _code_word(p: Parts, ctx: TurnContext) -> None:
     ctx.answer(*p.desk.code_word(ctx.session, ctx.conv, ctx.render, ctx.directory, ctx.text))
 
 
+def _awaiting_code_word(ctx: TurnContext) -> bool:
+    return ctx.conv.awaiting == Awaiting.CODE_WORD and bool(ctx.text)
+
+
 ROUTES: tuple[Route, ...] = (
     Route("unsupported", lambda ctx: ctx.msg.unsupported, _unsupported),
     Route("start", lambda ctx: _command(ctx) is Command.MENU and ctx.is_new, _start),
@@ -69,7 +74,11 @@ ROUTES: tuple[Route, ...] = (
     Route("crisis", lambda ctx: ctx.screening.crisis, _crisis),
     Route("choice", lambda ctx: bool(ctx.msg.payload or choices.typed(ctx)), _choice),
     Route("to_staff", lambda ctx: ctx.live, _to_staff),
-    Route("code_word", lambda ctx: ctx.conv.awaiting == "code_word" and bool(ctx.text), _code_word),
+    Route(
+        "code_word",
+        lambda ctx: ctx.conv.awaiting == Awaiting.CODE_WORD and bool(ctx.text),
+        _code_word,
+    ),
     Route("understanding", lambda ctx: True, understanding.run),
 )
 

@@ -128,6 +128,7 @@ class Conversations:
                 language_candidate=None,
                 country=contact.country,
                 awaiting=None,
+                pending_intent=None,
                 choices=[],
                 needs=[],
                 crisis=False,

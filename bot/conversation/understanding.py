@@ -10,6 +10,7 @@ from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.needs import CRISIS_INTENTS
 from bot.rasa.client import Parse, RasaUnavailable
+from bot.store.models import Awaiting
 
 log = logging.getLogger("bot.conversation")
 
@@ -32,13 +33,13 @@ async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
     intent, confident = parse.intent, parse.confidence >= p.settings.nlu_threshold
     awaiting, last_choices = conv.awaiting, list(conv.choices or [])
     country = None
-    if awaiting == "country" or intent == "inform_country":
+    if awaiting == Awaiting.COUNTRY or intent == "inform_country":
         country = p.countries.resolver(ctx.directory).resolve(text)
     if country:
         conv.country = ctx.contact.country = country
         await dialogue.run(p, ctx, "inform_country")
         return
-    if awaiting == "country" and intent in ("skip", "deny"):
+    if awaiting == Awaiting.COUNTRY and intent in ("skip", "deny"):
         await dialogue.run(p, ctx, "skip")
         return
     if confident and intent in CRISIS_INTENTS:

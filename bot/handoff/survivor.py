@@ -16,7 +16,7 @@ from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
 from bot.safety.text import fold_command
 from bot.store.crypto import Crypto
-from bot.store.models import Consent, Conversation, Mode
+from bot.store.models import Awaiting, Consent, Conversation, Mode
 from bot.types import Reply, ReplyButton
 
 # Payloads this desk answers (they also work while Rasa is down).
@@ -99,7 +99,7 @@ class HandoffDesk:
         if live is not None:
             return [live]
         s.add(Consent(contact_id=conv.contact_id, kind="handoff", granted=choice != "no"))
-        awaiting = None if conv.awaiting == "code_word" else conv.awaiting
+        awaiting = None if conv.awaiting == Awaiting.CODE_WORD else conv.awaiting
         if choice == "no":
             draft = self.handoffs.current_draft(s, conv)
             if draft is not None:
@@ -127,13 +127,13 @@ class HandoffDesk:
         live = self.already_live(s, conv, ctx, d)
         if live is not None:
             return [live]
-        if conv.awaiting == "code_word":
+        if conv.awaiting == Awaiting.CODE_WORD:
             conv.awaiting = None
         req = self.handoffs.current_draft(s, conv) or self.handoffs.draft(s, conv)
         if intent == "card_edit":
             card.edit(req, conv, entities.get("field", ""), entities.get("value"))
         if intent == "card_code_word":
-            conv.awaiting = "code_word"
+            conv.awaiting = Awaiting.CODE_WORD
             return [self.renderer.render("utter_ask_code_word", ctx, d)]
         if intent == "card_hours":
             buttons = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -35,11 +36,21 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class Mode:
+class Mode(StrEnum):
+    """Who answers the person now: the assistant, nobody yet (queued), a person, or nobody ever
+    again (closed: the next message starts a new conversation)."""
+
     BOT = "bot"
     QUEUED = "queued"
     STAFF = "staff"
     CLOSED = "closed"
+
+
+class Awaiting(StrEnum):
+    """The free-text answer the last question waits for, if any (a button's answer needs none)."""
+
+    COUNTRY = "country"  # resolved against country names in every language
+    CODE_WORD = "code_word"  # hashed at once, never stored, logged or sent to Rasa
 
 
 class Contact(Base):
@@ -81,7 +92,9 @@ class Conversation(Base):
     language_candidate: Mapped[str | None] = mapped_column(String(8))
     country: Mapped[str | None] = mapped_column(String(2))
     # The question last asked: what typed numbers and yes/no map to.
-    awaiting: Mapped[str | None] = mapped_column(String(32))
+    awaiting: Mapped[str | None] = mapped_column(String(32))  # an Awaiting value
+    # What a first message asked for, answered once the person says it is safe to chat.
+    pending_intent: Mapped[str | None] = mapped_column(String(32))
     choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
     needs: Mapped[list[Any]] = mapped_column(JSON, default=list)
     crisis: Mapped[bool] = mapped_column(Boolean, default=False)
