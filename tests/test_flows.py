@@ -130,7 +130,7 @@ async def test_crisis_as_first_message_unknown_country(chat_factory, lang: str) 
     # never one number presented as universal: at least two countries' numbers
     assert len(set(NUMBER.findall(body))) >= 1 and body.count(",") >= 1
     # the offer of a person, then a one-tap country question
-    assert [b.payload for b in first.buttons] == ["/request_human", "/deny"]
+    assert [b.payload for b in first.buttons] == ["/request_human", "/no_person"]
     assert result.replies[1].key == "utter_crisis_pick_country"
     assert all(b.payload.startswith("/inform_country") for b in result.replies[1].buttons)
     # tapping a country gives that country's exact number

@@ -7,15 +7,13 @@ conversation does with a reading of "exit" or "delete_data", whatever the real m
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
 from conftest import make_settings
-from fakes.scripted import ScriptedRasa
+from fakes.scripted import ScriptedRasa, script
 from sqlalchemy import select
 
-from bot.conversation import Conversations
 from bot.runtime import Runtime, build_runtime
 from bot.store.models import Contact, Conversation
 from bot.types import Inbound, TurnResult
@@ -38,11 +36,7 @@ def runtime(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture
 def rasa(runtime: Runtime) -> ScriptedRasa:
-    scripted = ScriptedRasa()
-    runtime.conversations = Conversations(
-        dataclasses.replace(runtime.conversations.parts, rasa=scripted)
-    )
-    return scripted
+    return script(runtime)
 
 
 class Person:

@@ -71,4 +71,8 @@ async def test_anything_else_gets_the_fixed_apology(runtime: Runtime) -> None:
 def test_no_crash_on_language_command(runtime: Runtime, tmp_path: Path) -> None:
     import asyncio
 
-    assert asyncio.run(say(runtime, "d6", "IDIOMA")) == ["utter_language_menu"]
+    # A first message: the introduction first, whatever it asks (A7).
+    assert asyncio.run(say(runtime, "d6", "IDIOMA")) == [
+        "utter_first_contact",
+        "utter_language_menu",
+    ]

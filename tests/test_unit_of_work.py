@@ -7,17 +7,15 @@ has taken the lines held for the person and changed the conversation. The databa
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import make_settings
-from fakes.scripted import ScriptedRasa
+from fakes.scripted import ScriptedRasa, script
 from sqlalchemy import event, func, select
 
-from bot.conversation import Conversations
 from bot.events import Event
 from bot.runtime import Runtime, build_runtime
 from bot.store.console_models import HeldReply
@@ -35,10 +33,7 @@ def runtime(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture
 def rasa(runtime: Runtime) -> ScriptedRasa:
-    scripted = ScriptedRasa()
-    parts = dataclasses.replace(runtime.conversations.parts, rasa=scripted)
-    runtime.conversations = Conversations(parts)
-    return scripted
+    return script(runtime)
 
 
 def _contact(runtime: Runtime, user: str) -> str:

@@ -88,6 +88,9 @@ async def run(p: Parts, ctx: TurnContext, payload: str) -> None:
     if intent == "request_human":
         ctx.answer(*desk.explain(s, conv, ctx.render, ctx.directory))
         return
+    if intent == "no_person":  # "No" to "would you like to talk with a person?"
+        ctx.answer(p.renderer.render("utter_handoff_declined", ctx.render, ctx.directory))
+        return
     if intent in ("handoff_yes", "handoff_nocard", "handoff_no"):
         choice = intent.removeprefix("handoff_")
         ctx.answer(*desk.answer(s, conv, ctx.render, ctx.directory, choice))

@@ -89,6 +89,7 @@ class Conversations:
         route = route_for(ctx)
         ctx.route = route.name
         await route.run(p, ctx)
+        self._introduce(ctx, before)
         said = ctx.replies[before:]
         if ctx.screening.crisis:
             ctx.replies.extend(held)
@@ -97,6 +98,17 @@ class Conversations:
             for reply in said:
                 p.handoffs.keep_message(s, ctx.conv, reply.text, "bot")
         return ctx.result()
+
+    def _introduce(self, ctx: TurnContext, first: int) -> None:
+        """A7: a new conversation always learns first what this is (an automated chat, the exit
+        word, the emergency number), whatever its first message asked for. After a crisis reply's
+        numbers it comes second (A1), which the crisis step sees to itself."""
+        if not ctx.is_new or ctx.closed:
+            return
+        if any(reply.key == "utter_first_contact" for reply in ctx.replies):
+            return
+        intro = self.parts.renderer.render("utter_first_contact", ctx.render, ctx.directory)
+        ctx.replies.insert(first, intro)
 
     def _load(self, uow: UnitOfWork, msg: Inbound, contact_id: str) -> TurnContext:
         p, s = self.parts, uow.session

@@ -23,6 +23,7 @@ from bot.types import Reply, ReplyButton
 PAYLOADS = frozenset(
     {
         "request_human",
+        "no_person",
         "handoff_yes",
         "handoff_nocard",
         "handoff_no",

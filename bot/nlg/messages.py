@@ -48,7 +48,7 @@ def _m(
 
 YES_NO_HUMAN = (
     Button("button_yes", "/request_human", "yes"),
-    Button("button_no", "/deny", "no"),
+    Button("button_no", "/no_person", "no"),
 )
 # The handoff question (E1, E2, C4): a person with the summary, changing it, a code word, a person
 # without the summary, or no one. Each is a separate, revocable choice.

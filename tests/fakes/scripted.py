@@ -7,9 +7,12 @@ test about the model instead. Everything else in the turn is real.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from bot.conversation import Conversations
 from bot.rasa.client import Parse
+from bot.runtime import Runtime
 
 
 class ScriptedRasa:
@@ -36,3 +39,11 @@ class ScriptedRasa:
 
     async def erase(self, sender: str) -> None:
         self.erased.append(sender)
+
+
+def script(runtime: Runtime) -> ScriptedRasa:
+    """Give a runtime's conversations a scripted Rasa; returns it to be told what to read."""
+    scripted = ScriptedRasa()
+    parts = dataclasses.replace(runtime.conversations.parts, rasa=scripted)
+    runtime.conversations = Conversations(parts)
+    return scripted
