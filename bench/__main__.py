@@ -296,7 +296,7 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
             bot.stop()
             sink.stop()
     return {
-        "driver": "Telegram webhook in -> conversation -> Rasa -> NLG -> outbox -> Bot API stand-in",
+        "driver": "Telegram webhook -> conversation -> Rasa -> NLG -> outbox -> Bot API stand-in",
         "cold_start_seconds": round(cold, 1),
         "rss_idle": idle,
         "rss_under_load": peak,
