@@ -16,32 +16,8 @@ from bot.languages import LANGUAGES
 from bot.safety.text import fold_command
 
 _LINGUA = {lang.code: getattr(Language, lang.lingua) for lang in LANGUAGES}
-# Openers too short for the detector ("oi" reads as French to it): a first guess, confirmable.
-SHORT_OPENERS = {
-    "hi": "en",
-    "hello": "en",
-    "hey": "en",
-    "help": "en",
-    "good morning": "en",
-    "hola": "es",
-    "buenas": "es",
-    "buenos dias": "es",
-    "buenas tardes": "es",
-    "buenas noches": "es",
-    "ayuda": "es",
-    "oi": "pt",
-    "ola": "pt",
-    "bom dia": "pt",
-    "boa tarde": "pt",
-    "boa noite": "pt",
-    "ajuda": "pt",
-    "bonjour": "fr",
-    "bonsoir": "fr",
-    "salut": "fr",
-    "slt": "fr",
-    "allo": "fr",
-    "aide": "fr",
-}
+# Messages too short for the detector ("oi" reads as French to it): a first guess, confirmable.
+SHORT_OPENERS = {word: lang.code for lang in LANGUAGES for word in lang.short_words}
 MIN_WORDS_TO_SWITCH = 4
 SWITCH_CONFIDENCE = 0.85
 

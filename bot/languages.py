@@ -24,6 +24,9 @@ class Language:
     typed_names: tuple[str, ...]
     # Where people writing it most likely are, most likely first (country questions, numbers).
     likely_countries: tuple[str, ...]
+    # Whole messages too short for the detector that still say which language this is (folded):
+    # a first guess for a new conversation, never enough to switch an ongoing one.
+    short_words: tuple[str, ...] = ()
 
 
 LANGUAGES: tuple[Language, ...] = (
@@ -34,6 +37,11 @@ LANGUAGES: tuple[Language, ...] = (
         "en",
         ("english", "ingles", "anglais", "in english", "en ingles"),
         ("US", "CA", "JM"),
+        (
+            *("hi", "hello", "hey", "help", "good morning", "good evening"),
+            *("thanks", "thank you", "thx", "ty", "tysm", "bye", "ttyl", "gtg", "yeah", "yep"),
+            *("nope", "please", "pls", "plz"),
+        ),
     ),
     Language(
         "es",
@@ -42,6 +50,11 @@ LANGUAGES: tuple[Language, ...] = (
         "es",
         ("espanol", "spanish", "espagnol", "castellano", "en espanol", "em espanhol", "espanhol"),
         ("MX", "CO", "US", "PE", "AR", "GT", "CL"),
+        (
+            *("hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ayuda"),
+            *("gracias", "grax", "grs", "muchas gracias", "chao", "chau", "dale", "nel", "sip"),
+            *("vale", "porfa", "orale", "simon", "ya estuvo", "adios"),
+        ),
     ),
     Language(
         "pt",
@@ -50,6 +63,11 @@ LANGUAGES: tuple[Language, ...] = (
         "pt_BR",
         ("portugues", "portuguese", "portugais", "em portugues", "en portugues"),
         ("BR",),
+        (
+            *("oi", "ola", "bom dia", "boa tarde", "boa noite", "ajuda"),
+            *("obrigado", "obrigada", "obg", "brigado", "brigada", "vlw", "valeu", "tchau"),
+            *("tmj", "blz", "beleza", "sim", "nao", "pfv", "pfvr"),
+        ),
     ),
     Language(
         "fr",
@@ -58,6 +76,11 @@ LANGUAGES: tuple[Language, ...] = (
         "fr",
         ("francais", "french", "frances", "en francais", "in french", "em frances"),
         ("HT", "CA"),
+        (
+            *("bonjour", "bonsoir", "salut", "slt", "allo", "aide", "au secours"),
+            *("merci", "mrc", "merci beaucoup", "oui", "ouais", "non", "svp", "stp", "mesi"),
+            *("d'accord", "dac", "a plus", "bonne nuit"),
+        ),
     ),
 )
 

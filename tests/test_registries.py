@@ -64,3 +64,11 @@ def test_platforms_are_named_once() -> None:
     assert not platform("whatsapp").erases_messages
     assert platform("telegram").erases_messages
     assert platform("nowhere").name == "unknown"
+
+
+def test_a_short_word_belongs_to_one_language_only() -> None:
+    seen: dict[str, str] = {}
+    for lang in LANGUAGES:
+        for word in lang.short_words:
+            assert word not in seen, f"{word!r} is in {seen.get(word)} and {lang.code}"
+            seen[word] = lang.code

@@ -63,3 +63,24 @@ def test_log_formatter_drops_unknown_fields() -> None:
     record.intent = "greet"  # type: ignore[attr-defined]
     line = SafeFormatter().format(record)
     assert "secret" not in line and "intent=greet" in line
+
+
+def test_short_messages_keep_or_give_the_right_language() -> None:
+    """One short word starts a new conversation in its language, and never flips an ongoing one."""
+    wrong = Detection("fr", 0.4, 1)  # what a detector might say about one short word
+    for text, lang in [
+        ("merci", "fr"),
+        ("obg", "pt"),
+        ("tchau", "pt"),
+        ("grax", "es"),
+        ("thx", "en"),
+        ("chao", "es"),
+        ("dale", "es"),
+        ("nel", "es"),
+        ("sip", "es"),
+        ("Mèsi", "fr"),
+    ]:
+        assert decide(None, None, wrong, None, "en", text=text).language == lang, text
+        for sticky in ("en", "es", "pt", "fr"):
+            kept = decide(sticky, None, Detection(lang, 0.99, 1), None, "en", text=text)
+            assert kept.language == sticky, (text, sticky)
