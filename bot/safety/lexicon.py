@@ -48,6 +48,10 @@ class Match:
     phrase: str
     start: int  # character offsets
     end: int
+    # Share of the phrase's words found as written in the message (not only by lemma or typo):
+    # "me van a matar" is "me van ... matar" exactly (1.0) and "me voy a matar" only through
+    # the lemma of "van" (0.75), so the person who is threatened is not answered as self-harm.
+    exact: float = 1.0
 
 
 def _allowed_edits(length: int) -> int:
@@ -282,10 +286,29 @@ class LanguageLexicon:
                 if plist is None:
                     continue
                 for phrase, s, e in plist.find(words):
+                    written = {w.surface for w in words[s:e]}
+                    items = [w for w in phrase.items if w is not None]
+                    exact = sum(w.surface in written for w in items) / len(items)
                     matches.append(
-                        Match(kind, self.language, phrase.source, words[s].start, words[e - 1].end)
+                        Match(
+                            kind,
+                            self.language,
+                            phrase.source,
+                            words[s].start,
+                            words[e - 1].end,
+                            exact,
+                        )
                     )
         return matches
+
+
+def _outweighs(crisis: Match, self_harm: Match) -> bool:
+    if crisis.end < self_harm.start or self_harm.end < crisis.start:
+        return False  # about other words of the message
+    if crisis.exact != self_harm.exact:
+        return crisis.exact > self_harm.exact
+    covers = crisis.start <= self_harm.start and self_harm.end <= crisis.end
+    return covers and crisis.end - crisis.start > self_harm.end - self_harm.start
 
 
 class Lexicons:
@@ -344,8 +367,15 @@ class Lexicons:
         for lex in self.by_language.values():
             found.extend(lex.scan(text))
         vetoes = [(m.start, m.end) for m in found if m.kind == "veto"]
-        return [
+        kept = [
             m
             for m in found
             if m.kind != "veto" and not any(vs <= m.start and m.end <= ve for vs, ve in vetoes)
+        ]
+        # Grammatical person: a self-harm phrase gives way to a crisis phrase over the same words
+        # that matches them more exactly (a self-harm "me voy a matar" reached through the lemma
+        # of "van") or as exactly and more of them ("matarme" inside "van a matarme").
+        crises = [m for m in kept if m.kind == "crisis"]
+        return [
+            m for m in kept if m.kind != "self_harm" or not any(_outweighs(c, m) for c in crises)
         ]
