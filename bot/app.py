@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -47,8 +48,6 @@ def result_json(result: TurnResult) -> dict[str, object]:
 
 def purge_once(runtime: Runtime) -> int:
     """Delete transcripts past their time-to-live and old dedupe records."""
-    import datetime as dt
-
     with runtime.db.session() as s:
         n = runtime.handoffs.purge(s, runtime.settings.transcript_ttl_hours)
         cutoff = utcnow() - dt.timedelta(days=runtime.settings.dedupe_ttl_days)

@@ -1,4 +1,10 @@
-"""The ``bot`` command: run, chat, eval, train, migrate, purge."""
+"""The ``bot`` command: run, chat, eval, report, train, migrate, purge, staff, directory.
+
+Each command imports what it needs inside its own function, on purpose: ``bot --help``,
+``bot migrate`` or ``bot staff add`` start in a moment instead of loading spaCy's tables, the
+language detector and the console first. (No import here dodges a cycle: tests/test_layers.py
+counts these imports too.)
+"""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from bot.rasa.process import RasaProcess
 from bot.safety.check import evaluate as evaluate_lexicons
 from bot.safety.lexicon import Lexicons
 from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.store.crypto import Crypto
 
 HELDOUT_DIR = PROJECT_ROOT / "data" / "heldout"
 CRISIS = {"emergency", "self_harm"}
@@ -122,8 +123,6 @@ async def evaluate_language(
 
 
 async def run_reports(settings: Settings, config: str = "config.yml") -> list[LanguageReport]:
-    from bot.store.crypto import Crypto
-
     model = ensure_model(settings, config=config, quiet=True)
     settings = settings.model_copy(update={"rasa_port": free_port()})
     token = Crypto(settings.key()).internal_token("rasa-api")
