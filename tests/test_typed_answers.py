@@ -53,3 +53,25 @@ async def test_a_no_with_nothing_asked_never_talks_of_a_person(chat_factory, lan
     assert keys(menu) == ["utter_menu"]
     answered = await chat.say(no)
     assert keys(answered) == ["utter_pause"]
+
+
+# Per language: a crisis with no country known, a country typed by name, its emergency number.
+TYPED_COUNTRY = {
+    "en": ("help they locked me in the room", "united states", "911"),
+    "es": ("ayuda me tienen encerrada en el cuarto", "Mexico", "911"),
+    "pt": ("socorro me trancaram no quarto", "brasil", "190"),
+    "fr": ("au secours ils m'ont enfermée dans la chambre", "Haïti", "122"),
+}
+
+
+@pytest.mark.parametrize("lang", list(TYPED_COUNTRY))
+async def test_a_typed_country_after_a_crisis_gives_its_exact_numbers(
+    chat_factory, lang: str
+) -> None:  # type: ignore[no-untyped-def]
+    crisis, country, number = TYPED_COUNTRY[lang]
+    chat = chat_factory(hint=lang)
+    answered = await chat.say(crisis)
+    assert keys(answered)[:2] == ["utter_crisis_unknown_country", "utter_crisis_pick_country"]
+    exact = await chat.say(country)
+    assert exact.crisis and keys(exact)[0] == "utter_crisis"
+    assert number in exact.replies[0].text

@@ -28,16 +28,26 @@ async def run(p: Parts, ctx: TurnContext) -> None:
     await understood(p, ctx, parse)
 
 
+def _offers_countries(choices: list[dict[str, object]]) -> bool:
+    return any(str(c.get("payload", "")).startswith("/inform_country") for c in choices)
+
+
 async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
     conv, text = ctx.conv, ctx.text
     intent, confident = parse.intent, parse.confidence >= p.settings.nlu_threshold
     awaiting, last_choices = conv.awaiting, list(conv.choices or [])
+    # The country question of a crisis reply is asked with buttons, not ``awaiting``: typing the
+    # country's name instead of tapping must work the same.
+    crisis_asked = _offers_countries(last_choices)
     country = None
-    if awaiting == Awaiting.COUNTRY or intent == "inform_country":
+    if awaiting == Awaiting.COUNTRY or crisis_asked or intent == "inform_country":
         country = p.countries.resolver(ctx.directory).resolve(text)
     if country:
         conv.country = ctx.contact.country = country
-        await dialogue.run(p, ctx, "inform_country")
+        if conv.crisis and awaiting != Awaiting.COUNTRY:
+            crisis.answer(p, ctx, False)  # that country's exact numbers, as the tap gives
+        else:
+            await dialogue.run(p, ctx, "inform_country")
         return
     if awaiting == Awaiting.COUNTRY and intent in ("skip", "deny"):
         await dialogue.run(p, ctx, "skip")
