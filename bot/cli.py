@@ -213,16 +213,17 @@ def _database() -> Any:
 
 
 def cmd_directory_import(args: argparse.Namespace) -> int:
-    from bot.directory import hsds
+    from bot.directory.hsds.importing import import_services, read
+    from bot.directory.hsds.schema import ImportError_
 
     db = _database()
     try:
-        items, where = hsds.read(Path(args.file))
-    except (hsds.ImportError_, OSError) as exc:
+        items, where = read(Path(args.file))
+    except (ImportError_, OSError) as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     with db.session() as s:
-        report = hsds.import_services(s, items, where, dry_run=args.dry_run)
+        report = import_services(s, items, where, dry_run=args.dry_run)
         if not report.ok:
             s.rollback()
     for error in report.errors:
@@ -243,11 +244,11 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
 
 
 def cmd_directory_export(args: argparse.Namespace) -> int:
-    from bot.directory import hsds
+    from bot.directory.hsds.exporting import export_to
 
     db = _database()
     with db.session() as s:
-        hsds.export_to(s, Path(args.file))
+        export_to(s, Path(args.file))
     print(f"written: {args.file}")
     return 0
 

@@ -23,7 +23,8 @@ import pytest
 from browser.kit import Account, Survivor, clean_presence, client_for, csrf_of, sign_in, staff
 from sqlalchemy import select
 
-from bot.directory import editing, hsds
+from bot.directory import editing
+from bot.directory.hsds import exporting, importing, schema
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent
 from bot.store.models import Organization, Service
@@ -399,7 +400,7 @@ async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
     stack: Runtime, ada: httpx.AsyncClient, created: Created
 ) -> None:
     with stack.db.session() as s:
-        good = hsds.service_to_hsds(s.get(Service, "us-nhth"))  # type: ignore[arg-type]
+        good = exporting.service_to_hsds(s.get(Service, "us-nhth"))  # type: ignore[arg-type]
 
     def variant(n: int, **changes: Any) -> dict[str, Any]:
         item = json.loads(json.dumps(good))
@@ -408,7 +409,7 @@ async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
         return item
 
     bad_category = variant(3)
-    bad_category["attributes"].append(hsds._attr("category:food", "true"))
+    bad_category["attributes"].append(exporting._attr("category:food", "true"))
     bad_boolean = variant(6)
     for a in bad_boolean["attributes"]:
         if a["id"] == "confidential":
@@ -502,7 +503,7 @@ def test_day_hours_accept_plain_writing_and_refuse_nonsense() -> None:
     assert editing.parse_day("22:00-06:00") == [["22:00", "06:00"]]  # past midnight
     assert editing.parse_day("") == []
     for bad in ("9", "25-26", "09:00-09:00", "mañana"):
-        with pytest.raises(hsds.RowProblem) as caught:
+        with pytest.raises(schema.RowProblem) as caught:
             editing.parse_day(bad)
         assert caught.value.code == "bad_hours"
 
@@ -512,7 +513,7 @@ def test_weekly_hours_and_holidays_travel_in_hsds_json_and_csv(tmp_path: Path) -
 
     db = Database(f"sqlite:///{tmp_path / 'd.sqlite3'}")
     db.migrate()
-    hours = hsds.hours_record(
+    hours = schema.hours_record(
         "L-V", "America/Lima", False, {"mon": [["09:00", "13:00"], ["14:00", "18:00"]]}, "Feriados"
     )
     with db.session() as s:
@@ -532,15 +533,15 @@ def test_weekly_hours_and_holidays_travel_in_hsds_json_and_csv(tmp_path: Path) -
         )
     for target in (tmp_path / "d.json", tmp_path / "d.zip"):
         with db.session() as s:
-            hsds.export_to(s, target)
-        items, _where = hsds.read(target)
-        assert hsds.normalise(items[0])["hours"] == hours
+            exporting.export_to(s, target)
+        items, _where = importing.read(target)
+        assert importing.normalise(items[0])["hours"] == hours
     db.dispose()
 
 
 def test_row_errors_keep_the_english_reason_for_the_command_line() -> None:
-    error = hsds.RowError("services[2]", "phone 'x' is not a phone number", "bad_phone", {})
+    error = importing.RowError("services[2]", "phone 'x' is not a phone number", "bad_phone", {})
     assert str(error) == "services[2]: phone 'x' is not a phone number"
-    with pytest.raises(hsds.RowProblem) as caught:
-        hsds.country_code("EU")  # a grouping, not a country
+    with pytest.raises(schema.RowProblem) as caught:
+        schema.country_code("EU")  # a grouping, not a country
     assert caught.value.code == "bad_country" and caught.value.params == {"value": "EU"}

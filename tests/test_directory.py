@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.directory import hsds
+from bot.directory.hsds import exporting, importing, schema
 from bot.directory.seed import load_directory
 from bot.directory.service import Directory
 from bot.settings import Settings
@@ -37,7 +37,8 @@ def db(tmp_path: Path) -> Iterator[Database]:
 def snapshot(db: Database) -> list[dict[str, object]]:
     with db.session() as s:
         return [
-            hsds.service_to_hsds(svc) for svc in s.scalars(select(Service).order_by(Service.id))
+            exporting.service_to_hsds(svc)
+            for svc in s.scalars(select(Service).order_by(Service.id))
         ]
 
 
@@ -45,29 +46,29 @@ def snapshot(db: Database) -> list[dict[str, object]]:
 def test_export_then_import_round_trips(db: Database, tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"export{suffix or '_csv'}"
     with db.session() as s:
-        hsds.export_to(s, path)
-    items, where = hsds.read(path)
+        exporting.export_to(s, path)
+    items, where = importing.read(path)
     fresh = Database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     fresh.migrate()
     with fresh.session() as s:
-        report = hsds.import_services(s, items, where, dry_run=False)
+        report = importing.import_services(s, items, where, dry_run=False)
     assert report.ok, report.errors
     assert snapshot(fresh) == snapshot(db)
     with db.session() as s:  # importing the same data again changes nothing
-        again = hsds.import_services(s, items, where, dry_run=True)
+        again = importing.import_services(s, items, where, dry_run=True)
     assert again.created == [] and again.updated == [] and len(again.unchanged) == len(items)
 
 
 def test_one_bad_row_rejects_the_whole_import_with_its_reason(db: Database, tmp_path: Path) -> None:
     with db.session() as s:
-        data = hsds.export_json(s)
+        data = exporting.export_json(s)
     data["services"][0]["name"] = "Renamed line"
     data["services"][1]["status"] = "open"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
-    items, where = hsds.read(path)
+    items, where = importing.read(path)
     with db.session() as s:
-        report = hsds.import_services(s, items, where, dry_run=False)
+        report = importing.import_services(s, items, where, dry_run=False)
     assert not report.ok
     assert [str(e) for e in report.errors] == [
         "services[1]: status 'open' is not one of active, inactive, defunct, temporarily closed"
@@ -79,16 +80,16 @@ def test_one_bad_row_rejects_the_whole_import_with_its_reason(db: Database, tmp_
 def test_csv_errors_name_the_row(db: Database, tmp_path: Path) -> None:
     folder = tmp_path / "csv"
     with db.session() as s:
-        hsds.export_to(s, folder)
+        exporting.export_to(s, folder)
     rows = list(csv.DictReader((folder / "service_area.csv").open()))
     rows[2]["name"] = "XX"
     with (folder / "service_area.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    items, where = hsds.read(folder)
+    items, where = importing.read(folder)
     with db.session() as s:
-        report = hsds.import_services(s, items, where, dry_run=True)
+        report = importing.import_services(s, items, where, dry_run=True)
     assert len(report.errors) == 1
     assert report.errors[0].where == "service.csv row 4"  # the header is row 1
     assert "ISO 3166" in report.errors[0].reason
@@ -96,18 +97,18 @@ def test_csv_errors_name_the_row(db: Database, tmp_path: Path) -> None:
 
 def test_a_confidential_address_is_refused(db: Database) -> None:
     with db.session() as s:
-        item = hsds.service_to_hsds(s.scalars(select(Service)).first())  # type: ignore[arg-type]
+        item = exporting.service_to_hsds(s.scalars(select(Service)).first())  # type: ignore[arg-type]
     item["service_at_locations"] = [{"location": {"addresses": [{"address_1": "Calle Secreta 1"}]}}]
     with pytest.raises(ValueError, match="public_address"):
-        hsds.normalise(item)
+        importing.normalise(item)
 
 
 def test_dry_run_writes_nothing(db: Database) -> None:
     with db.session() as s:
-        item = hsds.service_to_hsds(s.scalars(select(Service)).first())  # type: ignore[arg-type]
+        item = exporting.service_to_hsds(s.scalars(select(Service)).first())  # type: ignore[arg-type]
     item["id"] = "new-service"
     with db.session() as s:
-        report = hsds.import_services(s, [item], {}, dry_run=True)
+        report = importing.import_services(s, [item], {}, dry_run=True)
     assert report.created == ["new-service"]
     with db.session() as s:
         assert s.get(Service, "new-service") is None
@@ -134,7 +135,7 @@ def test_old_entries_are_flagged_then_hidden(db: Database) -> None:
 def test_cli_import_with_dry_run_and_a_bad_file(db: Database, tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     with db.session() as s:
-        hsds.export_to(s, good)
+        exporting.export_to(s, good)
     data = json.loads(good.read_text())
     data["services"][2]["phones"] = [{"number": "call me maybe", "type": "voice"}]
     bad = tmp_path / "bad.json"
@@ -169,10 +170,10 @@ def test_a_zip_too_large_once_unpacked_or_not_a_zip_is_refused(
     packed = tmp_path / "directory.zip"
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("service.csv", "id,name\n" + "x,y\n" * 1000)
-    monkeypatch.setattr(hsds, "MAX_UNPACKED_BYTES", 1000)
-    with pytest.raises(hsds.ImportError_, match="too large"):
-        hsds.read(packed)
+    monkeypatch.setattr(importing, "MAX_UNPACKED_BYTES", 1000)
+    with pytest.raises(schema.ImportError_, match="too large"):
+        importing.read(packed)
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"not a zip at all")
-    with pytest.raises(hsds.ImportError_, match="not a readable zip"):
-        hsds.read(broken)
+    with pytest.raises(schema.ImportError_, match="not a readable zip"):
+        importing.read(broken)

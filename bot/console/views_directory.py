@@ -1,7 +1,7 @@
 """Admins keep the service directory true: search, edit, retire, what needs checking, HSDS files.
 
 Every change reaches the assistant's next answer (it reads the database each turn). The forms
-apply the same rules as an HSDS import (bot/directory/editing.py reuses bot/directory/hsds.py), and
+apply the same rules as an HSDS import (bot/directory/editing.py reuses bot/directory/hsds/), and
 every change is audited with ids and counts only, never names or text.
 """
 
@@ -25,8 +25,9 @@ from starlette.routing import Route
 
 from bot.console.auth import Staff
 from bot.console.core import Console
-from bot.directory import editing, hsds
+from bot.directory import editing
 from bot.directory.editing import Ages, Filters, ServiceForm
+from bot.directory.hsds import exporting, importing, schema
 from bot.directory.service import Directory
 from bot.directory.uploads import MAX_BYTES, UploadError, Uploads
 from bot.needs import CATEGORIES
@@ -53,7 +54,7 @@ def ages(console: Console) -> Ages:
 def country_names(console: Console, request: Request, staff: Staff) -> dict[str, str]:
     """Every ISO country code with its name in the admin's language, sorted by name."""
     territories = Locale.parse(console.language(request, staff)).territories
-    names = {code: str(territories.get(code, code)) for code in hsds.COUNTRY_CODES}
+    names = {code: str(territories.get(code, code)) for code in schema.COUNTRY_CODES}
     return dict(sorted(names.items(), key=lambda kv: kv[1]))
 
 
@@ -141,7 +142,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
             "open_24_7": False,
             "timezone": "",
             "hours_text": "",
-            **{f"hours_{day}": "" for day in hsds.DAYS},
+            **{f"hours_{day}": "" for day in schema.DAYS},
             "holidays": "",
             **{flag: "" for flag in editing.TRI_STATE},
             "for_children": False,
@@ -151,7 +152,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
         }
     hours = svc.hours or {}
     weekly = hours.get("weekly") or {}
-    mine = [code for code in svc.languages or [] if code in hsds.LANGS]
+    mine = [code for code in svc.languages or [] if code in schema.LANGS]
     return {
         "id": svc.id,
         "name": svc.name,
@@ -172,7 +173,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
         "open_24_7": bool(hours.get("open_24_7")),
         "timezone": hours.get("timezone") or "",
         "hours_text": hours.get("text") or "",
-        **{f"hours_{day}": editing.day_text(weekly.get(day) or []) for day in hsds.DAYS},
+        **{f"hours_{day}": editing.day_text(weekly.get(day) or []) for day in schema.DAYS},
         "holidays": hours.get("holidays") or "",
         **{flag: _tri(getattr(svc, flag)) for flag in editing.TRI_STATE},
         "for_children": svc.for_children,
@@ -215,7 +216,7 @@ def values_from(form: FormData, sid: str) -> dict[str, Any]:
                 "source",
                 "last_verified",
                 "verified_by",
-                *(f"hours_{day}" for day in hsds.DAYS),
+                *(f"hours_{day}" for day in schema.DAYS),
                 *editing.TRI_STATE,
             )
         },
@@ -257,8 +258,8 @@ def service_page(
         organizations=orgs,
         country_options=country_names(console, request, staff),
         phone_kinds=editing.PHONE_KINDS,
-        days=hsds.DAYS,
-        other_languages=hsds.LANGS,
+        days=schema.DAYS,
+        other_languages=schema.LANGS,
         blank_phones=BLANK_PHONES,
         done=request.query_params.get("done", ""),
         **page_context(console),
@@ -434,12 +435,12 @@ async def import_page(console: Console, request: Request, staff: Staff) -> Respo
     )
 
 
-def _run(console: Console, path: Any, dry_run: bool) -> tuple[hsds.ImportReport | None, str]:
+def _run(console: Console, path: Any, dry_run: bool) -> tuple[importing.ImportReport | None, str]:
     """Read and import a kept file; (None, reason) when it cannot be read at all."""
     try:
-        items, where = hsds.read(path)
+        items, where = importing.read(path)
     except (
-        hsds.ImportError_,
+        schema.ImportError_,
         zipfile.BadZipFile,
         UnicodeDecodeError,
         KeyError,
@@ -448,7 +449,7 @@ def _run(console: Console, path: Any, dry_run: bool) -> tuple[hsds.ImportReport 
     ) as exc:
         return None, str(exc)[:200]
     with console.rt.db.session() as s:
-        report = hsds.import_services(s, items, where, dry_run=dry_run)
+        report = importing.import_services(s, items, where, dry_run=dry_run)
         if not report.ok or dry_run:
             s.rollback()
     return report, ""
@@ -507,13 +508,13 @@ async def export(console: Console, request: Request, staff: Staff) -> Response:
     if kind not in ("json", "zip"):
         return console.error(request, staff, 404, "missing")
     with console.rt.db.session() as s:
-        data = hsds.export_json(s)
+        data = exporting.export_json(s)
     name = f"directory-{dt.date.today().isoformat()}"
     if kind == "json":
         body = json.dumps(data, ensure_ascii=False, indent=2).encode()
         media, filename = "application/json", f"{name}.json"
     else:
-        body, media, filename = hsds.zip_bytes(data), "application/zip", f"{name}-csv.zip"
+        body, media, filename = exporting.zip_bytes(data), "application/zip", f"{name}-csv.zip"
     console.audit(staff.id, "directory.export", format=kind, services=len(data["services"]))
     return Response(
         body,

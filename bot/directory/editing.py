@@ -2,8 +2,8 @@
 problem per field, plus search and the verification state of each entry.
 
 A form arrives as a ``FormValues`` (single values and lists of strings, e.g. Starlette's
-``FormData``); ``parse_service`` turns it into the record ``hsds.normalise`` would make, or into
-``FieldProblem``s, each with a machine code the console words in the admin's language.
+``FormData``); ``parse_service`` turns it into the record ``hsds.importing.normalise`` would make,
+or into ``FieldProblem``s, each with a machine code the console words in the admin's language.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from bot.directory import hsds
+from bot.directory.hsds import schema
 from bot.needs import CATEGORIES
 from bot.safety.text import fold
 from bot.store.models import Organization, Service
 
 TRI_STATE = ("free", "confidential", "may_involve_authorities", "lgbtq_affirming")
-PHONE_KINDS = tuple(hsds.PHONE_TO_HSDS)
+PHONE_KINDS = tuple(schema.PHONE_TO_HSDS)
 NEW_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -41,7 +41,7 @@ class FormValues(Protocol):
 @dataclass(frozen=True)
 class FieldProblem:
     name: str  # the form field (its input's id is "f-<name>")
-    code: str  # the same codes as hsds.RowProblem, plus a few of the form's own
+    code: str  # the same codes as schema.RowProblem, plus a few of the form's own
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -146,8 +146,8 @@ def check_organization(org: dict[str, Any]) -> list[FieldProblem]:
 
 def _where(form: ServiceForm, values: FormValues) -> None:
     try:
-        form.record["country"] = hsds.country_code(values.get("country"))
-    except hsds.RowProblem as exc:
+        form.record["country"] = schema.country_code(values.get("country"))
+    except schema.RowProblem as exc:
         form.problem("country", exc.code, **exc.params)
         form.record["country"] = _text(values, "country").upper()[:2]
     region = _text(values, "region")
@@ -168,8 +168,8 @@ def _reach(form: ServiceForm, values: FormValues) -> None:
         if not number:
             continue
         try:
-            phones.append(hsds.phone(number, kinds[n] if n < len(kinds) else "voice"))
-        except hsds.RowProblem as exc:
+            phones.append(schema.phone(number, kinds[n] if n < len(kinds) else "voice"))
+        except schema.RowProblem as exc:
             form.problem("phones", exc.code, **exc.params)
     email = _text(values, "email")
     if email and (not EMAIL.match(email) or len(email) > LIMITS["email"]):
@@ -181,17 +181,17 @@ def _reach(form: ServiceForm, values: FormValues) -> None:
 
 def _hours(form: ServiceForm, values: FormValues) -> None:
     try:
-        zone = hsds.timezone(values.get("timezone"))
-    except hsds.RowProblem as exc:
+        zone = schema.timezone(values.get("timezone"))
+    except schema.RowProblem as exc:
         form.problem("timezone", exc.code, **exc.params)
         zone = None
     weekly: dict[str, list[list[str]]] = {}
-    for day in hsds.DAYS:
+    for day in schema.DAYS:
         try:
             weekly[day] = parse_day(_text(values, f"hours_{day}"))
-        except hsds.RowProblem as exc:
+        except schema.RowProblem as exc:
             form.problem(f"hours_{day}", exc.code, **exc.params)
-    form.record["hours"] = hsds.hours_record(
+    form.record["hours"] = schema.hours_record(
         _text(values, "hours_text")[:300],
         zone,
         values.get("open_24_7") == "1",
@@ -207,7 +207,7 @@ def parse_day(text: str) -> list[list[str]]:
         part = part.strip().replace("–", "-").replace(" ", "")
         if part:
             opens, _, closes = part.partition("-")
-            intervals.append(hsds.interval(_hhmm(opens), _hhmm(closes)))
+            intervals.append(schema.interval(_hhmm(opens), _hhmm(closes)))
     return intervals
 
 
@@ -239,8 +239,8 @@ def _verification(form: ServiceForm, values: FormValues, today: dt.date, verifie
         form.record.update(last_verified=today, verified_by=verifier)
         return
     try:
-        form.record["last_verified"] = hsds.verified_date(values.get("last_verified"), today)
-    except hsds.RowProblem as exc:
+        form.record["last_verified"] = schema.verified_date(values.get("last_verified"), today)
+    except schema.RowProblem as exc:
         form.problem("last_verified", exc.code, **exc.params)
         form.record["last_verified"] = None
     verified_by = _text(values, "verified_by")

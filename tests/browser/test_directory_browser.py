@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 
-from bot.directory import hsds
+from bot.directory.hsds import exporting
 from bot.runtime import Runtime
 from bot.store.models import Organization, Service
 from browser.conftest import Shots, sign_in_page
@@ -53,11 +53,11 @@ def entry(sid: str, name: str, country: str, category: str, org: Organization) -
         status="active",
     )
     svc.organization = org
-    return hsds.service_to_hsds(svc)
+    return exporting.service_to_hsds(svc)
 
 
 def csv_zip(services: list[dict[str, Any]]) -> bytes:
-    return hsds.zip_bytes({"services": services})
+    return exporting.zip_bytes({"services": services})
 
 
 @pytest.fixture

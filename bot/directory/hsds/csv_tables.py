@@ -1,0 +1,156 @@
+"""HSDS's tabular form: service objects laid out as one CSV table each for organisations,
+services, phones, languages, schedules, service areas and attributes, and those tables joined back
+into service objects. Both directions live here, apart from the JSON shape and the checks, because
+the CSV layout (which table holds what, how rows link to their service) is one concern whether a
+file is being written for a spreadsheet or read from one."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from bot.directory.hsds.schema import TAXONOMY, ImportError_
+
+CSV_TABLES = (
+    "organization",
+    "service",
+    "phone",
+    "language",
+    "schedule",
+    "service_area",
+    "attribute",
+)
+
+
+def to_tables(services: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in CSV_TABLES}
+    orgs: dict[str, dict[str, Any]] = {}
+    for s in services:
+        orgs[s["organization"]["id"]] = s["organization"]
+        tables["service"].append(
+            {
+                k: s.get(k)
+                for k in (
+                    "id",
+                    "organization_id",
+                    "name",
+                    "description",
+                    "email",
+                    "status",
+                    "assured_date",
+                )
+            }
+        )
+        for p in s["phones"]:
+            tables["phone"].append(
+                {
+                    "id": p["id"],
+                    "service_id": s["id"],
+                    "number": p["number"],
+                    "type": p["type"],
+                    "description": p["description"],
+                }
+            )
+        for lang in s["languages"]:
+            tables["language"].append(
+                {"id": lang["id"], "service_id": s["id"], "code": lang["code"]}
+            )
+        for sch in s["schedules"]:
+            tables["schedule"].append(
+                {
+                    "id": sch["id"],
+                    "service_id": s["id"],
+                    "description": sch.get("description"),
+                    "timezone": sch.get("timezone"),
+                    "freq": sch.get("freq"),
+                    "opens_at": sch.get("opens_at"),
+                    "closes_at": sch.get("closes_at"),
+                    "byday": sch.get("byday"),
+                    "notes": sch.get("notes"),
+                }
+            )
+        for area in s["service_areas"]:
+            tables["service_area"].append(
+                {
+                    "id": area["id"],
+                    "service_id": s["id"],
+                    "name": area["name"],
+                    "description": area["description"],
+                }
+            )
+        for a in s["attributes"]:
+            tables["attribute"].append(
+                {
+                    "id": f"{s['id']}-{a['id']}",
+                    "link_id": s["id"],
+                    "link_entity": "service",
+                    "taxonomy_term_id": a["taxonomy_term_id"],
+                    "value": a["value"],
+                }
+            )
+        for sal in s.get("service_at_locations", []):
+            address = sal["location"]["addresses"][0]["address_1"]
+            tables["attribute"].append(
+                {
+                    "id": f"{s['id']}-address",
+                    "link_id": s["id"],
+                    "link_entity": "service",
+                    "taxonomy_term_id": f"{TAXONOMY}:address",
+                    "value": address,
+                }
+            )
+    tables["organization"] = [
+        {
+            "id": o["id"],
+            "name": o["name"],
+            "description": o.get("description"),
+            "website": o.get("website"),
+        }
+        for o in orgs.values()
+    ]
+    return tables
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def from_tables(
+    tables: dict[str, list[dict[str, str]]],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    for required in ("organization", "service"):
+        if required not in tables:
+            raise ImportError_(f"{required}.csv is missing")
+    orgs = {row.get("id", ""): row for row in tables["organization"]}
+    services: list[dict[str, Any]] = []
+    where: dict[str, str] = {}
+    for n, row in enumerate(tables["service"], start=2):  # row 1 is the header
+        sid = row.get("id", "")
+        org = orgs.get(row.get("organization_id", ""), {})
+        services.append(
+            {
+                **row,
+                "organization": {
+                    "id": org.get("id", row.get("organization_id")),
+                    "name": org.get("name"),
+                    "description": org.get("description"),
+                    "website": org.get("website"),
+                },
+                "phones": [r for r in tables.get("phone", []) if r.get("service_id") == sid],
+                "languages": [r for r in tables.get("language", []) if r.get("service_id") == sid],
+                "schedules": [r for r in tables.get("schedule", []) if r.get("service_id") == sid],
+                "service_areas": [
+                    r for r in tables.get("service_area", []) if r.get("service_id") == sid
+                ],
+                "attributes": [r for r in tables.get("attribute", []) if r.get("link_id") == sid],
+            }
+        )
+        where[str(len(services) - 1)] = f"service.csv row {n}"
+    return services, where

@@ -1,0 +1,301 @@
+"""Reading a directory in HSDS 3.0 (JSON, or CSV tables as a zip or a folder) and importing it all
+or nothing: every service object is turned into our record and checked first, and nothing is
+written unless every one is valid; a dry run reports what would be created, updated or left
+unchanged. This is the only path by which a file changes the directory, so its guarantees (no
+partial import, no confidential address, no entry without a source or a way to reach it) live in
+one place, used alike by ``bot directory import`` and the console's import page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.directory.hsds.csv_tables import from_tables
+from bot.directory.hsds.schema import (
+    FLAGS,
+    HSDS_DAYS,
+    STATUS_FROM_HSDS,
+    TAXONOMY,
+    ImportError_,
+    RowProblem,
+    country_code,
+    hours_record,
+    interval,
+    phone,
+    timezone,
+    verified_date,
+)
+from bot.needs import CATEGORIES
+from bot.store.models import Organization, Service
+
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a directory is a few MB; more is a mistake or a zip bomb
+
+
+@dataclass
+class RowError:
+    where: str  # e.g. "service.csv row 4" or "services[2]"
+    reason: str  # English, for the command line
+    code: str = "invalid"
+    params: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    applied: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # service id -> name, for showing
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Service objects from a JSON file, a zip of CSVs or a folder of CSVs, with where each came
+    from (for error messages)."""
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ImportError_(f"not a readable JSON file ({type(exc).__name__})") from None
+        services = data.get("services") if isinstance(data, dict) else data
+        if not isinstance(services, list):
+            raise ImportError_('expected a list of services, or {"services": [...]}')
+        return services, {str(i): f"services[{i}]" for i in range(len(services))}
+    if path.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                tables = [i for i in zf.infolist() if i.filename.endswith(".csv")]
+                if sum(i.file_size for i in tables) > MAX_UNPACKED_BYTES:
+                    raise ImportError_("the CSV files in this zip are too large once unpacked")
+                files = {Path(i.filename).stem: zf.read(i).decode("utf-8-sig") for i in tables}
+        except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            raise ImportError_(f"not a readable zip of CSV files ({type(exc).__name__})") from None
+    elif path.is_dir():
+        files = {p.stem: p.read_text(encoding="utf-8-sig") for p in path.glob("*.csv")}
+    else:
+        raise ImportError_("give a .json file, a .zip of CSV files, or a folder of CSV files")
+    return from_tables({k: list(csv.DictReader(io.StringIO(v))) for k, v in files.items()})
+
+
+def _bool(value: Any, what: str = "") -> bool | None:
+    text = str(value).strip().lower() if value is not None else ""
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    if text in ("", "none", "null", "unknown"):
+        return None
+    raise RowProblem(
+        "bad_boolean",
+        f"{what + ' ' if what else ''}'{value}' is not true, false or empty",
+        field=what,
+        value=str(value),
+    )
+
+
+def _hours(schedules: list[dict[str, Any]]) -> dict[str, Any]:
+    main = next((s for s in schedules if not s.get("byday")), {})
+    weekly: dict[str, list[list[str]]] = {}
+    for sch in schedules:
+        for code in str(sch.get("byday") or "").upper().split(","):
+            day = next((d for d, c in HSDS_DAYS.items() if c == code.strip()), None)
+            if day is not None:
+                weekly.setdefault(day, []).append(
+                    interval(sch.get("opens_at"), sch.get("closes_at"))
+                )
+            elif code.strip():
+                raise RowProblem("bad_hours", f"byday '{code}' is not a day (MO … SU)", value=code)
+    return hours_record(
+        str(main.get("description") or "").strip() or None,
+        timezone(main.get("timezone") or next((s.get("timezone") for s in schedules), None)),
+        main.get("freq") == "DAILY"
+        and main.get("opens_at") == "00:00"
+        and main.get("closes_at") == "23:59",
+        weekly,
+        str(main.get("notes") or "").strip() or None,
+    )
+
+
+def normalise(item: dict[str, Any]) -> dict[str, Any]:
+    """One HSDS service object → our record; raises RowProblem (a ValueError) with the reason."""
+    if not isinstance(item, dict):
+        raise RowProblem("not_object", "not an object")
+    sid = str(item.get("id") or "").strip()
+    if not sid or len(sid) > 80:
+        raise RowProblem("bad_id", "id is missing or longer than 80 characters")
+    name = str(item.get("name") or "").strip()
+    if not name:
+        raise RowProblem("missing_name", "name is missing")
+    org = item.get("organization") or {}
+    org_id = str(org.get("id") or item.get("organization_id") or "").strip()
+    if not org_id or not org.get("name"):
+        raise RowProblem("missing_organization", "organization id or name is missing")
+    status = str(item.get("status") or "active").strip().lower()
+    if status not in STATUS_FROM_HSDS:
+        raise RowProblem(
+            "bad_status",
+            f"status '{status}' is not one of " + ", ".join(STATUS_FROM_HSDS),
+            value=status,
+        )
+    areas = item.get("service_areas") or []
+    country = country_code(areas[0].get("name") if areas else "")
+    region = (str(areas[0].get("description") or "").strip() or None) if areas else None
+    attrs: dict[str, Any] = {}
+    for a in item.get("attributes") or []:
+        term = str(a.get("taxonomy_term_id") or "")
+        if term.startswith(f"{TAXONOMY}:"):
+            attrs[term.split(":", 1)[1]] = a.get("value")
+    unknown = [
+        key.split(":", 1)[1]
+        for key in attrs
+        if key.startswith("category:") and key.split(":", 1)[1] not in CATEGORIES
+    ]
+    if unknown:
+        raise RowProblem(
+            "unknown_category",
+            f"category '{unknown[0]}' is not one of " + ", ".join(CATEGORIES),
+            value=unknown[0],
+        )
+    categories = [c for c in CATEGORIES if _bool(attrs.get(f"category:{c}"), c) is True]
+    if not categories:
+        raise RowProblem(
+            "no_category", "no need category (attribute safe-harbour:category:hotline, …)"
+        )
+    phones = [
+        phone(p.get("number"), p.get("description") or p.get("type"))
+        for p in item.get("phones") or []
+    ]
+    if not phones and not item.get("email"):
+        raise RowProblem("no_contact", "no phone and no email: people could not reach it")
+    languages = []
+    for lang in item.get("languages") or []:
+        code = str(lang.get("code") or "").strip().lower()
+        if code:
+            languages.append(code)
+    last_verified = verified_date(item.get("assured_date"))
+    hours = _hours(list(item.get("schedules") or []))
+    public_address = _bool(attrs.get("public_address"), "public_address") is True
+    address = attrs.get("address")
+    for sal in item.get("service_at_locations") or []:
+        addresses = (sal.get("location") or {}).get("addresses") or []
+        if addresses:
+            address = addresses[0].get("address_1")
+    if address and not public_address:
+        raise RowProblem(
+            "address_not_public",
+            "an address is given but public_address is not true (G3: never a confidential address)",
+        )
+    source = str(attrs.get("source") or "").strip()
+    if not source:
+        raise RowProblem("missing_source", "source is missing (attribute safe-harbour:source)")
+    return {
+        "id": sid,
+        "organization": {
+            "id": org_id,
+            "name": str(org["name"]).strip(),
+            "description": org.get("description") or "",
+            "url": org.get("website") or None,
+        },
+        "name": name,
+        "description": str(item.get("description") or ""),
+        "email": item.get("email") or None,
+        "status": STATUS_FROM_HSDS[status],
+        "country": country,
+        "region": region,
+        "categories": categories,
+        "languages": languages,
+        "phones": phones,
+        "hours": hours,
+        **{flag: _bool(attrs.get(flag), flag) for flag in FLAGS},
+        "for_children": _bool(attrs.get("for_children"), "for_children") is True,
+        "public_address": public_address,
+        "address": address if public_address else None,
+        "source": source,
+        "last_verified": last_verified,
+        "verified_by": str(attrs.get("verified_by") or ""),
+    }
+
+
+def import_services(
+    session: Session, items: list[dict[str, Any]], where: dict[str, str], dry_run: bool
+) -> ImportReport:
+    report = ImportReport()
+    records = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        place = where.get(str(i), f"services[{i}]")
+        try:
+            record = normalise(item)
+        except RowProblem as exc:
+            report.errors.append(RowError(place, str(exc), exc.code, exc.params))
+            continue
+        except (ValueError, TypeError, AttributeError) as exc:
+            report.errors.append(RowError(place, str(exc)))
+            continue
+        if record["id"] in seen:
+            report.errors.append(
+                RowError(
+                    place,
+                    f"id '{record['id']}' appears twice",
+                    "duplicate_id",
+                    {"value": record["id"]},
+                )
+            )
+            continue
+        seen.add(record["id"])
+        records.append(record)
+        report.names[record["id"]] = record["name"]
+    if report.errors:
+        return report
+    for record in records:
+        existing = session.get(Service, record["id"])
+        if existing is None:
+            report.created.append(record["id"])
+        elif _differs(existing, record):
+            report.updated.append(record["id"])
+        else:
+            report.unchanged.append(record["id"])
+        if not dry_run:
+            _apply(session, existing, record)
+    report.applied = not dry_run
+    return report
+
+
+def _differs(svc: Service, record: dict[str, Any]) -> bool:
+    for key, value in record.items():
+        if key == "organization":
+            if svc.organization_id != value["id"]:
+                return True
+            continue
+        if getattr(svc, key) != value:
+            return True
+    return False
+
+
+def _apply(session: Session, svc: Service | None, record: dict[str, Any]) -> None:
+    o = record["organization"]
+    org = session.get(Organization, o["id"]) or Organization(id=o["id"])
+    org.name, org.description, org.url = o["name"], o["description"], o["url"]
+    session.add(org)
+    if svc is None:
+        svc = Service(id=record["id"], organization_id=org.id)
+    for key, value in record.items():
+        if key != "organization":
+            setattr(svc, key, value)
+    svc.organization_id = org.id
+    session.add(svc)
+    session.flush()
