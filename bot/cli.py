@@ -288,7 +288,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     """Point Telegram at ``URL`` (e.g. https://help.example.org/webhooks/telegram)."""
-    from bot.channels.telegram import set_webhook
+    from bot.channels.telegram.api import set_webhook
     from bot.store.crypto import Crypto
 
     settings = get_settings()

@@ -22,7 +22,7 @@ from test_flows import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 
 from bot.channels import Channels
 from bot.channels.inbox import CONCURRENT_TURNS
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel
 from bot.runtime import Runtime, build_runtime
 from bot.store.channel_models import InboxMessage, OutboxMessage, PlatformMessage
 from bot.store.crypto import Crypto

@@ -25,7 +25,7 @@ PURGE_EVERY_SECONDS = 600
 
 class Channels:
     def __init__(self, runtime: ChannelParts) -> None:
-        from bot.channels.telegram import TelegramChannel
+        from bot.channels.telegram.channel import TelegramChannel
         from bot.channels.whatsapp import WhatsAppChannel
 
         self.runtime = runtime
