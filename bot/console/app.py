@@ -24,6 +24,8 @@ from bot.console import (
     views_directory_hsds,
     views_directory_service,
     views_messages,
+    views_messages_editor,
+    views_messages_po,
     views_operations,
     views_queue,
     views_understanding,
@@ -54,6 +56,9 @@ def create_console(runtime: ConsoleParts) -> tuple[Mount, Console]:
         *views_directory_service.routes(console),
         *views_directory_hsds.routes(console),
         *views_messages.routes(console),
+        *views_messages_po.routes(console),
+        # After every fixed /messages/... path: /messages/{key}/{lang} would match them too.
+        *views_messages_editor.routes(console),
         *views_understanding.routes(console),
         *views_operations.routes(console),
     ]
