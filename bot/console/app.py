@@ -27,6 +27,8 @@ from bot.console import (
     views_messages_editor,
     views_messages_po,
     views_operations,
+    views_operations_hours,
+    views_operations_safety,
     views_queue,
     views_understanding,
 )
@@ -61,6 +63,8 @@ def create_console(runtime: ConsoleParts) -> tuple[Mount, Console]:
         *views_messages_editor.routes(console),
         *views_understanding.routes(console),
         *views_operations.routes(console),
+        *views_operations_hours.routes(console),
+        *views_operations_safety.routes(console),
     ]
     app = Starlette(
         routes=routes,
