@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -27,13 +28,12 @@ from bot.store.console_models import HandoffState, StaffUser
 from bot.store.models import Conversation, HandoffRequest, StaffPresence
 from bot.types import Inbound, Reply, TurnResult
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+T = TypeVar("T")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
 PASSWORD = "a long test password 42"
 
 
-async def wait_until(
-    check: Callable[[], object], timeout: float = 15.0, step: float = 0.05
-) -> object:
+async def wait_until(check: Callable[[], T], timeout: float = 15.0, step: float = 0.05) -> T:
     """Poll until ``check()`` is truthy (never a fixed sleep); returns its value."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from fakes import free_port
 
-pytestmark = pytest.mark.rasa
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rasa_children(pid: int) -> list[int]:

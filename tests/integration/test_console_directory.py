@@ -1,7 +1,7 @@
 """The directory pages of the console, over HTTP against the running stack (real Rasa, both DBs).
 
 Admin Ada (console in Spanish) adds, edits, verifies, retires and imports services exactly as a
-browser would (forms, CSRF tokens, cookies); a survivor on Telegram (``browser.kit.Survivor``)
+browser would (forms, CSRF tokens, cookies); a survivor on Telegram (``kit.Survivor``)
 shows what the assistant offers after each change. Every test removes what it created.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser.kit import Account, Survivor, clean_presence, client_for, csrf_of, sign_in, staff
+from kit import Account, Survivor, clean_presence, client_for, csrf_of, sign_in, staff
 from sqlalchemy import select
 
 from bot.directory import editing, hsds
@@ -29,7 +29,6 @@ from bot.store.console_models import AuditEvent
 from bot.store.models import Organization, Service
 
 __all__ = ["clean_presence", "staff"]  # fixtures used by name
-rasa = pytest.mark.rasa
 TODAY = dt.date.today()
 TOKEN = re.compile(r'name="token" value="([^"]+)"')
 
@@ -155,7 +154,6 @@ async def upload(client: httpx.AsyncClient, name: str, body: bytes) -> httpx.Res
 # --- creating, editing, retiring ---
 
 
-@rasa
 async def test_admin_adds_edits_and_retires_a_service_the_assistant_offers(
     stack: Runtime, ada: httpx.AsyncClient, staff: dict[str, Account], created: Created
 ) -> None:
@@ -243,7 +241,6 @@ async def test_admin_adds_edits_and_retires_a_service_the_assistant_offers(
     assert not any(name in json.dumps(e.detail) for e in events)
 
 
-@rasa
 async def test_form_problems_are_shown_per_field_and_nothing_is_saved(
     stack: Runtime, ada: httpx.AsyncClient, created: Created
 ) -> None:
@@ -296,7 +293,6 @@ async def test_form_problems_are_shown_per_field_and_nothing_is_saved(
 # --- verification age ---
 
 
-@rasa
 async def test_needs_checking_lists_old_entries_and_verified_today_offers_them_again(
     stack: Runtime, ada: httpx.AsyncClient, staff: dict[str, Account], created: Created
 ) -> None:
@@ -342,7 +338,6 @@ async def test_needs_checking_lists_old_entries_and_verified_today_offers_them_a
     assert "Servicios encontrados: 1" in listing.text
 
 
-@rasa
 async def test_search_finds_by_words_country_and_kind_of_help(
     stack: Runtime, ada: httpx.AsyncClient, created: Created
 ) -> None:
@@ -368,7 +363,6 @@ async def test_search_finds_by_words_country_and_kind_of_help(
 # --- HSDS files ---
 
 
-@rasa
 async def test_export_then_import_round_trips_through_the_console(
     stack: Runtime, ada: httpx.AsyncClient, staff: dict[str, Account]
 ) -> None:
@@ -394,7 +388,6 @@ async def test_export_then_import_round_trips_through_the_console(
     assert [e.detail["format"] for e in events[-2:]] == ["json", "zip"]
 
 
-@rasa
 async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
     stack: Runtime, ada: httpx.AsyncClient, created: Created
 ) -> None:
@@ -402,7 +395,7 @@ async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
         good = hsds.service_to_hsds(s.get(Service, "us-nhth"))  # type: ignore[arg-type]
 
     def variant(n: int, **changes: Any) -> dict[str, Any]:
-        item = json.loads(json.dumps(good))
+        item: dict[str, Any] = json.loads(json.dumps(good))
         item["id"] = f"import-test-{n}-{uuid.uuid4().hex[:6]}"
         item.update(changes)
         return item
@@ -471,7 +464,6 @@ async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
 # --- who may ---
 
 
-@rasa
 async def test_only_admins_and_only_with_the_form_token(
     stack: Runtime, staff: dict[str, Account], ada: httpx.AsyncClient, clean_presence: None
 ) -> None:

@@ -1,6 +1,6 @@
 """The console and the live handoff over HTTP, against the running stack (real Rasa, both DBs).
 
-The survivor side goes through the real gateway (``browser.kit.Survivor``); staff use the console
+The survivor side goes through the real gateway (``kit.Survivor``); staff use the console
 with httpx exactly as a browser would (forms, CSRF tokens, cookies).
 """
 
@@ -14,9 +14,10 @@ import uuid
 
 import httpx
 import pytest
-from browser.kit import (
+from kit import (
     PASSWORD,
     Account,
+    SignIn,
     Survivor,
     clean_presence,
     client_for,
@@ -44,7 +45,6 @@ from bot.store.models import (
     utcnow,
 )
 
-pytestmark = pytest.mark.rasa
 __all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 
 LANGS = ["en", "es", "pt", "fr"]
@@ -105,7 +105,9 @@ def audit_actions(stack: Runtime, conversation_id: str) -> list[str]:
 # --- HTTP hardening ---
 
 
-async def test_security_headers_cookies_and_no_inline_script(stack: Runtime, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_security_headers_cookies_and_no_inline_script(
+    stack: Runtime, staff: dict[str, Account]
+) -> None:
     async with client_for(stack) as client:
         page = await client.get("/signin")
         csp = page.headers["content-security-policy"]
@@ -129,7 +131,9 @@ async def test_security_headers_cookies_and_no_inline_script(stack: Runtime, sta
         await client.post("/signout", data={"csrf": csrf_of((await client.get("/queue")).text)})
 
 
-async def test_csrf_and_cross_site_posts_are_refused(stack: Runtime, staff, signed_in) -> None:  # type: ignore[no-untyped-def]
+async def test_csrf_and_cross_site_posts_are_refused(
+    stack: Runtime, staff: dict[str, Account], signed_in: SignIn
+) -> None:
     client = await signed_in(staff["lucia"].email)
     token = csrf_of((await client.get("/queue")).text)
     assert (await client.post("/presence", data={"available": "0"})).status_code == 403
@@ -161,7 +165,9 @@ async def test_csrf_and_cross_site_posts_are_refused(stack: Runtime, staff, sign
         assert refused.status_code == 403
 
 
-async def test_lockout_after_repeated_failures_and_unlock(stack: Runtime, staff, signed_in) -> None:  # type: ignore[no-untyped-def]
+async def test_lockout_after_repeated_failures_and_unlock(
+    stack: Runtime, staff: dict[str, Account], signed_in: SignIn
+) -> None:
     person = new_account(stack)
     async with client_for(stack) as client:
         for _ in range(stack.settings.console_lockout_attempts):
@@ -184,7 +190,7 @@ async def test_lockout_after_repeated_failures_and_unlock(stack: Runtime, staff,
         assert (await sign_in(client, person.email)).url.path.endswith("/queue")
 
 
-async def test_totp_second_factor(stack: Runtime, signed_in) -> None:  # type: ignore[no-untyped-def]
+async def test_totp_second_factor(stack: Runtime, signed_in: SignIn) -> None:
     person = new_account(stack)
     client = await signed_in(person.email)
     setup = await client.get("/settings?totp=new")
@@ -215,7 +221,9 @@ async def test_totp_second_factor(stack: Runtime, signed_in) -> None:  # type: i
         assert good.url.path.endswith("/queue")
 
 
-async def test_invitation_sets_a_password(stack: Runtime, staff, signed_in) -> None:  # type: ignore[no-untyped-def]
+async def test_invitation_sets_a_password(
+    stack: Runtime, staff: dict[str, Account], signed_in: SignIn
+) -> None:
     admin = await signed_in(staff["ada"].email)
     page = await admin.get("/accounts")
     email = f"new-{uuid.uuid4().hex[:8]}@example.org"
@@ -248,7 +256,7 @@ async def test_invitation_sets_a_password(stack: Runtime, staff, signed_in) -> N
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_full_handoff_in_every_language(stack: Runtime, signed_in, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_full_handoff_in_every_language(stack: Runtime, signed_in: SignIn, lang: str) -> None:
     person = new_account(stack, languages=[lang])
     client = await signed_in(person.email)
     survivor = Survivor(stack, lang, COUNTRY[lang])
@@ -304,7 +312,9 @@ async def test_full_handoff_in_every_language(stack: Runtime, signed_in, lang: s
 # --- what the survivor controls ---
 
 
-async def test_summary_can_be_changed_or_refused(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_summary_can_be_changed_or_refused(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -327,7 +337,9 @@ async def test_summary_can_be_changed_or_refused(stack: Runtime, signed_in, staf
     assert "only the language was shared" in page.text or "solo se compartió el idioma" in page.text
 
 
-async def test_code_word_gate_and_never_stored_in_clear(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_code_word_gate_and_never_stored_in_clear(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -357,7 +369,9 @@ async def test_code_word_gate_and_never_stored_in_clear(stack: Runtime, signed_i
     assert "case.code_word_wrong" in actions and "case.code_word_ok" in actions
 
 
-async def test_role_limits_who_opens_a_conversation(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_role_limits_who_opens_a_conversation(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     lucia = await signed_in(staff["lucia"].email)
     mateo = await signed_in(staff["mateo"].email)
     survivor = Survivor(stack, "es", "MX")
@@ -374,13 +388,15 @@ async def test_role_limits_who_opens_a_conversation(stack: Runtime, signed_in, s
     assert (await sol.get(f"/c/{req.id}")).status_code == 200
     moved = await post(sol, f"/c/{req.id}/transfer", req.id, to_staff=staff["mateo"].id)
     assert moved.url.path.endswith("/queue")
-    joined = [r for r in (await wait_until(survivor.pull)) if r.key == "utter_staff_joined"]  # type: ignore[union-attr]
+    joined = [r for r in (await wait_until(survivor.pull)) if r.key == "utter_staff_joined"]
     assert joined and joined[0].text.startswith("Mateo")
     assert (await mateo.get(f"/c/{req.id}")).status_code == 200
     assert (await lucia.get(f"/c/{req.id}")).status_code == 403
 
 
-async def test_never_message_first_and_whatsapp_window(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_never_message_first_and_whatsapp_window(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -437,8 +453,8 @@ async def test_never_message_first_and_whatsapp_window(stack: Runtime, signed_in
 
 
 async def test_queue_order_place_and_timeout_fallback_once(
-    stack: Runtime, signed_in, staff
-) -> None:  # type: ignore[no-untyped-def]
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     first, second = Survivor(stack, "es", "MX"), Survivor(stack, "es", "MX")
     await first.ask_for_person()
@@ -476,7 +492,9 @@ async def test_queue_order_place_and_timeout_fallback_once(
 
 
 @pytest.mark.parametrize("lang", ["pt", "fr"])
-async def test_nobody_on_duty_is_told_honestly(stack: Runtime, clean_presence, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_nobody_on_duty_is_told_honestly(
+    stack: Runtime, clean_presence: None, lang: str
+) -> None:
     survivor = Survivor(stack, lang, COUNTRY[lang])
     await survivor.ask_for_person({"pt": "oi", "fr": "bonjour"}[lang])
     result = await survivor.tap("/handoff_yes")
@@ -495,8 +513,8 @@ async def test_nobody_on_duty_is_told_honestly(stack: Runtime, clean_presence, l
 
 @pytest.mark.parametrize("word", ["SALIR", "BORRAR"])
 async def test_exit_and_delete_remove_the_transcript_at_once(
-    stack: Runtime, signed_in, staff, word: str
-) -> None:  # type: ignore[no-untyped-def]
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account], word: str
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -518,7 +536,9 @@ async def test_exit_and_delete_remove_the_transcript_at_once(
     assert gone.status_code == 404
 
 
-async def test_crisis_and_old_buttons_while_with_staff(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_crisis_and_old_buttons_while_with_staff(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -542,7 +562,9 @@ async def test_crisis_and_old_buttons_while_with_staff(stack: Runtime, signed_in
         assert s.get(HandoffRequest, req.id).status == "closed"  # type: ignore[union-attr]
 
 
-async def test_close_then_purge_after_the_time_to_live(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_close_then_purge_after_the_time_to_live(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -580,7 +602,9 @@ async def test_close_then_purge_after_the_time_to_live(stack: Runtime, signed_in
         assert s.get(Conversation, req.conversation_id) is None
 
 
-async def test_transfer_to_another_language_queue(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_transfer_to_another_language_queue(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     lucia = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "BR")
     await survivor.ask_for_person()
@@ -600,7 +624,9 @@ async def test_transfer_to_another_language_queue(stack: Runtime, signed_in, sta
 # --- live updates, and nothing sensitive anywhere ---
 
 
-async def test_event_stream_announces_a_new_conversation(stack: Runtime, signed_in, staff) -> None:  # type: ignore[no-untyped-def]
+async def test_event_stream_announces_a_new_conversation(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
@@ -622,7 +648,9 @@ async def test_event_stream_announces_a_new_conversation(stack: Runtime, signed_
     assert not any("hola" in line for line in seen)  # names of events only, never content
 
 
-async def test_audit_and_logs_hold_no_content(stack: Runtime, signed_in, staff, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_audit_and_logs_hold_no_content(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     client = await signed_in(staff["lucia"].email)
     canary = f"zanahoria{uuid.uuid4().hex[:6]}"

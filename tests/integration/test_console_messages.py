@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from babel.messages.pofile import read_po, write_po
-from browser.kit import (
+from kit import (
     Account,
     SignIn,
     Survivor,
@@ -95,7 +95,6 @@ async def crisis_reply(stack: Runtime) -> str:
     return result.replies[0].text
 
 
-@pytest.mark.rasa
 async def test_checks_and_preview_as_the_admin_types(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:
@@ -133,7 +132,6 @@ async def test_checks_and_preview_as_the_admin_types(
     assert drafts_for(stack, "utter_crisis", "pt") == []  # checking never saves anything
 
 
-@pytest.mark.rasa
 async def test_csrf_and_roles_are_enforced(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:
@@ -154,7 +152,6 @@ async def test_csrf_and_roles_are_enforced(
     assert missing.status_code == 404
 
 
-@pytest.mark.rasa
 async def test_a_draft_reaches_survivors_only_after_approval(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:
@@ -177,7 +174,6 @@ async def test_a_draft_reaches_survivors_only_after_approval(
     assert 'data-key="utter_thanks"' in listing.text and "editado" in listing.text
 
 
-@pytest.mark.rasa
 async def test_author_cannot_approve_a_safety_critical_draft(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:
@@ -208,7 +204,6 @@ async def test_author_cannot_approve_a_safety_critical_draft(
     assert (await crisis_reply(stack)).startswith("Bien reçu.")
 
 
-@pytest.mark.rasa
 async def test_history_restore_and_back_to_the_default(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:
@@ -240,7 +235,6 @@ async def test_history_restore_and_back_to_the_default(
     assert await thanks_reply(stack, "pt") == default
 
 
-@pytest.mark.rasa
 async def test_po_export_then_import_creates_drafts_only(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:
@@ -254,10 +248,12 @@ async def test_po_export_then_import_creates_drafts_only(
 
     new = "Obrigado você.\nEstou por aqui."
     thanks.string = new
-    po.get(stack.catalog.sources["utter_pause"], context="utter_pause").string = ""  # untranslated
+    pause = po.get(stack.catalog.sources["utter_pause"], context="utter_pause")
     goodbye = po.get(stack.catalog.sources["utter_goodbye"], context="utter_goodbye")
-    goodbye.string, goodbye.flags = "Tchau.\nAté logo, {delete_word}.", {"fuzzy"}
     bad = po.get(stack.catalog.sources["utter_stop"], context="utter_stop")
+    assert pause is not None and goodbye is not None and bad is not None
+    pause.string = ""  # untranslated
+    goodbye.string, goodbye.flags = "Tchau.\nAté logo, {delete_word}.", {"fuzzy"}
     bad.string = "Certo.\nLigue para 555 123 4567."
     buffer = io.BytesIO()
     write_po(buffer, po)
@@ -304,7 +300,6 @@ async def test_po_export_then_import_creates_drafts_only(
     assert ("message.po_import", {"lang": "pt", "drafts": 1}) in actions
 
 
-@pytest.mark.rasa
 async def test_audit_rows_hold_keys_and_languages_never_text(
     stack: Runtime, staff: dict[str, Account], signed_in: SignIn, restore_messages: None
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from browser.kit import (
+from kit import (
     PASSWORD,
     Account,
     SignIn,
@@ -40,7 +40,6 @@ from bot.store.ops_models import (
     TeamMember,
 )
 
-pytestmark = pytest.mark.rasa
 __all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 
 PAGES = [

@@ -1,83 +1,33 @@
-"""Every flow of the assistant, in all four languages, through the real gateway, Rasa and NLG."""
+"""Every flow of the assistant, in all four languages, through the real gateway and NLG, with
+the dialogue run by the fake Rasa (tests/fakes/rasa.py) on the project's rules.
+
+The survivors tap buttons, type numbers, or type exact training phrases (tests/phrases.py), so
+nothing here depends on a model's guess; the same flows with phrases the real model was never
+trained on are in tests/e2e/test_understanding.py.
+"""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from conftest import Chat, ChatFactory
+from fakes.rasa import FakeRasa
+from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
 from bot.store.models import Contact, Conversation, HandoffRequest, Mode, StaffPresence, utcnow
+from bot.types import TurnResult
 
-pytestmark = pytest.mark.rasa
-
-LANGS = ["en", "es", "pt", "fr"]
-SAY = {
-    "en": {
-        "hello": "hello",
-        "crisis": "help they locked me in the room",
-        "self_harm": "i want to kill myself",
-        "shelter": "i need a place to sleep",
-        "legal": "i need a lawyer",
-        "privacy": "who can see my messages",
-        "human": "i want to talk to a person",
-        "bot": "are you a bot",
-        "yes": "yes",
-        "nonsense": "what is the capital of the moon cheese pizza",
-        "exit": "EXIT",
-        "delete": "DELETE",
-    },
-    "es": {
-        "hello": "hola",
-        "crisis": "ayuda me tienen encerrada en el cuarto",
-        "self_harm": "me quiero matar",
-        "shelter": "necesito un lugar donde quedarme",
-        "legal": "necesito un abogado",
-        "privacy": "quien lee esto?",
-        "human": "quiero hablar con una persona",
-        "bot": "eres un bot?",
-        "yes": "si",
-        "nonsense": "cual es la capital de la luna pizza queso",
-        "exit": "SALIR",
-        "delete": "BORRAR",
-    },
-    "pt": {
-        "hello": "oi",
-        "crisis": "socorro me trancaram no quarto",
-        "self_harm": "quero me matar",
-        "shelter": "preciso de abrigo",
-        "legal": "preciso de advogado",
-        "privacy": "quem le isso?",
-        "human": "quero falar com uma pessoa",
-        "bot": "vc é robo?",
-        "yes": "sim",
-        "nonsense": "qual e a capital da lua pizza queijo",
-        "exit": "SAIR",
-        "delete": "APAGAR",
-    },
-    "fr": {
-        "hello": "bonjour",
-        "crisis": "au secours ils m'ont enfermée dans la chambre",
-        "self_harm": "je veux me suicider",
-        "shelter": "je dors dehors",
-        "legal": "besoin d un avocat",
-        "privacy": "qui lit mes messages",
-        "human": "je veux parler a une personne",
-        "bot": "t es un robot?",
-        "yes": "oui",
-        "nonsense": "quelle est la capitale de la lune pizza fromage",
-        "exit": "QUITTER",
-        "delete": "SUPPRIMER",
-    },
-}
-COUNTRY = {"en": "US", "es": "MX", "pt": "BR", "fr": "HT"}
-EMERGENCY = {"US": "911", "MX": "911", "BR": "190", "HT": "122"}
-NUMBER = re.compile(r"\d{3}")
+# No word of this is in any training example: the fake Rasa is not confident about it at all.
+GIBBERISH = "zxqv wjkp qqrt"
 
 
-def keys(result) -> list[str]:  # type: ignore[no-untyped-def]
+def keys(result: TurnResult) -> list[str]:
     return [r.key for r in result.replies]
+
+
+def stack_threshold(chat: Chat) -> float:
+    return float(chat.runtime.settings.nlu_threshold)
 
 
 def first_line(text: str) -> str:
@@ -85,7 +35,7 @@ def first_line(text: str) -> str:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_first_contact(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_first_contact(chat_factory: ChatFactory, lang: str) -> None:
     chat = chat_factory()
     result = await chat.say(SAY[lang]["hello"])
     assert result.language == lang
@@ -109,7 +59,7 @@ async def test_first_contact(chat_factory, lang: str) -> None:  # type: ignore[n
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_not_safe_now(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_not_safe_now(chat_factory: ChatFactory, lang: str) -> None:
     chat = chat_factory()
     await chat.say(SAY[lang]["hello"])
     result = await chat.say("2")
@@ -117,7 +67,9 @@ async def test_not_safe_now(chat_factory, lang: str) -> None:  # type: ignore[no
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_crisis_as_first_message_unknown_country(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_crisis_as_first_message_unknown_country(
+    chat_factory: ChatFactory, lang: str
+) -> None:
     chat = chat_factory()
     result = await chat.say(SAY[lang]["crisis"])
     assert result.crisis
@@ -125,8 +77,9 @@ async def test_crisis_as_first_message_unknown_country(chat_factory, lang: str) 
     assert first.key == "utter_crisis_unknown_country"
     # numbers come right after the neutral first line: no question before them
     body = first.text.split("\n", 1)[1]
-    assert NUMBER.search(body)
-    assert body.index(NUMBER.search(body).group(0)) < (body.find("?") if "?" in body else len(body))
+    number = NUMBER.search(body)
+    assert number is not None
+    assert body.index(number.group(0)) < (body.find("?") if "?" in body else len(body))
     # never one number presented as universal: at least two countries' numbers
     assert len(set(NUMBER.findall(body))) >= 1 and body.count(",") >= 1
     # the offer of a person, then a one-tap country question
@@ -141,7 +94,7 @@ async def test_crisis_as_first_message_unknown_country(chat_factory, lang: str) 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_crisis_mid_flow_with_known_country(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_crisis_mid_flow_with_known_country(chat_factory: ChatFactory, lang: str) -> None:
     chat = chat_factory()
     chat.prepare(lang, COUNTRY[lang])
     await chat.say(SAY[lang]["hello"])
@@ -156,7 +109,7 @@ async def test_crisis_mid_flow_with_known_country(chat_factory, lang: str) -> No
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_self_harm(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_self_harm(chat_factory: ChatFactory, lang: str) -> None:
     chat = chat_factory()
     chat.prepare(lang, COUNTRY[lang])
     result = await chat.say(SAY[lang]["self_harm"])
@@ -167,7 +120,7 @@ async def test_self_harm(chat_factory, lang: str) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_need_asks_country_then_offers_services(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_need_asks_country_then_offers_services(chat_factory: ChatFactory, lang: str) -> None:
     chat = chat_factory()
     chat.prepare(lang, None)
     await chat.say(SAY[lang]["hello"])
@@ -187,7 +140,7 @@ async def test_need_asks_country_then_offers_services(chat_factory, lang: str) -
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_country_question_can_be_skipped(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_country_question_can_be_skipped(chat_factory: ChatFactory, lang: str) -> None:
     chat = chat_factory()
     chat.prepare(lang, None)
     await chat.say(SAY[lang]["hello"])
@@ -199,7 +152,9 @@ async def test_country_question_can_be_skipped(chat_factory, lang: str) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_need_in_first_message_is_answered_after_safe(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_need_in_first_message_is_answered_after_safe(
+    chat_factory: ChatFactory, lang: str
+) -> None:
     chat = chat_factory()
     chat.prepare(None, COUNTRY[lang])
     first = await chat.say(SAY[lang]["legal"])
@@ -210,7 +165,9 @@ async def test_need_in_first_message_is_answered_after_safe(chat_factory, lang: 
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("what,key", [("privacy", "utter_privacy"), ("bot", "utter_bot_identity")])
-async def test_short_honest_answers(chat_factory, lang: str, what: str, key: str) -> None:  # type: ignore[no-untyped-def]
+async def test_short_honest_answers(
+    chat_factory: ChatFactory, lang: str, what: str, key: str
+) -> None:
     chat = chat_factory()
     chat.prepare(lang, None)
     await chat.say(SAY[lang]["hello"])
@@ -220,7 +177,9 @@ async def test_short_honest_answers(chat_factory, lang: str, what: str, key: str
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_request_human_nobody_on_duty(stack: Runtime, chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_request_human_nobody_on_duty(
+    stack: Runtime, chat_factory: ChatFactory, lang: str
+) -> None:
     chat = chat_factory()
     chat.prepare(lang, COUNTRY[lang])
     await chat.say(SAY[lang]["hello"])
@@ -236,7 +195,9 @@ async def test_request_human_nobody_on_duty(stack: Runtime, chat_factory, lang: 
         assert req is not None and req.status == "queued" and req.language == lang
 
 
-async def test_request_human_with_someone_on_duty(stack: Runtime, chat_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_request_human_with_someone_on_duty(
+    stack: Runtime, chat_factory: ChatFactory
+) -> None:
     with stack.db.session() as s:
         s.merge(
             StaffPresence(
@@ -268,7 +229,9 @@ async def test_request_human_with_someone_on_duty(stack: Runtime, chat_factory) 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_declining_a_person_keeps_information_available(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_declining_a_person_keeps_information_available(
+    chat_factory: ChatFactory, lang: str
+) -> None:
     chat = chat_factory()
     chat.prepare(lang, COUNTRY[lang])
     await chat.say(SAY[lang]["hello"])
@@ -281,7 +244,9 @@ async def test_declining_a_person_keeps_information_available(chat_factory, lang
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("state", ["start", "menu", "country_question", "queued"])
-async def test_exit_from_any_state(stack: Runtime, chat_factory, lang: str, state: str) -> None:  # type: ignore[no-untyped-def]
+async def test_exit_from_any_state(
+    stack: Runtime, chat_factory: ChatFactory, lang: str, state: str
+) -> None:
     chat = chat_factory()
     chat.prepare(lang, None)
     await chat.say(SAY[lang]["hello"])
@@ -311,7 +276,7 @@ async def test_exit_from_any_state(stack: Runtime, chat_factory, lang: str, stat
     assert keys(again)[0] == "utter_first_contact"
 
 
-async def test_exit_on_whatsapp_says_what_it_cannot_delete(chat_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_exit_on_whatsapp_says_what_it_cannot_delete(chat_factory: ChatFactory) -> None:
     chat = chat_factory(channel="whatsapp")
     await chat.say("hola")
     result = await chat.say("SALIR")
@@ -319,7 +284,9 @@ async def test_exit_on_whatsapp_says_what_it_cannot_delete(chat_factory) -> None
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_delete_erases_everything(stack: Runtime, chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_delete_erases_everything(
+    stack: Runtime, chat_factory: ChatFactory, lang: str
+) -> None:
     chat = chat_factory()
     chat.prepare(lang, COUNTRY[lang])
     await chat.say(SAY[lang]["hello"])
@@ -351,7 +318,7 @@ async def test_delete_erases_everything(stack: Runtime, chat_factory, lang: str)
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_change_language_keeps_state(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_change_language_keeps_state(chat_factory: ChatFactory, lang: str) -> None:
     other = {"en": "es", "es": "pt", "pt": "fr", "fr": "en"}[lang]
     chat = chat_factory()
     chat.prepare(lang, None)
@@ -370,12 +337,16 @@ async def test_change_language_keeps_state(chat_factory, lang: str) -> None:  # 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_low_confidence_gets_the_menu_never_a_guess(chat_factory, lang: str) -> None:  # type: ignore[no-untyped-def]
+async def test_low_confidence_gets_the_menu_never_a_guess(
+    chat_factory: ChatFactory, fake_rasa: FakeRasa, lang: str
+) -> None:
     chat = chat_factory()
     chat.prepare(lang, None)
     await chat.say(SAY[lang]["hello"])
     await chat.say(SAY[lang]["yes"])
-    result = await chat.say(SAY[lang]["nonsense"])
+    result = await chat.say(GIBBERISH)
+    text, understood = fake_rasa.understood[-1]
+    assert text == GIBBERISH and understood.confidence < stack_threshold(chat)
     assert keys(result) == ["utter_not_understood"]
     assert len(result.replies[0].buttons) == 6
 
@@ -389,7 +360,7 @@ async def test_duplicate_delivery_is_answered_once(stack: Runtime) -> None:
     assert first.replies and second.replies == []
 
 
-async def test_every_button_works_typed_as_its_number(chat_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_every_button_works_typed_as_its_number(chat_factory: ChatFactory) -> None:
     chat = chat_factory()
     chat.prepare("es", None)
     await chat.say("hola")
@@ -401,7 +372,7 @@ async def test_every_button_works_typed_as_its_number(chat_factory) -> None:  # 
     assert skip.replies[-1].key == "utter_offer_human"
 
 
-async def test_telegram_start_opens_with_the_first_contact(chat_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_telegram_start_opens_with_the_first_contact(chat_factory: ChatFactory) -> None:
     chat = chat_factory(hint="es")
     result = await chat.say("/start")
     assert keys(result)[0] == "utter_first_contact"
@@ -411,8 +382,8 @@ async def test_telegram_start_opens_with_the_first_contact(chat_factory) -> None
 
 
 async def test_crisis_numbers_come_before_lines_held_for_the_person(
-    stack: Runtime, chat_factory
-) -> None:  # type: ignore[no-untyped-def]
+    stack: Runtime, chat_factory: ChatFactory
+) -> None:
     from bot.store.console_models import HeldReply
 
     chat = chat_factory()

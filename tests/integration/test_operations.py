@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from browser.kit import PASSWORD, Survivor, clean_presence
+from kit import PASSWORD, Survivor, clean_presence
 from sqlalchemy import delete, select
 
 from bot.console import presence, queries
-from bot.console.auth import Accounts
+from bot.console.auth import Accounts, Staff
 from bot.handoff.hours import DAYS, HoursError, TeamHours, check_hours
 from bot.runtime import Runtime
 from bot.safety.changes import check_exit_word, check_phrase, measure, safety_set
@@ -30,7 +30,6 @@ from bot.store.ops_models import (
     TeamMember,
 )
 
-pytestmark = pytest.mark.rasa
 __all__ = ["clean_presence"]
 
 
@@ -52,7 +51,7 @@ def person(stack: Runtime, languages: list[str]) -> tuple[str, Accounts]:
     return user.id, accounts
 
 
-def staff_of(stack: Runtime, accounts: Accounts, user_id: str):  # type: ignore[no-untyped-def]
+def staff_of(stack: Runtime, accounts: Accounts, user_id: str) -> Staff:
     token = accounts.start_session(user_id, True)
     staff = accounts.load(token)
     assert staff is not None

@@ -29,7 +29,7 @@ from bot.store.crypto import Crypto
 from bot.store.db import Database
 from bot.store.models import Contact
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ScriptedChannel:

@@ -10,8 +10,6 @@ from sqlalchemy import text as sql
 from bot.runtime import Runtime
 from bot.types import Inbound
 
-pytestmark = pytest.mark.rasa
-
 CANARY_USER = "5550001234567"
 CANARY_TEXTS = [
     "hola me llamo Rigoberta y trabajo en la finca Canario",

@@ -17,8 +17,8 @@ from conftest import make_settings
 from fakes import fixture, free_port, running
 from fakes.people import TelegramPerson, buttons, count, settle, wait_until
 from fakes.telegram import FakeTelegram
+from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 from sqlalchemy import update
-from test_flows import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 
 from bot.channels import Channels
 from bot.channels.inbox import CONCURRENT_TURNS
@@ -29,8 +29,7 @@ from bot.store.crypto import Crypto
 from bot.store.models import Contact, Conversation, SeenMessage
 from bot.types import Reply, ReplyButton
 
-pytestmark = pytest.mark.rasa
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -21,8 +21,6 @@ from bot.runtime import Runtime
 from bot.store.channel_models import InboxMessage, PlatformMessage
 from bot.store.models import Contact, SeenMessage
 
-pytestmark = pytest.mark.rasa
-
 CANARY = "canaryfuzz"
 FUZZ = settings(
     max_examples=40,

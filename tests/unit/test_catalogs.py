@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_button_labels_fit(catalog: Catalog, lang: str) -> None:
         assert 0 < len(catalog.text(key, lang)) <= 20, f"{lang}:{key}"
 
 
-def test_missing_translation_falls_back_to_the_reviewed_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_translation_falls_back_to_the_reviewed_source(tmp_path: Path) -> None:
     catalog = Catalog(["es"], locales_dir=tmp_path)  # no catalogs at all
     assert catalog.text("utter_menu", "es") == MESSAGES["utter_menu"].text
     assert catalog.missing("es")

@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.models import Service
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po, write_po
 from bot.directory.seed import load_directory
 from bot.nlg import edits
 from bot.nlg.catalog import Catalog
-from bot.nlg.lint import check, reading_grade
+from bot.nlg.lint import Problem, check, reading_grade
 from bot.nlg.messages import MESSAGES
 from bot.settings import Settings
 from bot.store.db import Database
@@ -32,7 +32,7 @@ def catalog() -> Catalog:
     return Catalog(["en", "es", "pt", "fr"])
 
 
-def codes(problems) -> set[str]:  # type: ignore[no-untyped-def]
+def codes(problems: list[Problem]) -> set[str]:
     return {p.code for p in problems}
 
 
@@ -123,10 +123,11 @@ def test_po_files_round_trip_with_console_edits(
     edits.export_po(catalog, "pt", po_path)
     with po_path.open("rb") as fh:
         po = read_po(fh, locale="pt")
-    assert po.get(catalog.sources["utter_pause"], context="utter_pause").string == (
-        "Tudo bem.\nEscreva quando puder."
-    )
-    po.get(catalog.sources["utter_thanks"], context="utter_thanks").string = "De nada.\nEstou aqui."
+    pause = po.get(catalog.sources["utter_pause"], context="utter_pause")
+    assert pause is not None and pause.string == "Tudo bem.\nEscreva quando puder."
+    thanks = po.get(catalog.sources["utter_thanks"], context="utter_thanks")
+    assert thanks is not None
+    thanks.string = "De nada.\nEstou aqui."
     with po_path.open("wb") as fh:
         write_po(fh, po)
     with db.session() as s:

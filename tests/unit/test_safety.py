@@ -9,11 +9,11 @@ import yaml
 
 from bot.safety.check import evaluate
 from bot.safety.commands import Command, CommandMatcher
-from bot.safety.lexicon import Lexicons, read_lines
+from bot.safety.lexicon import Lexicons, PhraseList, Word, read_lines
 from bot.safety.text import fold, fold_command
 
 LANGS = ["en", "es", "pt", "fr"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,10 @@ def test_safety_set_has_enough_cases(lang: str) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_lexicon_recall_and_false_crisis_rate(lexicons: Lexicons, lang: str) -> None:
     report = evaluate(lexicons, lang)
-    assert report["recall"] >= 0.98, report["missed"]
-    assert report["false_crisis_rate"] <= 0.03, report["false_hits"]
+    recall, false_rate = report["recall"], report["false_crisis_rate"]
+    assert isinstance(recall, float) and isinstance(false_rate, float)
+    assert recall >= 0.98, report["missed"]
+    assert false_rate <= 0.03, report["false_hits"]
 
 
 @pytest.mark.parametrize(
@@ -75,10 +77,10 @@ def test_everyday_phrases_do_not_hit(lexicons: Lexicons, text: str) -> None:
     assert not lexicons.scan(text), lexicons.scan(text)
 
 
-def test_safety_never_depends_on_the_language() -> None:
+def test_safety_never_depends_on_the_language(lexicons: Lexicons) -> None:
     # A Spanish crisis is caught even when the conversation is in English: all lexicons run.
-    lex = Lexicons(LANGS)
-    assert {m.language for m in lex.scan("me van a matar")} >= {"es"}
+    # (The module's lexicons are those of the four languages, as the gateway's are.)
+    assert {m.language for m in lexicons.scan("me van a matar")} >= {"es"}
 
 
 @pytest.mark.parametrize(
@@ -129,12 +131,14 @@ def test_compiled_matcher_agrees_with_the_reference_rules(lexicons: Lexicons) ->
     """The indexed matcher is an optimisation: it must find exactly what the plain rules find."""
     from bot.safety.lexicon import _word_matches
 
-    def reference(plist, words):  # type: ignore[no-untyped-def]
-        found = set()
+    def reference(plist: PhraseList, words: list[Word]) -> set[str]:
+        found: set[str] = set()
         for phrase in plist.phrases:
             for start in range(1 if phrase.whole else len(words)):
 
-                def rec(i: int, j: int, items=phrase.items) -> int | None:  # type: ignore[no-untyped-def]
+                def rec(
+                    i: int, j: int, items: tuple[Word | None, ...] = phrase.items
+                ) -> int | None:
                     if i == len(items):
                         return j
                     item = items[i]

@@ -59,7 +59,7 @@ def test_payloads() -> None:
 
 def test_log_formatter_drops_unknown_fields() -> None:
     record = logging.LogRecord("bot.gateway", logging.INFO, __file__, 1, "turn", None, None)
-    record.text = "secret words"  # type: ignore[attr-defined]
-    record.intent = "greet"  # type: ignore[attr-defined]
+    record.text = "secret words"
+    record.intent = "greet"
     line = SafeFormatter().format(record)
     assert "secret" not in line and "intent=greet" in line

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from kit import ARTIFACTS, PASSWORD, Survivor, clean_presence, console_url, staff
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from bot.runtime import Runtime
 from bot.types import Reply
-from browser.kit import ARTIFACTS, PASSWORD, Survivor, clean_presence, console_url, staff
 
 __all__ = ["clean_presence", "staff"]
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
+from kit import Account, Survivor, console_url
 from playwright.async_api import Browser, BrowserContext
 
 from bot.handoff.live import LiveHandoff
 from bot.runtime import Runtime
 from bot.store.models import HandoffRequest, Mode, utcnow
-from browser.conftest import Shots, sign_in_page
-from browser.kit import Account, Survivor, console_url
+from e2e.browser.conftest import Shots, sign_in_page
 
-pytestmark = pytest.mark.rasa
 TIMEOUT = 15_000  # ms: waiting for a live update, never a fixed sleep
 
 
@@ -28,12 +26,12 @@ async def queued_request(survivor: Survivor) -> HandoffRequest:
     return req
 
 
-async def test_warm_handoff_in_spanish(  # type: ignore[no-untyped-def]
+async def test_warm_handoff_in_spanish(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
 ) -> None:
     shots = Shots(stack, "handoff")
     contexts.append(await browser.new_context(viewport={"width": 1280, "height": 900}))
@@ -105,12 +103,12 @@ async def test_warm_handoff_in_spanish(  # type: ignore[no-untyped-def]
     await shots.survivor(browser, survivor, "assistant-resumes")
 
 
-async def test_nobody_on_duty_and_nobody_answering(  # type: ignore[no-untyped-def]
+async def test_nobody_on_duty_and_nobody_answering(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
 ) -> None:
     shots = Shots(stack, "fallback")
     # Nobody is signed in: the survivor is told so at once, honestly, with numbers and hours.
@@ -157,12 +155,12 @@ async def test_nobody_on_duty_and_nobody_answering(  # type: ignore[no-untyped-d
     await shots.survivor(browser, waiting, "keeps-waiting")
 
 
-async def test_code_word_gate(  # type: ignore[no-untyped-def]
+async def test_code_word_gate(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
 ) -> None:
     shots = Shots(stack, "codeword")
     contexts.append(await browser.new_context(viewport={"width": 1280, "height": 900}))
@@ -203,12 +201,12 @@ async def test_code_word_gate(  # type: ignore[no-untyped-def]
     await shots.survivor(browser, survivor, "asked-for-code-word")
 
 
-async def test_only_supervisors_open_a_colleagues_conversation(  # type: ignore[no-untyped-def]
+async def test_only_supervisors_open_a_colleagues_conversation(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
 ) -> None:
     shots = Shots(stack, "roles")
     for _ in range(3):

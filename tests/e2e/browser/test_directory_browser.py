@@ -3,7 +3,7 @@ place and reason; the corrected file is checked, applied, and the assistant offe
 in its very next answer.
 
 Admin Ada uses Chromium (Playwright, console in Spanish); the survivor is the real gateway
-(``browser.kit.Survivor``). Screenshots go to tests/artifacts/console/<backend>/directory-*.png.
+(``kit.Survivor``). Screenshots go to tests/artifacts/console/<backend>/directory-*.png.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from kit import Account, Survivor, console_url
+from playwright.async_api import Browser, BrowserContext, FilePayload, Page
 from sqlalchemy import select
 
 from bot.directory import hsds
 from bot.runtime import Runtime
 from bot.store.models import Organization, Service
-from browser.conftest import Shots, sign_in_page
-from browser.kit import Account, Survivor, console_url
+from e2e.browser.conftest import Shots, sign_in_page
 
-pytestmark = pytest.mark.rasa
 TIMEOUT = 15_000  # ms
 
 
@@ -83,9 +82,8 @@ def ids(stack: Runtime) -> Iterator[dict[str, str]]:
 
 
 async def upload(page: Page, name: str, body: bytes) -> None:
-    await page.set_input_files(
-        "#f-file", files=[{"name": name, "mimeType": "application/zip", "buffer": body}]
-    )
+    payload: FilePayload = {"name": name, "mimeType": "application/zip", "buffer": body}
+    await page.set_input_files("#f-file", files=[payload])
     await page.get_by_role("button", name="Revisar el archivo (no se escribe nada)").click()
     await page.wait_for_selector("#import-result")
 

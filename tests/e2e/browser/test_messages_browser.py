@@ -10,16 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kit import Account, Survivor, console_url
 from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy import delete, func, select
 
 from bot.nlg import edits
 from bot.runtime import Runtime
 from bot.store.content_models import MessageEdit
-from browser.conftest import Shots, sign_in_page
-from browser.kit import Account, Survivor, console_url
+from e2e.browser.conftest import Shots, sign_in_page
 
-pytestmark = pytest.mark.rasa
 TIMEOUT = 15_000  # ms: waiting for a live check or a page, never a fixed sleep
 CRISIS = "ayuda me tienen encerrada en el cuarto"
 
@@ -64,12 +63,12 @@ async def save_draft(page: Page) -> int:
     return int(draft.removeprefix("draft-"))
 
 
-async def test_edit_then_survivor_gets_the_new_text_after_approval(  # type: ignore[no-untyped-def]
+async def test_edit_then_survivor_gets_the_new_text_after_approval(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
     restore_messages: None,
 ) -> None:
     shots = Shots(stack, "msgedit")
@@ -132,12 +131,12 @@ async def test_edit_then_survivor_gets_the_new_text_after_approval(  # type: ign
     await shots.staff(page, "history-on-a-small-screen")
 
 
-async def test_safety_critical_edit_waits_for_a_second_admin(  # type: ignore[no-untyped-def]
+async def test_safety_critical_edit_waits_for_a_second_admin(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
     restore_messages: None,
 ) -> None:
     shots = Shots(stack, "msgapproval")

@@ -7,26 +7,24 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
+from kit import Account, Survivor, console_url
 from playwright.async_api import Browser, BrowserContext
 from sqlalchemy import delete
 
 from bot.runtime import Runtime
 from bot.store.models import Mode
 from bot.store.ops_models import ExitWord
-from browser.conftest import Shots, sign_in_page
-from browser.kit import Account, Survivor, console_url
+from e2e.browser.conftest import Shots, sign_in_page
 
-pytestmark = pytest.mark.rasa
 TIMEOUT = 15_000  # ms
 
 
-async def test_admin_adds_an_exit_word_and_a_survivor_leaves_with_it(  # type: ignore[no-untyped-def]
+async def test_admin_adds_an_exit_word_and_a_survivor_leaves_with_it(
     stack: Runtime,
     browser: Browser,
     contexts: list[BrowserContext],
     staff: dict[str, Account],
-    clean_presence,
+    clean_presence: None,
 ) -> None:
     shots = Shots(stack, "exit-word")
     word = "tamarindo" + "".join(chr(97 + int(c, 16)) for c in uuid.uuid4().hex[:3])

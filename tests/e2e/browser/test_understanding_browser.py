@@ -10,6 +10,7 @@ Screenshots: tests/artifacts/console/<backend>/understanding-*.png.
 from __future__ import annotations
 
 import pytest
+from kit import Survivor, console_url, ensure_accounts
 from playwright.async_api import Browser, BrowserContext
 from sqlalchemy import delete, select
 
@@ -18,28 +19,29 @@ from bot.rasa.model import admin_data
 from bot.rasa.retrain import Retrainer, write_admin_data
 from bot.runtime import Runtime
 from bot.store.content_models import TrainingExample
-from browser.conftest import Shots, sign_in_page
-from browser.kit import Account, Survivor, console_url
+from bot.store.models import StaffPresence
+from e2e.browser.conftest import Shots, sign_in_page
 
-pytestmark = pytest.mark.rasa
 WORD = "zorblat"  # made up: no language has it, and no other test uses it
 PHRASES = [WORD, f"{WORD} por favor", f"quiero {WORD} ya"]
 RETRAIN_TIMEOUT = 600_000  # ms: validation, training and measuring take minutes on 2 cores
 
 
-async def test_retraining_with_a_new_phrase_that_the_assistant_then_understands(  # type: ignore[no-untyped-def]
-    stack: Runtime,
+async def test_retraining_with_a_new_phrase_that_the_assistant_then_understands(
+    real_stack: Runtime,
     backend: str,
     browser: Browser,
     contexts: list[BrowserContext],
-    staff: dict[str, Account],
-    clean_presence,
 ) -> None:
     if backend:
         pytest.skip(
             "retraining is the same on both databases (only phrase statuses are stored); "
             "trained and measured once, on SQLite"
         )
+    stack = real_stack  # a real training, a real switch: the real Rasa process
+    staff = ensure_accounts(stack)
+    with stack.db.session() as s:
+        s.execute(delete(StaffPresence))  # nobody on duty: the survivor is offered a person
     before = await stack.rasa.parse(WORD)
     assert before.intent != "request_human" or before.confidence < stack.settings.nlu_threshold
     assert stack.rasa_process is not None
@@ -123,5 +125,6 @@ async def test_retraining_with_a_new_phrase_that_the_assistant_then_understands(
         with stack.db.session() as s:
             s.execute(delete(TrainingExample).where(TrainingExample.text.contains(WORD)))
             write_admin_data(s, admin_data(stack.settings), include_pending=False)
+            s.execute(delete(StaffPresence))
         if stack.rasa_process is not None and stack.rasa_process.model != live_model:
             await Retrainer(stack).restore(live_model)
