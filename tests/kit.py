@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from bot.console.auth import Accounts
+from bot.directory.service import Directory
 from bot.runtime import Runtime
 from bot.store.console_models import HandoffState, StaffUser
 from bot.store.models import Conversation, HandoffRequest, StaffPresence
@@ -200,6 +201,19 @@ async def signed_in(stack: Runtime, clean_presence: None) -> AsyncIterator[SignI
     yield make
     for client in clients:
         await client.aclose()
+
+
+def likely_numbers(runtime: Runtime, language: str) -> list[str]:
+    """ "Country number" for each likely country of a language, in the order a crisis reply for
+    someone whose country is unknown names them (never one number for everyone)."""
+    with runtime.db.session() as s:
+        directory = Directory(s)
+        out = []
+        for code in directory.likely_countries(language, None, limit=4):
+            number = directory.emergency(code)
+            if number is not None:
+                out.append(f"{runtime.renderer.country_name(code, language)} {number.number}")
+    return out
 
 
 def console_url(runtime: Runtime) -> str:

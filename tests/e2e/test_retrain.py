@@ -24,7 +24,7 @@ async def test_a_new_phrase_goes_live_and_is_understood(real_stack: Runtime, bac
         for text in ("flumbix", "flumbix por favor", "quiero flumbix ya"):
             add_example(s, intents, "request_human", "es", text, "admin-1")
     before = await stack.rasa.parse("flumbix")
-    assert before.intent != "request_human" or before.confidence < 0.5
+    assert before.intent != "request_human"  # not understood yet
     result = await Retrainer(stack).retrain(margin=0.02)
     assert result.status == "live", result.reason
     assert set(result.before.accuracy) == {"en", "es", "pt", "fr"}

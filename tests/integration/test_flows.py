@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import Chat, ChatFactory
 from fakes.rasa import FakeRasa
+from kit import likely_numbers
 from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 from sqlalchemy import func, select
 
@@ -68,7 +69,7 @@ async def test_not_safe_now(chat_factory: ChatFactory, lang: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_crisis_as_first_message_unknown_country(
-    chat_factory: ChatFactory, lang: str
+    stack: Runtime, chat_factory: ChatFactory, lang: str
 ) -> None:
     chat = chat_factory()
     result = await chat.say(SAY[lang]["crisis"])
@@ -80,8 +81,8 @@ async def test_crisis_as_first_message_unknown_country(
     number = NUMBER.search(body)
     assert number is not None
     assert body.index(number.group(0)) < (body.find("?") if "?" in body else len(body))
-    # never one number presented as universal: at least two countries' numbers
-    assert len(set(NUMBER.findall(body))) >= 1 and body.count(",") >= 1
+    # never one number presented as universal: the numbers of the likely countries, each named
+    assert ", ".join(likely_numbers(stack, lang)) in body, body
     # the offer of a person, then a one-tap country question
     assert [b.payload for b in first.buttons] == ["/request_human", "/deny"]
     assert result.replies[1].key == "utter_crisis_pick_country"
@@ -91,6 +92,34 @@ async def test_crisis_as_first_message_unknown_country(
     again = await chat.tap(f'/inform_country{{"country":"{code}"}}')
     assert again.replies[0].key == "utter_crisis"
     assert EMERGENCY[code] in again.replies[0].text
+
+
+@pytest.mark.parametrize(
+    "lang",
+    [
+        "en",
+        "es",
+        pytest.param(
+            "pt",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a gap in bot/: for Portuguese the likely countries are Brazil alone "
+                "(LIKELY_COUNTRIES in bot/directory/service.py, and no other country of the "
+                "sample directory lists pt), so the crisis reply names one country's number",
+            ),
+        ),
+        "fr",
+    ],
+)
+async def test_crisis_with_no_country_names_two_countries_numbers(
+    stack: Runtime, chat_factory: ChatFactory, lang: str
+) -> None:
+    chat = chat_factory()
+    result = await chat.say(SAY[lang]["crisis"])
+    assert result.replies[0].key == "utter_crisis_unknown_country"
+    named = likely_numbers(stack, lang)
+    assert ", ".join(named) in result.replies[0].text
+    assert len({n.rsplit(" ", 1)[0] for n in named}) >= 2, named  # two different countries
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -147,7 +176,7 @@ async def test_country_question_can_be_skipped(chat_factory: ChatFactory, lang: 
     await chat.say(SAY[lang]["yes"])
     await chat.say(SAY[lang]["shelter"])
     skipped = await chat.tap("/skip")
-    assert skipped.replies[0].key in ("utter_services_intro_any_country", "utter_no_services")
+    assert skipped.replies[0].key == "utter_services_intro_any_country"
     assert skipped.replies[-1].key == "utter_offer_human"
 
 

@@ -250,14 +250,14 @@ async def test_an_added_exit_word_exits_from_three_states_at_once(
     assert queued.mode == Mode.QUEUED
     result = await waiting.say(word)
     assert result.mode == Mode.CLOSED and result.intent == "command:exit"
-    req = waiting.request()
-    assert req is None or req.status == "closed"
+    # B1: the session's state is gone at once: the conversation, and the request with it.
+    assert waiting.request() is None
     with stack.db.session() as s:
         for who in (first, chatting, waiting):
             left = s.scalars(
                 select(Conversation).where(Conversation.contact_id == who.contact_id)
             ).all()
-            assert all(c.mode == Mode.CLOSED for c in left)
+            assert left == []
 
     with stack.db.session() as s:
         s.execute(delete(ExitWord))
@@ -283,11 +283,12 @@ def test_exit_words_that_ordinary_messages_could_be_are_refused(stack: Runtime) 
     assert reason("SALIR") == "exists"
     assert reason("hola") == "greeting"
     assert reason("socorro") == "crisis"
-    assert reason("gracias") in ("everyday", "training")  # people send it as a whole message
+    assert reason("gracias") == "training"  # people send it as a whole message
     calm = next(
         t for t in safety_set("en").everyday if len(t) <= 40 and not any(c.isdigit() for c in t)
     )
-    assert reason(calm) in ("everyday", "training", "greeting")
+    assert calm == "this heat is killing me lol"
+    assert reason(calm) == "everyday"
     assert reason("pineapple") is None
 
 
@@ -325,7 +326,7 @@ def test_impact_counts_false_alarms_and_lost_catches_on_the_safety_set(stack: Ru
     # A crisis message as a "not a crisis" phrase vetoes itself: one crisis no longer caught.
     caught = next(t for t in data.crisis if lexicons.scan(t))
     impact = measure(lexicons, "en", "not_crisis", caught)
-    assert impact.no_longer_caught >= 1 and impact.risky
+    assert impact.no_longer_caught == 1 and impact.risky
     # A phrase nobody writes changes nothing.
     impact = measure(lexicons, "en", "crisis", "zorblax quarrel")
     assert (impact.newly_caught, impact.new_false_alarms, impact.no_longer_caught) == (0, 0, 0)

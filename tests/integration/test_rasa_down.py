@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Wired, make_settings, wired_stack
+from kit import likely_numbers
+from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.store.models import HandoffRequest
+from bot.store.models import Contact, Conversation, HandoffRequest
 from bot.types import Inbound
 
 TIMEOUT = 0.25  # the bot's rasa_timeout here; the slow fake answers after four times that
@@ -58,12 +60,36 @@ async def test_first_message_still_gets_the_introduction(runtime: Runtime, who: 
     assert keys == ["utter_first_contact", "utter_language_offer", "utter_ask_safe_to_chat"]
 
 
-@pytest.mark.parametrize(
-    "text", ["me van a matar", "they locked me in", "vão me matar", "je veux mourir"]
+# "They are going to kill me" is a threat from others: the crisis reply, not the self-harm one.
+# The lexicons' fuzzy match also finds "me voy a matar" / "vou me matar" (I will kill myself) in
+# it, and any self-harm match makes the whole message self-harm (bot/safety/screen.py).
+THREAT_READ_AS_SELF_HARM = pytest.mark.xfail(
+    strict=True,
+    reason="bot/safety: a threat from others ('they are going to kill me') gets the self-harm "
+    "reply, because an edit-distance match with 'I will kill myself' wins",
 )
-async def test_crisis(runtime: Runtime, text: str) -> None:
-    keys = await say(runtime, f"d-crisis-{uuid.uuid4().hex[:8]}", text)
-    assert keys[0].startswith(("utter_crisis", "utter_self_harm"))
+
+
+@pytest.mark.parametrize(
+    "text,language,key",
+    [
+        pytest.param(
+            "me van a matar", "es", "utter_crisis_unknown_country", marks=THREAT_READ_AS_SELF_HARM
+        ),
+        ("they locked me in", "en", "utter_crisis_unknown_country"),
+        pytest.param(
+            "vão me matar", "pt", "utter_crisis_unknown_country", marks=THREAT_READ_AS_SELF_HARM
+        ),
+        ("je veux mourir", "fr", "utter_self_harm_unknown_country"),
+    ],
+)
+async def test_crisis(runtime: Runtime, text: str, language: str, key: str) -> None:
+    user = f"d-crisis-{uuid.uuid4().hex[:8]}"
+    result = await runtime.gateway.handle(Inbound("telegram", user, f"{user}-1", text=text))
+    assert result.language == language
+    assert result.replies[0].key == key
+    # no country known yet: the numbers of the language's likely countries, each named
+    assert ", ".join(likely_numbers(runtime, language)) in result.replies[0].text
 
 
 async def test_exit_and_delete(runtime: Runtime, who: str) -> None:
@@ -80,8 +106,14 @@ async def test_person_is_queued(runtime: Runtime, who: str) -> None:
         "utter_ask_handoff_consent",
     ]
     assert await say(runtime, f"{who}-d4", "1") == ["utter_handoff_no_one"]
+    contact_id = runtime.crypto.pseudonym("telegram", f"{who}-d4")
     with runtime.db.session() as s:
-        assert s.query(HandoffRequest).count() >= 1
+        statuses = s.scalars(
+            select(HandoffRequest.status)
+            .join(Conversation)
+            .where(Conversation.contact_id == contact_id)
+        ).all()
+    assert statuses == ["queued"]
 
 
 async def test_anything_else_gets_the_fixed_apology(runtime: Runtime, who: str) -> None:
@@ -91,7 +123,14 @@ async def test_anything_else_gets_the_fixed_apology(runtime: Runtime, who: str) 
     result = await runtime.gateway.handle(
         Inbound("telegram", f"{who}-d5", f"{who}-d5-x", text="otra cosa")
     )
-    assert "911" in result.replies[0].text or "123" in result.replies[0].text
+    assert [r.key for r in result.replies] == ["utter_service_unavailable"]
+    with runtime.db.session() as s:
+        contact = s.get(Contact, runtime.crypto.pseudonym("telegram", f"{who}-d5"))
+        assert contact is not None and contact.country is None
+    # in Spanish, with no country known: the likely countries' numbers, each with its country
+    named = likely_numbers(runtime, "es")
+    assert named[:2] == ["México 911", "Colombia 123"]
+    assert ", ".join(named) in result.replies[0].text
 
 
 def test_no_crash_on_language_command(runtime: Runtime, who: str) -> None:

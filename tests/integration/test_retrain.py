@@ -4,11 +4,16 @@ wait; exit and delete never do). Training and switching to a real new model: tes
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
+from fakes.rasa import FakeRasa
+from kit import wait_until
+from sqlalchemy import select
 
 from bot.rasa.retrain import ExampleRefused, Figures, add_example, verdict
 from bot.runtime import Runtime, domain_intents
+from bot.store.models import Conversation
 from bot.types import Inbound
 
 
@@ -35,16 +40,40 @@ def test_phrases_are_checked_before_they_are_kept(stack: Runtime) -> None:
         s.rollback()
 
 
-async def test_held_messages_are_answered_after_the_switch(stack: Runtime) -> None:
+async def test_held_messages_are_answered_after_the_switch(
+    stack: Runtime, fake_rasa: FakeRasa
+) -> None:
+    user = f"held-{uuid.uuid4().hex[:8]}"
+    contact_id = stack.crypto.pseudonym("telegram", user)
+
+    def stored() -> bool:
+        with stack.db.session() as s:
+            return (
+                s.scalar(select(Conversation).where(Conversation.contact_id == contact_id))
+                is not None
+            )
+
+    parses = fake_rasa.count("/model/parse")
     stack.rasa.hold()
-    task = asyncio.create_task(
-        stack.gateway.handle(Inbound("telegram", "held-user", "held-1", text="necesito un abogado"))
-    )
-    await asyncio.sleep(0.5)
-    assert not task.done()  # waiting, not failing
-    stack.rasa.release()
+    try:
+        task = asyncio.create_task(
+            stack.gateway.handle(Inbound("telegram", user, "held-1", text="necesito un abogado"))
+        )
+        # A turn runs without pausing until it needs Rasa: once its conversation is stored, it is
+        # waiting at the hold (no fixed sleep: the condition, bounded).
+        await wait_until(stored, timeout=10)
+        assert not task.done()  # waiting, not failing
+        assert fake_rasa.count("/model/parse") == parses  # nothing reached Rasa while held
+    finally:
+        stack.rasa.release()
     result = await asyncio.wait_for(task, 30)
-    assert result.replies and result.intent != "unavailable"
+    assert result.intent == "need_legal"
+    assert [r.key for r in result.replies] == [
+        "utter_first_contact",
+        "utter_language_offer",
+        "utter_ask_safe_to_chat",
+    ]
+    assert fake_rasa.count("/model/parse") == parses + 1
 
 
 async def test_exit_and_delete_never_wait_behind_a_model_switch(stack: Runtime) -> None:

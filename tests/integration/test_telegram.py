@@ -147,7 +147,7 @@ async def test_fixture_updates(stack: Runtime, tg: FakeTelegram) -> None:
     start["update_id"] = person.message("x")["update_id"]
     start["message"]["chat"]["id"] = start["message"]["from"]["id"] = person.chat_id
     replies = await person.send(start)
-    assert len(replies) >= 1 and private_and_protected(replies)
+    assert len(replies) == 3 and private_and_protected(replies)  # the whole first contact
 
 
 async def test_blocked_by_the_person(stack: Runtime, tg: FakeTelegram) -> None:

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from fakes import fixture
-from fakes.people import sign
+from fakes.people import sign, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
-from bot.store.channel_models import InboxMessage, PlatformMessage
+from bot.store.channel_models import InboxMessage, OutboxMessage, PlatformMessage
 from bot.store.models import Contact, SeenMessage
 
 CANARY = "canaryfuzz"
@@ -59,6 +59,23 @@ def stored(runtime: Runtime) -> tuple[int, int, int, int]:
             int(s.scalar(select(func.count()).select_from(m)) or 0)
             for m in (SeenMessage, InboxMessage, Contact, PlatformMessage)
         )
+
+
+async def settled(runtime: Runtime) -> tuple[int, int, int, int]:
+    """The counts once the shared stack has finished what earlier tests left in its inbox and
+    outbox (a reply sent meanwhile would add a row that no fuzzed request made)."""
+
+    def quiet() -> bool:
+        with runtime.db.session() as s:
+            busy = s.scalar(select(func.count()).select_from(InboxMessage)) or s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "pending")
+            )
+        return not busy
+
+    await wait_until(quiet, timeout=60)
+    return stored(runtime)
 
 
 def no_content_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -107,7 +124,7 @@ async def test_telegram_mutated_updates(
     stack: Runtime, caplog: pytest.LogCaptureFixture, update: dict[str, Any]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    before = stored(stack)
+    before = await settled(stack)
     url = f"http://127.0.0.1:{stack.settings.port}/webhooks/telegram"
     headers = {"X-Telegram-Bot-Api-Secret-Token": stack.settings.telegram_secret}
     status = await post(url, json.dumps(update).encode(), headers)
@@ -122,7 +139,7 @@ async def test_telegram_anything(
     stack: Runtime, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    before = stored(stack)
+    before = await settled(stack)
     url = f"http://127.0.0.1:{stack.settings.port}/webhooks/telegram"
     good = {"X-Telegram-Bot-Api-Secret-Token": stack.settings.telegram_secret}
     assert await post(url, body, good) in (200, 400)
@@ -180,7 +197,7 @@ async def test_whatsapp_mutated_payloads(
     stack: Runtime, caplog: pytest.LogCaptureFixture, data: dict[str, Any]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    before = stored(stack)
+    before = await settled(stack)
     url = f"http://127.0.0.1:{stack.settings.port}/webhooks/whatsapp"
     body = json.dumps(data).encode()
     headers = {"X-Hub-Signature-256": sign(body, stack.settings.whatsapp_app_secret)}
@@ -195,7 +212,7 @@ async def test_whatsapp_anything(
     stack: Runtime, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    before = stored(stack)
+    before = await settled(stack)
     url = f"http://127.0.0.1:{stack.settings.port}/webhooks/whatsapp"
     signed = {"X-Hub-Signature-256": sign(body, stack.settings.whatsapp_app_secret)}
     assert await post(url, body, signed) in (200, 400)

@@ -43,7 +43,7 @@ async def test_retraining_with_a_new_phrase_that_the_assistant_then_understands(
     with stack.db.session() as s:
         s.execute(delete(StaffPresence))  # nobody on duty: the survivor is offered a person
     before = await stack.rasa.parse(WORD)
-    assert before.intent != "request_human" or before.confidence < stack.settings.nlu_threshold
+    assert before.intent != "request_human"  # not understood yet
     assert stack.rasa_process is not None
     live_model = stack.rasa_process.model
     shots = Shots(stack, "understanding")
