@@ -36,8 +36,8 @@ messages:
 	.venv/bin/pybabel compile -D console -d locales --statistics
 
 lint:
-	.venv/bin/ruff check bot actions tests
-	.venv/bin/ruff format --check bot actions tests
+	.venv/bin/ruff check bot actions addons tests bench
+	.venv/bin/ruff format --check bot actions addons tests bench
 
 typecheck:
 	.venv/bin/mypy

@@ -16,7 +16,7 @@ from bot.store.db import Database
 from bot.store.models import Awaiting
 
 
-class ActionFindServices(Action):  # type: ignore[misc]  # rasa_sdk ships no type hints
+class ActionFindServices(Action):  # rasa_sdk ships no type hints (pyproject: actions.*)
     """Built once by the composition root with what it needs (bot/runtime.py)."""
 
     def __init__(self, renderer: Renderer, db: Database, contexts: CallbackContexts) -> None:

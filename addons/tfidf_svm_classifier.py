@@ -12,7 +12,7 @@ LogisticRegressionClassifier.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class TfidfSvmIntentClassifier(IntentClassifier, GraphComponent):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             "C": 0.5,
             "word_ngrams": [1, 2],
@@ -45,12 +45,12 @@ class TfidfSvmIntentClassifier(IntentClassifier, GraphComponent):
         }
 
     @staticmethod
-    def required_packages() -> List[Text]:
+    def required_packages() -> list[str]:
         return ["sklearn", "skops"]
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         pipeline: Pipeline | None = None,
@@ -92,17 +92,17 @@ class TfidfSvmIntentClassifier(IntentClassifier, GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "TfidfSvmIntentClassifier":
+    ) -> TfidfSvmIntentClassifier:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
         # Intents that only appear in rules (nlu_fallback) carry no real examples.
-        counts: Dict[str, int] = {}
+        counts: dict[str, int] = {}
         for e in examples:
             counts[e.get(INTENT)] = counts.get(e.get(INTENT), 0) + 1
         examples = [
@@ -117,15 +117,18 @@ class TfidfSvmIntentClassifier(IntentClassifier, GraphComponent):
         self.persist()
         return self._resource
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if self.pipeline is None:
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
         probabilities = self.pipeline.predict_proba(texts)
         classes = self.pipeline.classes_
-        for message, row in zip(messages, probabilities):
+        for message, row in zip(messages, probabilities, strict=True):
             ranking = sorted(
-                ({"name": str(k), "confidence": float(v)} for k, v in zip(classes, row)),
+                (
+                    {"name": str(k), "confidence": float(v)}
+                    for k, v in zip(classes, row, strict=True)
+                ),
                 key=lambda r: -r["confidence"],
             )
             message.set(INTENT, ranking[0], add_to_output=True)
@@ -147,12 +150,12 @@ class TfidfSvmIntentClassifier(IntentClassifier, GraphComponent):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "TfidfSvmIntentClassifier":
+    ) -> TfidfSvmIntentClassifier:
         import skops.io as sio
 
         try:

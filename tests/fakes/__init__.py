@@ -22,8 +22,11 @@ from starlette.applications import Starlette
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+def fixture(name: str) -> dict[str, Any]:
+    """A fixture payload (every one is a JSON object), parsed anew on every call."""
+    data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict), name
+    return data
 
 
 def free_port() -> int:

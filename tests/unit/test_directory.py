@@ -1,0 +1,179 @@
+"""The directory in HSDS: export, import all-or-nothing with reasons, dry run, verification age."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.directory.hsds import exporting, importing, schema
+from bot.directory.seed import load_directory
+from bot.directory.service import Directory
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.store.models import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'dir.sqlite3'}")
+    database.migrate()
+    with database.session() as s:
+        load_directory(s, Settings().sample_directory)
+    yield database
+    database.dispose()
+
+
+def snapshot(db: Database) -> list[dict[str, object]]:
+    with db.session() as s:
+        return [
+            exporting.service_to_hsds(svc)
+            for svc in s.scalars(select(Service).order_by(Service.id))
+        ]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".zip", ""])
+def test_export_then_import_round_trips(db: Database, tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"export{suffix or '_csv'}"
+    with db.session() as s:
+        exporting.export_to(s, path)
+    items, where = importing.read(path)
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    fresh.migrate()
+    with fresh.session() as s:
+        report = importing.import_services(s, items, where, dry_run=False)
+    assert report.ok, report.errors
+    assert snapshot(fresh) == snapshot(db)
+    with db.session() as s:  # importing the same data again changes nothing
+        again = importing.import_services(s, items, where, dry_run=True)
+    assert again.created == [] and again.updated == [] and len(again.unchanged) == len(items)
+
+
+def test_one_bad_row_rejects_the_whole_import_with_its_reason(db: Database, tmp_path: Path) -> None:
+    with db.session() as s:
+        data = exporting.export_json(s)
+    data["services"][0]["name"] = "Renamed line"
+    data["services"][1]["status"] = "open"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    items, where = importing.read(path)
+    with db.session() as s:
+        report = importing.import_services(s, items, where, dry_run=False)
+    assert not report.ok
+    assert [str(e) for e in report.errors] == [
+        "services[1]: status 'open' is not one of active, inactive, defunct, temporarily closed"
+    ]
+    with db.session() as s:  # nothing written, not even the valid rename
+        assert s.get(Service, data["services"][0]["id"]).name != "Renamed line"  # type: ignore[union-attr]
+
+
+def test_csv_errors_name_the_row(db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    with db.session() as s:
+        exporting.export_to(s, folder)
+    rows = list(csv.DictReader((folder / "service_area.csv").open()))
+    rows[2]["name"] = "XX"
+    with (folder / "service_area.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    items, where = importing.read(folder)
+    with db.session() as s:
+        report = importing.import_services(s, items, where, dry_run=True)
+    assert len(report.errors) == 1
+    assert report.errors[0].where == "service.csv row 4"  # the header is row 1
+    assert "ISO 3166" in report.errors[0].reason
+
+
+def test_a_confidential_address_is_refused(db: Database) -> None:
+    with db.session() as s:
+        item = exporting.service_to_hsds(s.scalars(select(Service)).first())  # type: ignore[arg-type]
+    item["service_at_locations"] = [{"location": {"addresses": [{"address_1": "Calle Secreta 1"}]}}]
+    with pytest.raises(ValueError, match="public_address"):
+        importing.normalise(item)
+
+
+def test_dry_run_writes_nothing(db: Database) -> None:
+    with db.session() as s:
+        item = exporting.service_to_hsds(s.scalars(select(Service)).first())  # type: ignore[arg-type]
+    item["id"] = "new-service"
+    with db.session() as s:
+        report = importing.import_services(s, [item], {}, dry_run=True)
+    assert report.created == ["new-service"]
+    with db.session() as s:
+        assert s.get(Service, "new-service") is None
+
+
+def test_old_entries_are_flagged_then_hidden(db: Database) -> None:
+    today = dt.date.today()
+    with db.session() as s:
+        mx = [svc for svc in s.scalars(select(Service).where(Service.country == "MX"))]
+        mx[0].last_verified = today - dt.timedelta(days=100)
+    Directory.hide_after_days = 365
+    try:
+        with db.session() as s:
+            d = Directory(s)
+            flagged = d.needs_checking(90)
+            assert [(svc.id, hidden) for svc, hidden in flagged] == [(mx[0].id, False)]
+            assert d.hotlines("MX")
+            later = Directory(s, today=today + dt.timedelta(days=300))
+            assert later.hotlines("MX") == []  # more than a year since verification: not offered
+    finally:
+        Directory.hide_after_days = None
+
+
+def test_cli_import_with_dry_run_and_a_bad_file(db: Database, tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    with db.session() as s:
+        exporting.export_to(s, good)
+    data = json.loads(good.read_text())
+    data["services"][2]["phones"] = [{"number": "call me maybe", "type": "voice"}]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    env = {"BOT_DATA_DIR": str(tmp_path / "cli"), "BOT_SECRET_KEY": "k", "PATH": "/usr/bin:/bin"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "directory", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    dry = cli("import", str(good), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{len(data['services'])} would be created" in dry.stdout
+    rejected = cli("import", str(bad))
+    assert rejected.returncode == 1
+    assert "rejected: services[2]: phone 'call me maybe' is not a phone number" in rejected.stderr
+    assert "nothing was imported" in rejected.stderr
+    real = cli("import", str(good))
+    assert real.returncode == 0 and "were created" in real.stdout
+    exported = tmp_path / "again.zip"
+    assert cli("export", str(exported)).returncode == 0 and exported.exists()
+
+
+def test_a_zip_too_large_once_unpacked_or_not_a_zip_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = tmp_path / "directory.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("service.csv", "id,name\n" + "x,y\n" * 1000)
+    monkeypatch.setattr(importing, "MAX_UNPACKED_BYTES", 1000)
+    with pytest.raises(schema.ImportError_, match="too large"):
+        importing.read(packed)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip at all")
+    with pytest.raises(schema.ImportError_, match="not a readable zip"):
+        importing.read(broken)
