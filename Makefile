@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both start with `make setup`.
-.PHONY: setup run test eval bench messages lint typecheck check clean
+# While working on the bot, `make test-fast` is the quick loop: no Rasa process is needed.
+.PHONY: setup run test test-fast eval bench messages lint typecheck check clean
 
 PY := .venv/bin/python
 export RASA_TELEMETRY_ENABLED := false
@@ -10,8 +11,14 @@ setup:
 run: setup
 	.venv/bin/bot run
 
+# Everything: unit, integration, and end to end with the real Rasa process and Chromium.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit and integration tests (SQLite and PostgreSQL, the fake Rasa of tests/fakes/rasa.py): the
+# bot's environment only (.venv, from `make setup` once); no Rasa process, no model, no browser.
+test-fast:
+	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 # Held-out intent accuracy, per-intent F1, crisis recall and false-crisis rate, per language.
 eval: setup
