@@ -33,7 +33,16 @@ def test_bot_eval_reads_and_writes_json_lines(tmp_path: Path) -> None:
     results = [json.loads(x) for x in out.stdout.splitlines()]
     assert [r["id"] for r in results] == ["a", "b", "c1", "c2", "d"]
     for r in results:
-        assert set(r) == {"id", "language", "intent", "confidence", "crisis", "replies", "mode"}
+        assert set(r) == {
+            "id",
+            "language",
+            "intent",
+            "confidence",
+            "crisis",
+            "decided_by",
+            "replies",
+            "mode",
+        }
         assert r["replies"] and all(isinstance(t, str) for t in r["replies"])
     a = results[0]
     assert a["crisis"] is True and a["language"] == "es" and "911" in a["replies"][0]
