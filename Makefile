@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both start with `make setup`.
-.PHONY: setup run test eval bench messages lint typecheck check clean
+# While working on the bot, `make test-fast` is the quick loop (no Rasa needed).
+.PHONY: setup setup-bot run test test-fast eval bench messages lint typecheck check clean
 
 PY := .venv/bin/python
 export RASA_TELEMETRY_ENABLED := false
@@ -7,11 +8,21 @@ export RASA_TELEMETRY_ENABLED := false
 setup:
 	@scripts/setup.sh
 
+# The bot's environment alone: what `make test-fast` needs (no Python 3.10, no Rasa, no model).
+setup-bot:
+	@scripts/setup.sh --bot-only
+
 run: setup
 	.venv/bin/bot run
 
+# Everything: unit, integration, and end to end with the real Rasa process and Chromium.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit and integration tests: SQLite and PostgreSQL, the fake Rasa (tests/fakes/rasa.py); two
+# processes at once, one per core (scripts/test-fast.sh). Needs neither .venv-rasa nor a model.
+test-fast: setup-bot
+	@scripts/test-fast.sh $(PYTEST_ARGS)
 
 # Held-out intent accuracy, per-intent F1, crisis recall and false-crisis rate, per language.
 eval: setup
