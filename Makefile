@@ -1,12 +1,16 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both start with `make setup`.
-# While working on the bot, `make test-fast` is the quick loop: no Rasa process is needed.
-.PHONY: setup run test test-fast eval bench messages lint typecheck check clean
+# While working on the bot, `make test-fast` is the quick loop (no Rasa needed).
+.PHONY: setup setup-bot run test test-fast eval bench messages lint typecheck check clean
 
 PY := .venv/bin/python
 export RASA_TELEMETRY_ENABLED := false
 
 setup:
 	@scripts/setup.sh
+
+# The bot's environment alone: what `make test-fast` needs (no Python 3.10, no Rasa, no model).
+setup-bot:
+	@scripts/setup.sh --bot-only
 
 run: setup
 	.venv/bin/bot run
@@ -15,10 +19,10 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Unit and integration tests (SQLite and PostgreSQL, the fake Rasa of tests/fakes/rasa.py): the
-# bot's environment only (.venv, from `make setup` once); no Rasa process, no model, no browser.
-test-fast:
-	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+# Unit and integration tests: SQLite and PostgreSQL, the fake Rasa (tests/fakes/rasa.py); two
+# processes at once, one per core (scripts/test-fast.sh). Needs neither .venv-rasa nor a model.
+test-fast: setup-bot
+	@scripts/test-fast.sh $(PYTEST_ARGS)
 
 # Held-out intent accuracy, per-intent F1, crisis recall and false-crisis rate, per language.
 eval: setup

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent set-up: both Python environments, the database, the Rasa model.
 # Each step is skipped when its inputs have not changed since it last ran.
+#   --bot-only   the bot's environment alone (what `make test-fast` needs: no Python 3.10, no Rasa)
+# An environment that is a symbolic link (a git worktree sharing another checkout's .venv or
+# .venv-rasa) belongs to that checkout: it is used as it is, never reinstalled from here, and the
+# CLI runs as `python -m bot.cli` so that this checkout's code is the one that runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BOT_ONLY=false
+[ "${1:-}" = "--bot-only" ] && BOT_ONLY=true
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
@@ -30,12 +36,18 @@ find_rasa_python() {
   return 1
 }
 
+shared() {  # a symlinked environment that works: another checkout's, left alone
+  [ -L "$1" ] && [ -x "$1/bin/python" ] && { say "$1: shared with $(readlink -f "$1"), used as it is"; return 0; }
+  return 1
+}
+
 BOT_PY=$(find_bot_python) || die "Python 3.11 or newer is needed for the bot (set BOT_PYTHON)."
-RASA_PY=$(find_rasa_python) || die "Python 3.10 is needed for Rasa 3.6 (install it, e.g. 'pyenv install 3.10', or set RASA_PYTHON). See README."
 
 # 1. The bot's environment.
 BOT_STAMP=$(stamp_of pyproject.toml requirements/bot.lock)
-if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.stamp 2>/dev/null)" != "$BOT_STAMP" ]; then
+if shared .venv; then
+  :
+elif [ ! -x .venv/bin/python ] || [ "$(cat .venv/.stamp 2>/dev/null)" != "$BOT_STAMP" ]; then
   say "Bot environment (.venv, $("$BOT_PY" --version))"
   [ -x .venv/bin/python ] || "$BOT_PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
@@ -44,9 +56,17 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.stamp 2>/dev/null)" != "$BOT_STA
   echo "$BOT_STAMP" > .venv/.stamp
 fi
 
+if $BOT_ONLY; then
+  say "Bot environment ready (--bot-only: no Rasa environment, database or model)"
+  exit 0
+fi
+RASA_PY=$(find_rasa_python) || die "Python 3.10 is needed for Rasa 3.6 (install it, e.g. 'pyenv install 3.10', or set RASA_PYTHON). See README."
+
 # 2. Rasa's environment, kept apart: its pins would break the bot's (and the other way round).
 RASA_STAMP=$(stamp_of requirements/rasa.in requirements/rasa.lock)
-if [ ! -x .venv-rasa/bin/rasa ] || [ "$(cat .venv-rasa/.stamp 2>/dev/null)" != "$RASA_STAMP" ]; then
+if shared .venv-rasa; then
+  :
+elif [ ! -x .venv-rasa/bin/rasa ] || [ "$(cat .venv-rasa/.stamp 2>/dev/null)" != "$RASA_STAMP" ]; then
   say "Rasa environment (.venv-rasa, $("$RASA_PY" --version); a few minutes the first time)"
   [ -x .venv-rasa/bin/python ] || "$RASA_PY" -m venv .venv-rasa
   .venv-rasa/bin/python -m pip install --quiet --upgrade "pip<24.1"
@@ -57,9 +77,9 @@ fi
 
 # 3. Database schema and the sample directory.
 say "Database"
-.venv/bin/bot migrate
+.venv/bin/python -m bot.cli migrate
 
 # 4. The Rasa model, trained only when config, domain or training data changed.
 say "Rasa model"
-RASA_TELEMETRY_ENABLED=false .venv/bin/bot train
+RASA_TELEMETRY_ENABLED=false .venv/bin/python -m bot.cli train
 say "Set-up complete"
