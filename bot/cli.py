@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default=None, help="a language hint (en, es, pt, fr)")
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("eval", help="run JSON lines through the whole pipeline (DESIGN.md §6)")
+    p = sub.add_parser("eval", help="run JSON lines through the whole pipeline (docs/eval.md)")
     p.add_argument("file", help="a JSON-lines file, or - for standard input")
     p.set_defaults(func=cmd_eval)
 

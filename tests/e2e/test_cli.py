@@ -1,4 +1,4 @@
-"""The command line: `bot eval` as DESIGN.md §6 specifies it, from a cold start."""
+"""The command line: `bot eval` as docs/eval.md specifies it, from a cold start."""
 
 from __future__ import annotations
 
