@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from bot.settings import Settings, get_settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 
 def _server_up(settings: Settings) -> bool:
@@ -178,6 +178,7 @@ async def _eval(source: str, out: TextIO) -> None:
                     "confidence": result.confidence,
                     "crisis": result.crisis,
                     "decided_by": decided_by(result),
+                    "reason": result.reason,
                     "replies": [r.text for r in result.replies],
                     "mode": result.mode,
                 },
@@ -309,18 +310,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.only != "independent":
         report_main(args)
     if args.only != "heldout":
-        asyncio.run(_report_independent(args.independent_json))
+        asyncio.run(_report_independent(args.independent_json, Path(args.set)))
     return 0
 
 
-async def _report_independent(json_path: str | None) -> None:
+async def _report_independent(json_path: str | None, directory: Path) -> None:
     from bot.independent import evaluate, render
 
     started = time.monotonic()
-    figures, lines = await evaluate(get_settings())
-    print("\n" + render(figures))
+    figures, lines = await evaluate(get_settings(), directory)
+    print("\n" + render(figures, f"{directory.name} set ({directory}/)"))
     verdict = "met" if all(f.meets_bar() for f in figures) else "NOT met"
-    print(f"\nindependent set: bar {verdict} ({time.monotonic() - started:.0f} s)")
+    print(f"\n{directory.name} set: bar {verdict} ({time.monotonic() - started:.0f} s)")
     if json_path:
         Path(json_path).write_text(
             json.dumps(
@@ -366,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--only", choices=("heldout", "independent"), default=None, help="one of the two reports"
+    )
+    p.add_argument(
+        "--set",
+        default=str(PROJECT_ROOT / "eval" / "independent"),
+        help="the folder of JSON-lines files scored as the independent set (eval/dev: the "
+        "development set, which may be tuned on)",
     )
     p.set_defaults(func=cmd_report)
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.evaluation import BAR
+from bot.language import LanguageDetector
 from bot.net import free_port
-from bot.safety.lexicon import Lexicons
+from bot.safety.screen import SafetyScreen
 from bot.server import Stack
 from bot.settings import PROJECT_ROOT, Settings
 from bot.types import Inbound, TurnResult
@@ -99,22 +100,30 @@ class Figures:
         )
 
 
+def lexicons_alone(screen: SafetyScreen) -> Callable[[dict[str, Any]], bool]:
+    """The crisis decision of the deterministic screen alone (lexicons, languages, context)."""
+
+    def decide(item: dict[str, Any]) -> bool:
+        return screen.screen(str(item["text"]), item.get("lang")).crisis
+
+    return decide
+
+
 def score(
-    name: str, rows: list[tuple[dict[str, Any], TurnResult]], lexicons: Lexicons, threshold: float
+    name: str,
+    rows: list[tuple[dict[str, Any], TurnResult]],
+    alone: Callable[[dict[str, Any]], bool],
+    threshold: float,
 ) -> Figures:
     figures = Figures(name, lines=len(rows))
     crisis = [(item, r) for item, r in rows if item["expect_crisis"]]
     calm = [(item, r) for item, r in rows if not item["expect_crisis"]]
     if crisis:
         figures.crisis_recall = sum(r.crisis for _, r in crisis) / len(crisis)
-        figures.lexicon_recall = sum(bool(lexicons.scan(i["text"])) for i, _ in crisis) / len(
-            crisis
-        )
+        figures.lexicon_recall = sum(alone(i) for i, _ in crisis) / len(crisis)
     if calm:
         figures.false_crisis_rate = sum(r.crisis for _, r in calm) / len(calm)
-        figures.lexicon_false_rate = sum(bool(lexicons.scan(i["text"])) for i, _ in calm) / len(
-            calm
-        )
+        figures.lexicon_false_rate = sum(alone(i) for i, _ in calm) / len(calm)
     right = sum(intent_of(r, threshold) == item["expect_intent"] for item, r in rows)
     figures.intent_accuracy = right / len(rows) if rows else 0.0
     figures.missed = dict(Counter(str(i.get("kind")) for i, r in crisis if not r.crisis))
@@ -132,20 +141,24 @@ def load(directory: Path = INDEPENDENT_DIR) -> dict[str, list[dict[str, Any]]]:
     return files
 
 
-async def evaluate(settings: Settings) -> tuple[list[Figures], list[dict[str, Any]]]:
+async def evaluate(
+    settings: Settings, directory: Path = INDEPENDENT_DIR
+) -> tuple[list[Figures], list[dict[str, Any]]]:
     """Figures per file and for the mixed lines of all files, and every line's outcome."""
-    files = load()
+    files = load(directory)
     everything = [item for items in files.values() for item in items]
     outcomes: dict[str, tuple[dict[str, Any], TurnResult]] = {}
     async for item, result in run_lines(settings, everything):
         outcomes[item["id"]] = (item, result)
-    lexicons = Lexicons(settings.languages)
+    alone = lexicons_alone(
+        SafetyScreen(settings.languages, guess=LanguageDetector(settings.languages))
+    )
     by_file: dict[str, list[tuple[dict[str, Any], TurnResult]]] = defaultdict(list)
     for name, items in files.items():
         by_file[name] = [outcomes[item["id"]] for item in items]
-    figures = [score(n, rows, lexicons, settings.nlu_threshold) for n, rows in by_file.items()]
+    figures = [score(n, rows, alone, settings.nlu_threshold) for n, rows in by_file.items()]
     mixed = [outcomes[i["id"]] for i in everything if i.get("set") == "mixed"]
-    figures.append(score("mixed", mixed, lexicons, settings.nlu_threshold))
+    figures.append(score("mixed", mixed, alone, settings.nlu_threshold))
     lines = [
         {
             "id": item["id"],
@@ -155,6 +168,7 @@ async def evaluate(settings: Settings) -> tuple[list[Figures], list[dict[str, An
             "intent": intent_of(result, settings.nlu_threshold),
             "confidence": result.confidence,
             "decided_by": decided_by(result),
+            "reason": result.reason,
             "replies": [r.key for r in result.replies],
         }
         for item, result in outcomes.values()
@@ -162,12 +176,12 @@ async def evaluate(settings: Settings) -> tuple[list[Figures], list[dict[str, An
     return figures, lines
 
 
-def render(figures: list[Figures]) -> str:
+def render(figures: list[Figures], title: str = "independent set (eval/independent/)") -> str:
     head = (
         f"{'set':<7}{'n':>5}{'crisis recall':>15}{'false crisis':>14}{'accuracy':>10}"
         f"{'lexicon recall':>16}{'lexicon false':>15}"
     )
-    rows = ["independent set (eval/independent/), whole pipeline:", head, "-" * len(head)]
+    rows = [f"{title}, whole pipeline:", head, "-" * len(head)]
     for f in figures:
         rows.append(
             f"{f.name:<7}{f.lines:>5}{f.crisis_recall:>15.3f}{f.false_crisis_rate:>14.3f}"

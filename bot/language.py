@@ -42,6 +42,13 @@ class LanguageDetector:
     def warm_up(self) -> None:
         self.detect("warm up the detector models")
 
+    def shares(self, text: str) -> dict[str, float]:
+        """Each enabled language's share of the guess (they sum to 1): the safety screen reads a
+        message with the lexicons of the languages it may be in."""
+        values = self._detector.compute_language_confidence_values(text)
+        by_lingua = {lang: code for code, lang in _LINGUA.items()}
+        return {by_lingua[v.language]: float(v.value) for v in values if v.language in by_lingua}
+
     def detect(self, text: str) -> Detection | None:
         words = len(text.split())
         if not words:

@@ -117,8 +117,8 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
             seed_if_empty(s, settings.sample_directory)
     Directory.hide_after_days = settings.directory_hide_after_days
     extra_exit = [w.strip() for w in settings.exit_words.split(",") if w.strip()]
-    screen = SafetyScreen(settings.languages, extra_exit)
     detector = LanguageDetector(settings.languages)
+    screen = SafetyScreen(settings.languages, extra_exit, guess=detector)
     catalog = Catalog(settings.languages)
     with db.session() as s:
         load_live(s, catalog)  # admins' approved edits override the catalogs

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # Measured on the held-out split (docs/eval.md): errors mostly come with high confidence, so a
     # higher bar mostly turns right answers into menus.
     nlu_threshold: float = 0.3
+    # The model's reading is a crisis when its emergency and self-harm probabilities together
+    # reach this, whatever intent came first (a crisis reply is never irreversible; a missed one
+    # may be). Chosen on the development set eval/dev/, reported on eval/independent/.
+    crisis_threshold: float = 0.5
     # A retrained model goes live only if intent accuracy drops by at most this much in every
     # language (crisis recall may not drop at all): bot/rasa/retrain.py, docs/understanding.md.
     retrain_margin: float = 0.01

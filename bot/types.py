@@ -47,6 +47,9 @@ class TurnResult:
     # Which step decided (conversation/routes.py): command, crisis (a lexicon), choice, to_staff,
     # code_word, understanding (the model, and what the turn made of it). For ``bot eval``.
     route: str = ""
+    # The rule or model that decided, e.g. "lexicon es/crisis: me van ... matar" or
+    # "model emergency 0.71; lexicon en/crisis: kill me (set aside: joke)". For ``bot eval``.
+    reason: str = ""
 
 
 def is_language_offer(reply: Reply) -> bool:

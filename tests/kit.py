@@ -25,6 +25,9 @@ from sqlalchemy import delete, select
 from bot.console.auth import Accounts
 from bot.directory.service import Directory
 from bot.runtime import Runtime
+from bot.safety.changes import safety_set
+from bot.safety.context import laughter
+from bot.safety.lexicon import Lexicons
 from bot.store.console_models import HandoffState, StaffUser
 from bot.store.models import Conversation, HandoffRequest, StaffPresence
 from bot.types import Inbound, Reply, TurnResult
@@ -243,3 +246,14 @@ async def sign_in(
 
 def client_for(runtime: Runtime) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=console_url(runtime), timeout=20, follow_redirects=True)
+
+
+def plain_everyday(lexicons: Lexicons, language: str) -> str:
+    """An everyday message of the safety test set with no context marker (no "lol", no "years
+    ago"): a crisis phrase made of it is a crisis, not set aside as a joke or a past."""
+    table = lexicons.by_language[language]
+    return next(
+        text
+        for text in safety_set(language).everyday
+        if not laughter(text) and not table.markers(text)
+    )

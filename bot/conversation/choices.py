@@ -79,7 +79,7 @@ async def run(p: Parts, ctx: TurnContext, payload: str) -> None:
         return
     s, conv, desk = ctx.session, ctx.conv, p.desk
     if ctx.live and intent in CRISIS_INTENTS:
-        crisis.in_handoff(p, ctx, intent == "self_harm")
+        crisis.in_handoff(p, ctx, crisis.kind_of(intent))
         return
     if conv.mode == Mode.STAFF and intent not in WHILE_WITH_STAFF:
         # A person is writing: old buttons never bring the assistant back in.
@@ -107,9 +107,9 @@ async def run(p: Parts, ctx: TurnContext, payload: str) -> None:
             conv.country = ctx.contact.country = code
         if conv.crisis and conv.awaiting != Awaiting.COUNTRY:
             # The one-tap country after a crisis: that country's exact numbers.
-            crisis.answer(p, ctx, False)
+            crisis.answer(p, ctx, "self")
             return
     if intent in CRISIS_INTENTS:
-        crisis.answer(p, ctx, intent == "self_harm")
+        crisis.answer(p, ctx, crisis.kind_of(intent))
         return
     await dialogue.run(p, ctx, intent)

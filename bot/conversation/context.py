@@ -99,4 +99,13 @@ class TurnContext:
             mode,
             extras=dict(self.extras),
             route=self.route,
+            reason=self.reason(),
         )
+
+    def reason(self) -> str:
+        """Which rule or model decided, in a few words (``bot eval``); never the message."""
+        screened = self.screening.reason
+        if self.route == "understanding":
+            said = f"model {self.intent} {self.confidence or 0.0:.2f}"
+            return f"{said}; {screened}" if screened else said
+        return screened if self.route in ("crisis", "command") and screened else self.route

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
+from bot.safety.screen import CrisisKind, Screening
 
 
-def answer(p: Parts, ctx: TurnContext, self_harm: bool) -> None:
+def kind_of(intent: str, screening: Screening | None = None) -> CrisisKind:
+    """The wording for a crisis the model read: its own for self-harm, and the one for someone
+    asking on another's behalf when only the ``others`` lexicon saw the danger."""
+    if intent == "self_harm":
+        return "self_harm"
+    if screening is not None and screening.matches and screening.kind == "others":
+        return "others"
+    return "self"
+
+
+def answer(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:
+    """The numbers in the wording for whose danger it is (yours, self-harm, someone else's)."""
     ctx.crisis = True
-    ctx.decided("self_harm" if self_harm else "emergency")
+    ctx.decided("self_harm" if kind == "self_harm" else "emergency")
     conv = ctx.conv
     conv.crisis = True
     p.handoffs.raise_urgency(ctx.session, conv)
     r, d = ctx.render, ctx.directory
-    replies = p.renderer.crisis(r, d, self_harm, conv.language_confirmed)
+    replies = p.renderer.crisis(r, d, kind, conv.language_confirmed)
     if ctx.is_new:  # A7 still holds, after the numbers (A1)
         replies.append(p.renderer.render("utter_first_contact", r, d))
     ctx.answer(*replies)
 
 
-def in_handoff(p: Parts, ctx: TurnContext, self_harm: bool) -> None:
+def in_handoff(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:
     """In a live handoff: the numbers at once, the message to staff, the request urgent."""
     ctx.crisis = True
-    ctx.intent, ctx.confidence = ("self_harm" if self_harm else "emergency"), 1.0
+    ctx.intent, ctx.confidence = ("self_harm" if kind == "self_harm" else "emergency"), 1.0
     conv = ctx.conv
     conv.crisis = True
     p.handoffs.keep_message(ctx.session, conv, ctx.text, "in")

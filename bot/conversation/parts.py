@@ -46,7 +46,7 @@ class Rasa(Protocol):
 class Screen(Protocol):
     """The deterministic safety screen (bot/safety/screen.py)."""
 
-    def screen(self, text: str) -> Screening: ...
+    def screen(self, text: str, language: str | None = None) -> Screening: ...
 
 
 @dataclass

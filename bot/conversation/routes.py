@@ -41,9 +41,9 @@ async def _start(p: Parts, ctx: TurnContext) -> None:
 
 async def _crisis(p: Parts, ctx: TurnContext) -> None:
     if ctx.live:
-        crisis.in_handoff(p, ctx, ctx.screening.self_harm)
+        crisis.in_handoff(p, ctx, ctx.screening.kind)
     else:
-        crisis.answer(p, ctx, ctx.screening.self_harm)
+        crisis.answer(p, ctx, ctx.screening.kind)
 
 
 async def _choice(p: Parts, ctx: TurnContext) -> None:

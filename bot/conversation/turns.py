@@ -149,7 +149,11 @@ class Conversations:
                 started_at=utcnow(),
             )
             s.add(conv)
-        screening = Screening() if msg.payload or not msg.text else p.screen.screen(msg.text)
+        screening = (
+            Screening()
+            if msg.payload or not msg.text
+            else p.screen.screen(msg.text, conv.language if conv.language_confirmed else None)
+        )
         return TurnContext(
             msg=msg,
             uow=uow,

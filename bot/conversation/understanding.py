@@ -28,6 +28,12 @@ async def run(p: Parts, ctx: TurnContext) -> None:
     await understood(p, ctx, parse)
 
 
+def crisis_share(parse: Parse) -> float:
+    """The model's probability that the message is a crisis: emergency and self-harm together,
+    since danger often splits its weight between the two (and with report_case)."""
+    return sum(score for name, score in parse.ranking if name in CRISIS_INTENTS)
+
+
 def _offers_countries(choices: list[dict[str, object]]) -> bool:
     return any(str(c.get("payload", "")).startswith("/inform_country") for c in choices)
 
@@ -45,15 +51,20 @@ async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
     if country:
         conv.country = ctx.contact.country = country
         if conv.crisis and awaiting != Awaiting.COUNTRY:
-            crisis.answer(p, ctx, False)  # that country's exact numbers, as the tap gives
+            crisis.answer(p, ctx, "self")  # that country's exact numbers, as the tap gives
         else:
             await dialogue.run(p, ctx, "inform_country")
         return
     if awaiting == Awaiting.COUNTRY and intent in ("skip", "deny"):
         await dialogue.run(p, ctx, "skip")
         return
-    if confident and intent in CRISIS_INTENTS:
-        crisis.answer(p, ctx, intent == "self_harm")
+    danger = crisis_share(parse)
+    if (confident and intent in CRISIS_INTENTS) or danger >= p.settings.crisis_threshold:
+        if intent not in CRISIS_INTENTS:
+            ranked = dict(parse.ranking)
+            intent = max(CRISIS_INTENTS, key=lambda i: ranked.get(i, 0.0))
+            ctx.intent, ctx.confidence = intent, danger
+        crisis.answer(p, ctx, crisis.kind_of(intent, ctx.screening))
         return
     if confident and intent in ("exit", "delete_data"):
         # Never on a guess: the exact command does it at once; the model's reading only asks.

@@ -255,6 +255,34 @@ MESSAGES: dict[str, MessageDef] = {
             safety_critical=True,
             question=True,
         ),
+        # Someone writes about another person in danger now (a child, a relative, someone with
+        # them): the emergency number first, that they can call for them, then a person.
+        _m(
+            "utter_crisis_others",
+            N_(
+                "utter_crisis_others",
+                "OK.\nIf someone is in danger now, call {emergency} ({country_name}). "
+                "You can call for them.\n"
+                "{hotline_lines}\n"
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_crisis_others_unknown_country",
+            N_(
+                "utter_crisis_others_unknown_country",
+                "OK.\nIf someone is in danger now, call the emergency number of the country "
+                "they are in. For example: {emergency_examples}. You can call for them.\n"
+                "{hotline_lines}\n"
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
         _m(
             "utter_crisis_pick_country",
             N_(

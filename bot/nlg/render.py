@@ -20,11 +20,20 @@ from bot.nlg.catalog import Catalog
 from bot.nlg.messages import BUTTON_TEXTS, MESSAGES, Button
 from bot.platforms import platform
 from bot.safety.commands import Command, CommandMatcher
+from bot.safety.screen import CrisisKind
 from bot.settings import Settings
 from bot.store.models import Service
 from bot.types import Reply, ReplyButton
 
 LANGUAGE_NAMES = NATIVE_NAMES
+
+
+# The crisis reply for whose danger it is (bot/safety/screen.py); ``_unknown_country`` variants.
+CRISIS_KEYS: dict[CrisisKind, str] = {
+    "self": "utter_crisis",
+    "self_harm": "utter_self_harm",
+    "others": "utter_crisis_others",
+}
 
 
 class _Blank(dict[str, Any]):
@@ -216,14 +225,13 @@ class Renderer:
         self,
         ctx: RenderContext,
         directory: Directory,
-        self_harm: bool,
+        kind: CrisisKind,
         language_confident: bool,
     ) -> list[Reply]:
-        """Numbers first, then the offer of a person; a country question only after both."""
+        """Numbers first, then the offer of a person; a country question only after both. The
+        wording follows whose danger it is: the writer's, self-harm, or someone else's."""
         known = directory.emergency(ctx.country) is not None
-        key = ("utter_self_harm" if self_harm else "utter_crisis") + (
-            "" if known else "_unknown_country"
-        )
+        key = CRISIS_KEYS[kind] + ("" if known else "_unknown_country")
         first = self.render(key, ctx, directory)
         if not language_confident:
             # A2: language not yet known: add the short line in Spanish and English too.

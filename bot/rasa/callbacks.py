@@ -22,6 +22,7 @@ from bot.directory.service import Directory
 from bot.nlg.messages import MESSAGES
 from bot.nlg.render import Renderer
 from bot.rasa.inflight import CallbackContexts
+from bot.safety.screen import CrisisKind
 from bot.store.db import Database
 
 log = logging.getLogger("bot.rasa.callbacks")
@@ -67,7 +68,8 @@ class Callbacks:
         with self.db.session() as s:
             directory = Directory(s)
             if name in ("utter_crisis", "utter_self_harm"):
-                reply = self.renderer.crisis(ctx, directory, name == "utter_self_harm", True)[0]
+                kind: CrisisKind = "self_harm" if name == "utter_self_harm" else "self"
+                reply = self.renderer.crisis(ctx, directory, kind, True)[0]
             else:
                 buttons = None
                 if name in ("utter_language_offer", "utter_language_menu"):

@@ -6,18 +6,26 @@ typo: one edit for words of 5-8 letters, two for 9 or more, none for shorter wor
 phrase allows up to three other words; a phrase starting with ``=`` matches only a whole message
 ("=sos": "SOS!!" is a cry for help, "vos sos" is Argentine Spanish for "you are"). Phrases
 from ``not_crisis.txt`` veto the matches they contain.
+
+Each language has four lists of phrases: ``crisis.txt`` (danger now to the writer),
+``self_harm.txt``, ``others.txt`` (danger now to someone the writer tells about: a child, a
+relative, someone with them) and ``not_crisis.txt`` (idioms that veto), and the context markers of
+``context.yml`` (bot/safety/context.py: past, safe now, joke, conditional, present).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import spacy
+import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from bot.safety.context import MARKERS, Marker, laughter, set_aside
 from bot.safety.text import fold
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
@@ -43,7 +51,7 @@ class Phrase:
 
 @dataclass(frozen=True)
 class Match:
-    kind: str  # "crisis" | "self_harm" | "veto"
+    kind: str  # "crisis" | "self_harm" | "others" | "veto"
     language: str
     phrase: str
     start: int  # character offsets
@@ -238,9 +246,33 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
-KINDS = ("crisis", "self_harm", "not_crisis")
-SCAN_ORDER = (("self_harm", "self_harm"), ("crisis", "crisis"), ("veto", "not_crisis"))
-FILES = {"crisis": "crisis.txt", "self_harm": "self_harm.txt", "not_crisis": "not_crisis.txt"}
+KINDS = ("crisis", "self_harm", "others", "not_crisis")
+SCAN_ORDER = (
+    ("self_harm", "self_harm"),
+    ("crisis", "crisis"),
+    ("others", "others"),
+    ("veto", "not_crisis"),
+)
+FILES = {
+    "crisis": "crisis.txt",
+    "self_harm": "self_harm.txt",
+    "others": "others.txt",
+    "not_crisis": "not_crisis.txt",
+}
+CONTEXT_FILE = "context.yml"
+
+
+def read_context(path: Path) -> dict[str, list[str]]:
+    """A language's context markers: ``{marker: [phrase, ...]}`` for the names in MARKERS."""
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(data) - set(MARKERS)
+    if unknown:
+        raise ValueError(f"{path}: unknown context lists {sorted(unknown)}")
+    return {
+        name: [str(p).strip() for p in (data.get(name) or []) if str(p).strip()] for name in MARKERS
+    }
 
 
 class LanguageLexicon:
@@ -251,14 +283,27 @@ class LanguageLexicon:
         self.language = language
         self.analyzer = LanguageAnalyzer(language)
         base = directory / language
-        self.crisis = PhraseList(self.analyzer, read_lines(base / FILES["crisis"]))
-        self.self_harm = PhraseList(self.analyzer, read_lines(base / FILES["self_harm"]))
-        self.veto = PhraseList(self.analyzer, read_lines(base / FILES["not_crisis"]))
+        self.lists = {
+            kind: PhraseList(self.analyzer, read_lines(base / FILES[kind])) for kind in KINDS
+        }
+        self.context = {
+            name: PhraseList(self.analyzer, phrases)
+            for name, phrases in read_context(base / CONTEXT_FILE).items()
+        }
         self.added: dict[str, PhraseList] = {}
         self.added_lines: dict[str, tuple[str, ...]] = {}
 
     def shipped(self, kind: str) -> PhraseList:
-        return {"crisis": self.crisis, "self_harm": self.self_harm, "not_crisis": self.veto}[kind]
+        return self.lists[kind]
+
+    def markers(self, text: str) -> list[Marker]:
+        """The context markers of this language found in ``text``."""
+        words = self.analyzer.words(text)
+        return [
+            Marker(name, self.language, phrase.source, words[s].start, words[e - 1].end)
+            for name, plist in self.context.items()
+            for phrase, s, e in plist.find(words)
+        ]
 
     def with_added(self, lines: dict[str, list[str]]) -> LanguageLexicon:
         """A copy sharing the analyzer and the shipped lists, with these admin phrases."""
@@ -311,8 +356,24 @@ def _outweighs(crisis: Match, self_harm: Match) -> bool:
     return covers and crisis.end - crisis.start > self_harm.end - self_harm.start
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the lexicons found in one message, and in which languages they looked."""
+
+    matches: tuple[Match, ...]
+    markers: tuple[Marker, ...]
+    languages: tuple[str, ...]
+
+    @property
+    def set_aside(self) -> str | None:
+        """Why the risky phrases found are not a crisis here (past, joke...), or None."""
+        return set_aside(list(self.markers)) if self.matches else None
+
+
 class Lexicons:
-    """All languages at once: safety never depends on knowing the person's language.
+    """Every enabled language's lexicons. ``read`` looks in the languages it is given (the
+    screen gives those the message may be in, so Spanish "me mato" never fires on a Portuguese
+    idiom), or in all of them.
 
     Admins' phrases are swapped in with ``set_added``: the new tables are built aside, then
     replace the old ones in one assignment, so a message being screened meanwhile sees either
@@ -361,11 +422,29 @@ class Lexicons:
         other._tables = {**current, language: lex.with_added(lines)}
         return other
 
-    def scan(self, text: str) -> list[Match]:
-        """Crisis and self-harm matches in any language, less those inside an everyday idiom."""
+    def read(self, text: str, languages: Iterable[str] | None = None) -> Reading:
+        """Risky phrases and context markers of ``languages`` (all when None) in ``text``."""
+        tables = self.by_language
+        chosen = [lang for lang in (languages or tables) if lang in tables] or list(tables)
+        matches = self.matches(text, chosen)
+        markers = laughter(text)
+        if matches:
+            for lang in chosen:
+                markers.extend(tables[lang].markers(text))
+        return Reading(tuple(matches), tuple(markers), tuple(chosen))
+
+    def scan(self, text: str, languages: Iterable[str] | None = None) -> list[Match]:
+        """The matches that make ``text`` a crisis on the lexicons alone: none when its context
+        (past, joke, conditional) sets them aside."""
+        reading = self.read(text, languages)
+        return [] if reading.set_aside else list(reading.matches)
+
+    def matches(self, text: str, languages: Iterable[str]) -> list[Match]:
+        """Crisis, self-harm and others matches, less those inside an everyday idiom."""
         found: list[Match] = []
-        for lex in self.by_language.values():
-            found.extend(lex.scan(text))
+        tables = self.by_language
+        for lang in languages:
+            found.extend(tables[lang].scan(text))
         vetoes = [(m.start, m.end) for m in found if m.kind == "veto"]
         kept = [
             m

@@ -19,6 +19,7 @@ from kit import (
     Survivor,
     clean_presence,
     csrf_of,
+    plain_everyday,
     signed_in,
     staff,
 )
@@ -28,7 +29,6 @@ from bot.console import audit
 from bot.console.auth import Accounts
 from bot.handoff.hours import DAYS
 from bot.runtime import Runtime
-from bot.safety.changes import safety_set
 from bot.store.console_models import AuditEvent, StaffUser
 from bot.store.models import Mode, utcnow
 from bot.store.ops_models import (
@@ -389,7 +389,7 @@ async def test_crisis_phrase_impact_confirmation_live_effect_and_removal(
     assert "<code>locked me in</code>" in page.text
 
     # A phrase that flags an everyday message: the impact is shown, and it needs a confirmation.
-    calm = safety_set("en").everyday[0]
+    calm = plain_everyday(stack.screen.lexicons, "en")
     path = "/operations/lexicon?language=en&kind=crisis"
     form = {"language": "en", "kind": "crisis", "phrase": "=" + calm}
     response = await submit(ada, path, action="check", **form)

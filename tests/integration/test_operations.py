@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from kit import PASSWORD, Survivor, clean_presence
+from kit import PASSWORD, Survivor, clean_presence, plain_everyday
 from sqlalchemy import delete, select
 
 from bot.console import presence, queries
@@ -318,7 +318,7 @@ async def test_an_added_crisis_phrase_triggers_the_crisis_reply_at_once_and_stop
 def test_impact_counts_false_alarms_and_lost_catches_on_the_safety_set(stack: Runtime) -> None:
     lexicons = stack.screen.lexicons
     data = safety_set("en")
-    calm = data.everyday[0]
+    calm = plain_everyday(lexicons, "en")
     # The whole of an everyday message as a crisis phrase: at least that false alarm.
     impact = measure(lexicons, "en", "crisis", "=" + calm)
     assert impact.new_false_alarms == 1 and impact.risky
