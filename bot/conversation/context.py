@@ -37,6 +37,7 @@ class TurnContext:
     closed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     route: str = ""
+    danger: float | None = None  # the model's crisis share (understanding.crisis_share)
     _directory: Directory | None = None
 
     @property
@@ -107,5 +108,7 @@ class TurnContext:
         screened = self.screening.reason
         if self.route == "understanding":
             said = f"model {self.intent} {self.confidence or 0.0:.2f}"
+            if self.danger is not None:
+                said += f", danger {self.danger:.2f}"
             return f"{said}; {screened}" if screened else said
         return screened if self.route in ("crisis", "command") and screened else self.route

@@ -58,12 +58,11 @@ async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
     if awaiting == Awaiting.COUNTRY and intent in ("skip", "deny"):
         await dialogue.run(p, ctx, "skip")
         return
-    danger = crisis_share(parse)
-    if (confident and intent in CRISIS_INTENTS) or danger >= p.settings.crisis_threshold:
-        if intent not in CRISIS_INTENTS:
-            ranked = dict(parse.ranking)
-            intent = max(CRISIS_INTENTS, key=lambda i: ranked.get(i, 0.0))
-            ctx.intent, ctx.confidence = intent, danger
+    ctx.danger = danger = crisis_share(parse)
+    if danger >= p.settings.crisis_threshold:
+        ranked = dict(parse.ranking)
+        intent = max(CRISIS_INTENTS, key=lambda i: ranked.get(i, 0.0))
+        ctx.intent, ctx.confidence = intent, danger
         crisis.answer(p, ctx, crisis.kind_of(intent, ctx.screening))
         return
     if confident and intent in ("exit", "delete_data"):

@@ -25,10 +25,12 @@ COVERS_PRESENT = ("past", "safe_now", "conditional")
 
 _LAUGHTER = re.compile(
     r"(?<![\w])(?:"
-    r"(?:ha|ja|je|he|hi|ji|hu|ju){2,}h?"  # haha, jajaja, jejeje, hihi
+    r"a?(?:[jh]a){2,}[jh]?"  # haha, jajaja, jajaj, ajaja (one syllable repeated: never "hija")
+    r"|(?:[jh]e){2,}[jh]?|(?:[jh]i){2,}[jh]?"  # hehe, jeje, hihi, jiji
+    r"|(?:js){2,}j?"  # jsjs (Spanish)
     r"|k{3,}"  # kkkk (Portuguese)
     r"|(?:rs){2,}"  # rsrs (Portuguese)
-    r"|l+o+l+z*|lmf?ao+|rofl|xd+|mdr+|ptdr+|lol+s?"
+    r"|l+o+l+z*|lmf?ao+|rofl|xd+|mdr+|ptdr+"
     r")(?![\w])"
     r"|[\U0001F602\U0001F923\U0001F606\U0001F605\U0001F61C\U0001F61D\U0001F92A]",
     re.IGNORECASE,
@@ -49,16 +51,40 @@ def laughter(text: str) -> list[Marker]:
     return [Marker("joke", "", m.group(0), m.start(), m.end()) for m in _LAUGHTER.finditer(text)]
 
 
-def set_aside(markers: list[Marker]) -> str | None:
+# Where one clause of a message ends and the next begins: a present marker speaks for its own
+# clause ("years ago they hit me, I want to report him *now*" is a past told from safety).
+_CLAUSE_END = re.compile(
+    r"[.!?;:\n]+|,|\s(?:but|and|so|because|pero|y|e|mas|mais|porque|pq|et|parce que|donc)\s",
+    re.IGNORECASE,
+)
+
+
+def clauses(text: str) -> list[int]:
+    """The offsets where each clause after the first begins."""
+    return [m.end() for m in _CLAUSE_END.finditer(text)]
+
+
+def _clause(bounds: list[int], offset: int) -> int:
+    return sum(1 for b in bounds if b <= offset)
+
+
+def set_aside(
+    markers: list[Marker], spans: list[tuple[int, int]] | None = None, text: str = ""
+) -> str | None:
     """The reason risky phrases are not a crisis on their own here, or None when they are.
 
-    A present marker keeps the crisis unless a past, safe or conditional phrase contains it.
+    A present marker keeps the crisis when it is in the clause of a risky phrase (``spans``) and
+    not inside a past, safe or conditional phrase. Without spans, any present marker keeps it.
     """
     covering = [(m.start, m.end) for m in markers if m.name in COVERS_PRESENT]
+    bounds = clauses(text)
+    near = {_clause(bounds, start) for start, _ in spans or []}
     present = [
         m
         for m in markers
-        if m.name == "present" and not any(s <= m.start and m.end <= e for s, e in covering)
+        if m.name == "present"
+        and not any(s <= m.start and m.end <= e for s, e in covering)
+        and (spans is None or _clause(bounds, m.start) in near)
     ]
     if present:
         return None

@@ -2,7 +2,9 @@
 
 A phrase word matches a message word when their accent-folded forms or lemmas are equal, when one
 is the other plus a short suffix (Spanish/Portuguese enclitics: "matarme"), or when they differ by a
-typo: one edit for words of 5-8 letters, two for 9 or more, none for shorter words. ``...`` in a
+typo: one edit for words of 5-8 letters, two for 9 or more, none for shorter words, and never in
+the first letter (typos seldom touch it, and everyday words one letter apart mostly differ there:
+French "rendre", "vendre", "pendre"; "urgent", "argent"). ``...`` in a
 phrase allows up to three other words; a phrase starting with ``=`` matches only a whole message
 ("=sos": "SOS!!" is a cry for help, "vos sos" is Argentine Spanish for "you are"). Phrases
 from ``not_crisis.txt`` veto the matches they contain.
@@ -84,6 +86,7 @@ def _word_matches(pattern: Word, token: Word) -> bool:
         edits = _allowed_edits(len(p))
         if (
             edits
+            and p[:1] == t[:1]
             and abs(len(p) - len(t)) <= edits
             and (Levenshtein.distance(p, t, score_cutoff=edits) <= edits)
         ):
@@ -189,7 +192,7 @@ class PhraseList:
                 x, candidates, scorer=Levenshtein.distance, score_cutoff=2, limit=None
             ):
                 edits = _allowed_edits(len(y))
-                if edits and distance <= edits:
+                if edits and distance <= edits and y[:1] == x[:1]:
                     found |= self._strings[y]
         result = frozenset(found)
         if len(self._cache) < 50_000:
@@ -199,8 +202,9 @@ class PhraseList:
     def find(self, words: list[Word]) -> list[tuple[Phrase, int, int]]:
         hits = [self._matching_ids(w.surface) | self._matching_ids(w.lemma) for w in words]
         found: list[tuple[Phrase, int, int]] = []
-        seen: set[int] = set()
         for start, ids in enumerate(hits):
+            # Every occurrence counts (its clause may be the one that says "now"), once per start.
+            seen: set[int] = set()
             for wid in ids:
                 for index in self._by_first.get(wid, ()):
                     if index in seen:
@@ -347,13 +351,16 @@ class LanguageLexicon:
         return matches
 
 
-def _outweighs(crisis: Match, self_harm: Match) -> bool:
-    if crisis.end < self_harm.start or self_harm.end < crisis.start:
+def _outweighs(winner: Match, loser: Match) -> bool:
+    """Whether ``winner`` reads the words of ``loser`` better (see Lexicons.matches)."""
+    if winner.end < loser.start or loser.end < winner.start:
         return False  # about other words of the message
-    if crisis.exact != self_harm.exact:
-        return crisis.exact > self_harm.exact
-    covers = crisis.start <= self_harm.start and self_harm.end <= crisis.end
-    return covers and crisis.end - crisis.start > self_harm.end - self_harm.start
+    if winner.exact != loser.exact:
+        return winner.exact > loser.exact
+    if winner.kind != "crisis" or loser.kind != "self_harm":
+        return False
+    covers = winner.start <= loser.start and loser.end <= winner.end
+    return covers and winner.end - winner.start > loser.end - loser.start
 
 
 @dataclass(frozen=True)
@@ -363,11 +370,15 @@ class Reading:
     matches: tuple[Match, ...]
     markers: tuple[Marker, ...]
     languages: tuple[str, ...]
+    text: str = ""
 
     @property
     def set_aside(self) -> str | None:
         """Why the risky phrases found are not a crisis here (past, joke...), or None."""
-        return set_aside(list(self.markers)) if self.matches else None
+        if not self.matches:
+            return None
+        spans = [(m.start, m.end) for m in self.matches]
+        return set_aside(list(self.markers), spans, self.text)
 
 
 class Lexicons:
@@ -428,10 +439,11 @@ class Lexicons:
         chosen = [lang for lang in (languages or tables) if lang in tables] or list(tables)
         matches = self.matches(text, chosen)
         markers = laughter(text)
-        if matches:
-            for lang in chosen:
-                markers.extend(tables[lang].markers(text))
-        return Reading(tuple(matches), tuple(markers), tuple(chosen))
+        # Markers in the languages of the phrases found: a Portuguese "no passado" read into a
+        # French sentence must not set a French crisis aside.
+        for lang in dict.fromkeys(m.language for m in matches):
+            markers.extend(tables[lang].markers(text))
+        return Reading(tuple(matches), tuple(markers), tuple(chosen), text)
 
     def scan(self, text: str, languages: Iterable[str] | None = None) -> list[Match]:
         """The matches that make ``text`` a crisis on the lexicons alone: none when its context
@@ -451,10 +463,13 @@ class Lexicons:
             for m in found
             if m.kind != "veto" and not any(vs <= m.start and m.end <= ve for vs, ve in vetoes)
         ]
-        # Grammatical person: a self-harm phrase gives way to a crisis phrase over the same words
-        # that matches them more exactly (a self-harm "me voy a matar" reached through the lemma
-        # of "van") or as exactly and more of them ("matarme" inside "van a matarme").
-        crises = [m for m in kept if m.kind == "crisis"]
+        # Grammatical person: a phrase gives way to one of another list over the same words that
+        # matches them more exactly (a self-harm "me voy a matar" reached through the lemma of
+        # "van"; a first-person "fui sequestrada" reached through the lemma of "foi"), and a
+        # self-harm phrase to a crisis phrase as exact with more of the words ("matarme" inside
+        # "van a matarme").
         return [
-            m for m in kept if m.kind != "self_harm" or not any(_outweighs(c, m) for c in crises)
+            m
+            for m in kept
+            if not any(o.kind != m.kind and _outweighs(o, m) for o in kept if o is not m)
         ]

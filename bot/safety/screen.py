@@ -20,8 +20,11 @@ from bot.safety.lexicon import Lexicons, Match
 CrisisKind = Literal["self", "self_harm", "others"]
 # Below this many words the language guess is not trusted: every lexicon looks.
 MIN_WORDS_TO_NARROW = 3
-# A language whose share of the guess reaches this is looked in (mixed messages get two).
+# A language is looked in when its share of the guess reaches both of these: a fair share of its
+# own, and half the leading language's (mixed messages get two; a Portuguese idiom with a
+# Spanish-looking 0.26 beside Portuguese 0.62 does not wake the Spanish lexicon).
 LANGUAGE_SHARE = 0.12
+SHARE_OF_LEADER = 0.5
 
 
 class LanguageGuess(Protocol):
@@ -107,7 +110,8 @@ class SafetyScreen:
         if self.guess is None or len(text.split()) < MIN_WORDS_TO_NARROW:
             return list(self.languages)
         shares = self.guess.shares(text)
-        chosen = [lang for lang in self.languages if shares.get(lang, 0.0) >= LANGUAGE_SHARE]
+        bar = max(LANGUAGE_SHARE, SHARE_OF_LEADER * max(shares.values(), default=0.0))
+        chosen = [lang for lang in self.languages if shares.get(lang, 0.0) >= bar]
         if language in self.languages and language not in chosen:
             chosen.append(language)
         return chosen or list(self.languages)

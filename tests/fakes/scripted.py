@@ -19,12 +19,14 @@ class ScriptedRasa:
     def __init__(self) -> None:
         self.intent = "thanks"  # what ``parse`` reads every message as
         self.confidence = 0.95
+        # The other intents' probabilities, after the first (the model's crisis share reads them).
+        self.others: list[tuple[str, float]] = []
         self.fail = False  # the dialogue call raises, as a bug in the middle of a turn would
         self.sent: list[str] = []
         self.erased: list[str] = []
 
     async def parse(self, text: str) -> Parse:
-        return Parse(self.intent, self.confidence, [(self.intent, self.confidence)])
+        return Parse(self.intent, self.confidence, [(self.intent, self.confidence), *self.others])
 
     async def send(
         self, sender: str, intent: str, entities: dict[str, str] | None = None

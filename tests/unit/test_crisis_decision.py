@@ -1,0 +1,136 @@
+"""The crisis decision of the deterministic screen reads what, in which language, when and how,
+and whose danger it is (bot/safety/screen.py, context.py, lexicon.py), in every language.
+
+These sentences were written for these tests, not taken from the independent evaluation set.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.language import LanguageDetector
+from bot.safety.context import Marker, laughter, set_aside
+from bot.safety.screen import SafetyScreen
+
+LANGS = ["en", "es", "pt", "fr"]
+
+
+@pytest.fixture(scope="module")
+def screen() -> SafetyScreen:
+    return SafetyScreen(LANGS, guess=LanguageDetector(LANGS))
+
+
+# Someone else in danger now: a crisis, in the wording for someone asking on another's behalf.
+OTHERS = [
+    ("en", "some men took my daughter and she is not answering her phone"),
+    ("en", "my little sister is with a man who won't let her come home"),
+    ("es", "se llevaron a mi hija de 13 años y no contesta"),
+    ("es", "mi hermanita está con un hombre que no la deja volver a casa"),
+    ("pt", "levaram minha filha de 13 anos e ela não atende"),
+    ("pt", "minha irmã tá com um homem que não deixa ela voltar pra casa"),
+    ("fr", "des hommes ont enlevé ma fille de 13 ans et elle ne répond pas"),
+    ("fr", "ma petite soeur est avec un homme qui ne la laisse pas rentrer"),
+]
+# The writer's own danger now: watched constantly, shut in a vehicle, threatened.
+OWN = [
+    ("en", "he watches me all the time, I can only write while he sleeps"),
+    ("es", "me vigila todo el tiempo, solo puedo escribir cuando duerme"),
+    ("pt", "ele me vigia o tempo todo, só consigo escrever quando ele dorme"),
+    ("fr", "il me surveille tout le temps, je peux écrire seulement quand il dort"),
+    ("en", "we are locked in the back of a truck and there is no air"),
+    ("es", "estamos encerrados en un camión y no hay aire"),
+    ("pt", "estamos trancados num caminhão e não tem ar"),
+    ("fr", "on est enfermés dans un camion et il n'y a pas d'air"),
+    ("en", "they will kill me"),
+    ("es", "me van a matar"),
+    ("pt", "vão me matar"),
+    ("fr", "ils vont me tuer"),
+]
+# A past told from safety, a joke, an idiom: not a crisis on the lexicons alone.
+SET_ASIDE = [
+    ("en", "they kept me locked up years ago, I'm out now and want to press charges", "past"),
+    ("es", "hace dos años me tenían encerrada, ya salí y quiero denunciar", "past"),
+    ("fr", "il y a des années ils m'enfermaient, maintenant je suis en sécurité", "past"),
+    ("en", "my boss will kill me if I'm late again lol", "joke"),
+    ("pt", "meu chefe vai me matar se eu chegar atrasada de novo kkkk", "joke"),
+    ("fr", "mon boss va me tuer si je suis encore en retard mdr", "joke"),
+]
+IDIOMS = [
+    ("pt", "esse calor ta me matando"),
+    ("es", "me muero de risa con este video"),
+    ("fr", "je suis morte de rire"),
+    ("en", "my back is killing me"),
+    # A typo never changes a word's first letter: "rendre" is not "pendre" (to hang).
+    ("fr", "je vais me rendre à l'ambassade demain"),
+]
+# The present, in the clause of the risky words, keeps the crisis whatever the past says.
+PRESENT = [
+    ("en", "years ago they locked me in and now they locked me in again"),
+    ("es", "hace años me encerraron y ahora me tienen encerrada otra vez"),
+    ("pt", "fugi há anos mas ele me achou e disse que vai me matar hoje"),
+    ("fr", "il y a des années ils m'ont enfermée et maintenant ils m'enferment encore"),
+    ("en", "I escaped years ago but he found me, he says he will kill me tonight"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), OTHERS)
+def test_someone_else_in_danger_is_a_crisis_with_its_own_wording(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis and found.kind == "others", found.reason
+
+
+@pytest.mark.parametrize(("lang", "text"), OWN)
+def test_own_danger_now_is_a_crisis(screen: SafetyScreen, lang: str, text: str) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis and found.kind == "self", found.reason
+
+
+@pytest.mark.parametrize(("lang", "text", "why"), SET_ASIDE)
+def test_past_and_jokes_are_set_aside_for_the_model(
+    screen: SafetyScreen, lang: str, text: str, why: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.matches and not found.crisis
+    assert found.set_aside == why and f"(set aside: {why})" in found.reason
+
+
+@pytest.mark.parametrize(("lang", "text"), IDIOMS)
+def test_idioms_are_not_a_crisis(screen: SafetyScreen, lang: str, text: str) -> None:
+    assert not screen.screen(text, lang).crisis
+
+
+@pytest.mark.parametrize(("lang", "text"), PRESENT)
+def test_the_present_keeps_the_crisis(screen: SafetyScreen, lang: str, text: str) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis, found.reason
+
+
+def test_lexicons_read_only_the_languages_of_the_message(screen: SafetyScreen) -> None:
+    # Spanish "me mato" (I kill myself) is everyday Portuguese ("it kills me"): a clearly
+    # Portuguese message is not read with the Spanish lexicon; a Spanish one is.
+    assert screen.languages_of("esse calor ta me matando", "pt") == ["pt"]
+    spanish = screen.screen("ya no aguanto más, me mato", "es")
+    assert spanish.crisis and spanish.kind == "self_harm"
+    # Too short to guess: every lexicon reads it.
+    assert screen.languages_of("socorro!!") == LANGS
+
+
+def test_laughter_is_found_in_every_language_and_never_in_words() -> None:
+    for text in ("jajaja", "hahaha", "kkkkk", "rsrsrs", "mdr", "ptdr", "lol", "jsjsjs", "😂"):
+        assert laughter(f"ok {text}"), text
+    for text in ("tienen a mi hija", "hijo", "hoje", "jeito", "aja", "ha"):
+        assert not laughter(text), text
+
+
+def test_a_present_marker_inside_a_safe_phrase_does_not_count() -> None:
+    text = "they hit me years ago, I am safe now"
+    safe = Marker("safe_now", "en", "i am safe now", 27, 40)
+    now = Marker("present", "en", "now", 37, 40)
+    past = Marker("past", "en", "years ago", 11, 20)
+    assert set_aside([past, safe, now], [(5, 11)], text) == "past"
+    # In another clause than the risky words, "now" speaks of that clause only.
+    other = "they hit me years ago, now I want to report it"
+    assert set_aside([past, Marker("present", "en", "now", 23, 26)], [(5, 11)], other) == "past"
+    assert set_aside([past, Marker("present", "en", "now", 23, 26)], None, other) is None
