@@ -30,8 +30,12 @@ async def run(p: Parts, ctx: TurnContext) -> None:
 
 def crisis_share(parse: Parse) -> float:
     """The model's probability that the message is a crisis: emergency and self-harm together,
-    since danger often splits its weight between the two (and with report_case)."""
-    return sum(score for name, score in parse.ranking if name in CRISIS_INTENTS)
+    since danger often splits its weight between the two (and with report_case). Our classifier's
+    ranking is a probability distribution; a reader whose scores add up to more than 1 (other
+    classifiers, the test double) is read as shares of their sum."""
+    danger = sum(score for name, score in parse.ranking if name in CRISIS_INTENTS)
+    total = sum(score for _, score in parse.ranking)
+    return danger / total if total > 1.0 else danger
 
 
 def _offers_countries(choices: list[dict[str, object]]) -> bool:

@@ -23,7 +23,7 @@ CASES = {
     "en": ("ok i gotta go now ttyl", "my boss deleted my messages", "yes", "no"),
     "es": ("ya me tengo que ir", "quiero borrar mis antecedentes", "sí", "no"),
     "pt": ("tenho que ir agora", "meu chefe apagou minhas mensagens", "sim", "não"),
-    "fr": ("il me surveille tout le temps", "oublie ça", "oui", "non"),
+    "fr": ("bon je dois y aller", "oublie ça", "oui", "non"),
 }
 
 
