@@ -14,6 +14,7 @@ laughter every language writes alike (haha, jajaja, kkkk, rsrs, mdr, emoji), fou
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # The lists of a language's context.yml, and what each means for a risky phrase.
@@ -46,6 +47,44 @@ class Marker:
     end: int
 
 
+# A marker right after one of these says the opposite: "I'm not safe now", "não estou a salvo",
+# "no es broma", "not kidding". Checked on the few words before the marker, in every language.
+NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "dont",
+        "isnt",
+        "arent",
+        "nao",
+        "nunca",
+        "nem",
+        "ne",
+        "pas",
+        "jamais",
+        "ni",
+        "pa",
+        "n",
+        "nt",
+    }
+)
+NEGATION_REACH = 3  # words before the marker
+_WORD = re.compile(r"\w+")
+
+
+def negated(text: str, start: int) -> bool:
+    """Whether one of the few words before ``start`` negates what follows."""
+    before = _WORD.findall(fold_for_negation(text[:start]))[-NEGATION_REACH:]
+    return any(word in NEGATIONS for word in before)
+
+
+def fold_for_negation(text: str) -> str:
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c)
+    ).replace("'", "")
+
+
 def laughter(text: str) -> list[Marker]:
     """Laughter written the same way in every language: a joke marker."""
     return [Marker("joke", "", m.group(0), m.start(), m.end()) for m in _LAUGHTER.finditer(text)]
@@ -76,6 +115,9 @@ def set_aside(
     A present marker keeps the crisis when it is in the clause of a risky phrase (``spans``) and
     not inside a past, safe or conditional phrase. Without spans, any present marker keeps it.
     """
+    # "I'm not safe now" is no safe phrase, "no es broma" no joke: a negated marker that would set
+    # the crisis aside is dropped.
+    markers = [m for m in markers if m.name not in SETS_ASIDE or not negated(text, m.start)]
     covering = [(m.start, m.end) for m in markers if m.name in COVERS_PRESENT]
     bounds = clauses(text)
     near = {_clause(bounds, start) for start, _ in spans or []}

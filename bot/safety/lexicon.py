@@ -94,6 +94,11 @@ def _word_matches(pattern: Word, token: Word) -> bool:
     return False
 
 
+# Contracted forms the lookup tables leave without a lemma: "they're" is "they" + "re", which must
+# read as "are" (lemma "be") for "they are watching me" to match "they're watching me".
+CONTRACTIONS: dict[str, dict[str, str]] = {"en": {"re": "be"}}
+
+
 class LanguageAnalyzer:
     """spaCy's blank tokenizer and the lookup lemmatizer of spacy-lookups-data: no download."""
 
@@ -102,6 +107,7 @@ class LanguageAnalyzer:
         self.nlp = spacy.blank(language)
         self.nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         self.nlp.initialize()
+        self.contractions = CONTRACTIONS.get(language, {})
 
     def words(self, text: str) -> list[Word]:
         doc = self.nlp(text.lower())
@@ -113,6 +119,7 @@ class LanguageAnalyzer:
             lemma = tok.lemma_ or tok.text
             if lemma == tok.text and ftok.lemma_:
                 lemma = ftok.lemma_  # unaccented spelling may still be in the table
+            lemma = self.contractions.get(fold(lemma).strip("'"), lemma)
             out.append(
                 Word(
                     surface=fold(tok.text).strip("'"),

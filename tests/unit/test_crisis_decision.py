@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.language import LanguageDetector
-from bot.safety.context import Marker, laughter, set_aside
+from bot.safety.context import Marker, laughter, negated, set_aside
 from bot.safety.screen import SafetyScreen
 
 LANGS = ["en", "es", "pt", "fr"]
@@ -134,3 +134,35 @@ def test_a_present_marker_inside_a_safe_phrase_does_not_count() -> None:
     other = "they hit me years ago, now I want to report it"
     assert set_aside([past, Marker("present", "en", "now", 23, 26)], [(5, 11)], other) == "past"
     assert set_aside([past, Marker("present", "en", "now", 23, 26)], None, other) is None
+
+
+NOT_SAFE = [
+    ("en", "they locked me in the room again, I am not safe now"),
+    ("pt", "me trancaram no quarto, não estou a salvo"),
+    ("es", "me tienen encerrada, ya no estoy a salvo"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), NOT_SAFE)
+def test_a_negated_safe_phrase_does_not_set_the_crisis_aside(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis, found.reason
+
+
+def test_negation_reaches_a_few_words_back() -> None:
+    assert negated("I am not safe now", 9) and negated("não estou a salvo", 4)
+    assert not negated("I am safe now", 0) and not negated("years ago, now I'm safe", 15)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("es", "no es broma, me tienen encerrada"),
+        ("en", "this is not a joke, they locked me in"),
+        ("pt", "não é brincadeira, vão me matar"),
+    ],
+)
+def test_a_denied_joke_is_no_joke(screen: SafetyScreen, lang: str, text: str) -> None:
+    assert screen.screen(text, lang).crisis
