@@ -26,7 +26,7 @@ from kit import (
 )
 from sqlalchemy import delete, func, select
 
-from bot.directory.seed import load_directory
+from bot.directory.seed import load_directory, merge_reference
 from bot.nlg import edits
 from bot.nlg.catalog import Catalog
 from bot.nlg.lint import check
@@ -341,6 +341,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.migrate()
     with database.session() as s:
         load_directory(s, Settings().sample_directory)
+        merge_reference(s, Settings().countries_file)
     yield database
     database.dispose()
 
