@@ -25,7 +25,7 @@ branch_labels = None
 depends_on = None
 
 _KINDS = (
-    (re.compile(r"polic|carabin|gendarm", re.I), "police"),
+    (re.compile(r"pol[ií]c|carabin|gendarm", re.I), "police"),
     (re.compile(r"ambul|samu|m[eé]dic|cruz roja|red cross|urg[eê]ncia", re.I), "ambulance"),
     (re.compile(r"bomb|fire|pompier", re.I), "fire"),
 )
