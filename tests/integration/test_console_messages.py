@@ -180,7 +180,7 @@ async def test_author_cannot_approve_a_safety_critical_draft(
     old = await crisis_reply(stack)
     ada = await signed_in(staff["ada"].email)
     token = await form_token(ada, "/messages/utter_crisis/fr")
-    new = stack.catalog.text("utter_crisis", "fr").replace("D'accord.", "Bien reçu.", 1)
+    new = stack.catalog.text("utter_crisis", "fr").replace("Je suis là.", "Bien reçu.", 1)
     assert new != stack.catalog.text("utter_crisis", "fr")
     page = await ada.post("/messages/utter_crisis/fr", data={"csrf": token, "text": new})
     [draft] = drafts_for(stack, "utter_crisis", "fr")
