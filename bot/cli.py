@@ -206,25 +206,113 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _database() -> Any:
+    from bot.directory.seed import merge_reference
     from bot.store.db import Database
 
-    db = Database(get_settings().sqlalchemy_url)
+    settings = get_settings()
+    db = Database(settings.sqlalchemy_url)
     db.migrate()
+    with db.session() as s:
+        merge_reference(s, settings.countries_file)  # as the server does at start
     return db
 
 
+def cmd_countries(args: argparse.Namespace) -> int:
+    """Every country with each number, its kind, whether it was confirmed, and its source."""
+    from bot.directory.country_editing import all_countries
+
+    db = _database()
+    with db.session() as s:
+        countries = [c for c in all_countries(s) if not args.code or c.code == args.code.upper()]
+        if not countries:
+            print(f"no country {args.code}", file=sys.stderr)
+            return 1
+        unconfirmed = 0
+        for country in countries:
+            print(f"{country.code}  languages: {', '.join(country.languages or []) or '-'}")
+            if not country.numbers:
+                print("    (no numbers)")
+            for n in country.numbers or []:
+                mark = "confirmed" if n.get("confirmed") else "UNCONFIRMED"
+                unconfirmed += 0 if n.get("confirmed") else 1
+                how = "" if n.get("how", "voice") == "voice" else f" [{n['how']}]"
+                print(f"    {n['kind']:<11} {n['number']}{how}  {n.get('label', '')}")
+                print(
+                    f"    {'':<11} {mark}, verified {n.get('verified') or '-'}: "
+                    f"{n.get('source') or 'no source'}"
+                )
+    print(f"{len(countries)} countries; {unconfirmed} numbers not confirmed from a source")
+    return 0
+
+
+def _audit_cli(s: Any, action: str, **detail: str | int | bool | None) -> None:
+    """Changes from the command line go to the same audit log as the console's (no staff id)."""
+    from bot.console.audit import record
+
+    record(s, None, action, None, **detail)
+
+
+def cmd_countries_set(args: argparse.Namespace) -> int:
+    from bot.directory.country_editing import set_number
+    from bot.directory.numbers import NumberProblem
+
+    entry = {
+        "kind": args.kind,
+        "number": args.number,
+        "label": args.label,
+        "how": args.how,
+        "source": args.source,
+        "verified": args.verified or (None if args.unconfirmed else time.strftime("%Y-%m-%d")),
+        "confirmed": not args.unconfirmed,
+    }
+    db = _database()
+    try:
+        with db.session() as s:
+            country, new = set_number(s, args.code, entry)
+            _audit_cli(
+                s,
+                "directory.country_number",
+                country=country.code.lower(),
+                kind=args.kind,
+                added=new,
+            )
+    except NumberProblem as exc:
+        print(f"not saved: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'added' if new else 'updated'}: {args.code.upper()} {args.kind} {args.number}")
+    return 0
+
+
+def cmd_countries_remove(args: argparse.Namespace) -> int:
+    from bot.directory.country_editing import remove_number
+
+    db = _database()
+    with db.session() as s:
+        removed = remove_number(s, args.code, args.kind, args.number)
+        if removed:
+            _audit_cli(
+                s, "directory.country_number_remove", country=args.code.lower(), kind=args.kind
+            )
+    if not removed:
+        print(f"no {args.kind} number {args.number} in {args.code.upper()}", file=sys.stderr)
+        return 1
+    print(f"removed: {args.code.upper()} {args.kind} {args.number}")
+    return 0
+
+
 def cmd_directory_import(args: argparse.Namespace) -> int:
-    from bot.directory.hsds.importing import import_services, read
+    from bot.directory.hsds.importing import import_services, read, read_countries
     from bot.directory.hsds.schema import ImportError_
 
     db = _database()
     try:
         items, where = read(Path(args.file))
+        countries = read_countries(Path(args.file))
     except (ImportError_, OSError) as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     with db.session() as s:
-        report = import_services(s, items, where, dry_run=args.dry_run)
+        report = import_services(s, items, where, dry_run=args.dry_run, countries=countries)
         if not report.ok:
             s.rollback()
     for error in report.errors:
@@ -399,6 +487,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_directory_export)
     d = dsub.add_parser("stale", help="list entries due for verification")
     d.set_defaults(func=cmd_directory_stale)
+
+    from bot.directory.numbers import HOW, KINDS
+
+    p = sub.add_parser("countries", help="every country's emergency and support numbers")
+    p.add_argument("--code", default="", help="one country (ISO code)")
+    p.set_defaults(func=cmd_countries)
+    csub = p.add_subparsers(dest="countries_command")
+    c = csub.add_parser("set", help="add a number, or update the same kind and number")
+    c.add_argument("code", help="ISO country code, e.g. MX")
+    c.add_argument("kind", choices=KINDS)
+    c.add_argument("number")
+    c.add_argument("--label", default="", help="the service's name, as people know it")
+    c.add_argument("--how", choices=HOW, default="voice")
+    c.add_argument("--source", default="", help="the address where you confirmed it")
+    c.add_argument("--verified", default=None, help="when (YYYY-MM-DD); default today")
+    c.add_argument(
+        "--unconfirmed", action="store_true", help="not confirmed yet: not shown as a crisis line"
+    )
+    c.set_defaults(func=cmd_countries_set)
+    c = csub.add_parser("remove", help="remove one number")
+    c.add_argument("code")
+    c.add_argument("kind", choices=KINDS)
+    c.add_argument("number")
+    c.set_defaults(func=cmd_countries_remove)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("purge", help="delete expired transcripts now").set_defaults(func=cmd_purge)

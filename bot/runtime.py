@@ -10,7 +10,7 @@ from sqlalchemy import select
 from actions.services import ActionFindServices
 from bot.conversation import Conversations, Countries, Parts
 from bot.delivery import Delivery
-from bot.directory.seed import seed_if_empty
+from bot.directory.seed import merge_reference, seed_if_empty
 from bot.directory.service import Directory
 from bot.events import EventBus
 from bot.handoff.hours import HoursError, TeamHours, parse_holidays
@@ -112,6 +112,8 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     db = Database(settings.sqlalchemy_url)
     if migrate:
         db.migrate()
+    with db.session() as s:
+        merge_reference(s, settings.countries_file)  # every OAS state, even with no services
     if settings.seed_sample_directory:
         with db.session() as s:
             seed_if_empty(s, settings.sample_directory)

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
 
     # The directory seeded on first start.
     sample_directory: Path = PROJECT_ROOT / "bot" / "directory" / "sample_directory.json"
+    # Every OAS member state with its emergency and support numbers, merged into the database at
+    # start (bot/directory/seed.py: merge_reference); admins edit them from then on.
+    countries_file: Path = PROJECT_ROOT / "bot" / "directory" / "countries.json"
     seed_sample_directory: bool = True
     # Entries not verified for this many days are flagged for staff, then no longer offered.
     directory_flag_after_days: int = 90

@@ -69,4 +69,10 @@ SAY = {
 }
 COUNTRY = {"en": "US", "es": "MX", "pt": "BR", "fr": "HT"}
 EMERGENCY = {"US": "911", "MX": "911", "BR": "190", "HT": "122"}
+# Self-harm: the health number before the police (Brazil: SAMU 192, not the military police 190).
+HEALTH_EMERGENCY = {"US": "911", "MX": "911", "BR": "192", "HT": "122"}
+# The country's suicide or crisis line, given first in a self-harm reply (Haiti has none listed).
+CRISIS_LINE = {"US": "988", "MX": "800 911 2000", "BR": "188"}
+# The first line of every crisis and self-harm reply: warm, and neutral on a lock screen.
+WARM = {"en": "I'm here.", "es": "Aquí estoy.", "pt": "Estou aqui.", "fr": "Je suis là."}
 NUMBER = re.compile(r"\d{3}")

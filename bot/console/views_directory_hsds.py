@@ -45,6 +45,7 @@ def _run(console: Console, path: Any, dry_run: bool) -> tuple[importing.ImportRe
     """Read and import a kept file; (None, reason) when it cannot be read at all."""
     try:
         items, where = importing.read(path)
+        countries = importing.read_countries(path)
     except (
         schema.ImportError_,
         zipfile.BadZipFile,
@@ -55,7 +56,7 @@ def _run(console: Console, path: Any, dry_run: bool) -> tuple[importing.ImportRe
     ) as exc:
         return None, str(exc)[:200]
     with console.rt.db.session() as s:
-        report = importing.import_services(s, items, where, dry_run=dry_run)
+        report = importing.import_services(s, items, where, dry_run=dry_run, countries=countries)
         if not report.ok or dry_run:
             s.rollback()
     return report, ""

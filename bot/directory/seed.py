@@ -1,4 +1,5 @@
-"""Load a directory file (the sample, or a deployment's own) into the database."""
+"""Load a directory file (the sample, or a deployment's own) into the database, and merge the
+shipped reference list of countries (bot/directory/countries.json) into it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.directory.numbers import clean_all
 from bot.needs import CATEGORIES
 from bot.store.models import Country, Organization, Service
 
@@ -24,13 +26,7 @@ def load_directory(session: Session, path: Path) -> int:
     """Insert or update every country, organisation and service in ``path``; returns services."""
     data = json.loads(path.read_text(encoding="utf-8"))
     for c in data.get("countries", []):
-        country = session.get(Country, c["code"]) or Country(code=c["code"])
-        country.languages = list(c.get("languages") or [])
-        country.emergency = list(c.get("emergency") or [])
-        country.source = c.get("source", "")
-        country.last_verified = _date(c.get("last_verified"))
-        country.verified_by = c.get("verified_by", "")
-        session.add(country)
+        load_country(session, c)
     count = 0
     for o in data.get("organizations", []):
         org = session.get(Organization, o["id"]) or Organization(id=o["id"])
@@ -70,8 +66,66 @@ def load_directory(session: Session, path: Path) -> int:
     return count
 
 
+def _legacy_numbers(c: dict[str, Any]) -> list[dict[str, Any]]:
+    """A file written before countries had kinds: its ``emergency`` list, the first number as the
+    general one, with the country's source."""
+    verified = c.get("last_verified")
+    return [
+        {
+            "kind": "emergency",
+            "number": e.get("number"),
+            "label": e.get("label", ""),
+            "source": c.get("source", ""),
+            "verified": verified,
+            "confirmed": bool(c.get("source") and verified),
+        }
+        for e in c.get("emergency") or []
+    ]
+
+
+def load_country(session: Session, c: dict[str, Any]) -> Country:
+    """Insert or replace one country from a file (``numbers``, or the older ``emergency``)."""
+    country = session.get(Country, c["code"]) or Country(code=c["code"])
+    country.languages = list(c.get("languages") or [])
+    country.numbers = clean_all(c["numbers"] if "numbers" in c else _legacy_numbers(c))
+    country.source = c.get("source", "")
+    country.last_verified = _date(c.get("last_verified"))
+    country.verified_by = c.get("verified_by", "")
+    session.add(country)
+    return country
+
+
+def merge_reference(session: Session, path: Path) -> list[str]:
+    """Add the shipped reference countries and numbers: a country not yet in the database is
+    added whole; one that is gets the reference numbers it lacks, once (``reference_applied``),
+    so an admin's edits and deletions are kept. Returns the codes that changed."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    stamp = str(data.get("compiled_on") or "")[:10]
+    changed = []
+    for c in data.get("countries", []):
+        country = session.get(Country, c["code"])
+        if country is None:
+            country = load_country(session, c)
+            country.reference_applied = stamp
+            changed.append(c["code"])
+            continue
+        if country.reference_applied:
+            continue
+        have = {(n["kind"], n["number"]) for n in country.numbers or []}
+        extra = [n for n in clean_all(c["numbers"]) if (n["kind"], n["number"]) not in have]
+        country.numbers = list(country.numbers or []) + extra
+        if not country.languages:
+            country.languages = list(c.get("languages") or [])
+        country.reference_applied = stamp
+        changed.append(c["code"])
+    session.flush()
+    return changed
+
+
 def seed_if_empty(session: Session, path: Path) -> bool:
-    if session.scalar(select(func.count()).select_from(Country)):
+    """The sample services on a database that has none (countries come from the reference list,
+    so they no longer tell whether a database is new)."""
+    if session.scalar(select(func.count()).select_from(Organization)):
         return False
     load_directory(session, path)
     return True

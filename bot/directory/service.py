@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.directory.numbers import shown
 from bot.languages import LANGUAGES
 from bot.store.models import Country, Service
 
@@ -51,11 +52,29 @@ class Directory:
     def known_countries(self) -> list[str]:
         return list(self._all_countries())
 
-    def emergency(self, code: str | None) -> EmergencyNumber | None:
+    def numbers(self, code: str | None, kind: str, how: str | None = "voice") -> list[str]:
+        """The numbers of one kind a survivor may be shown (bot/directory/numbers.py)."""
         country = self.country(code)
-        if country is None or not country.emergency:
-            return None
-        return EmergencyNumber(country.code, str(country.emergency[0]["number"]))
+        return shown(country.numbers or [], kind, how) if country else []
+
+    def _first(self, code: str | None, kinds: tuple[str, ...]) -> EmergencyNumber | None:
+        for kind in kinds:
+            found = self.numbers(code, kind)
+            if found:
+                return EmergencyNumber(str(code), found[0])
+        return None
+
+    def emergency(self, code: str | None) -> EmergencyNumber | None:
+        """The number to call in danger: the general emergency number, else the police."""
+        return self._first(code, ("emergency", "police", "ambulance"))
+
+    def health_emergency(self, code: str | None) -> EmergencyNumber | None:
+        """The number to call when someone may hurt themselves: health before police."""
+        return self._first(code, ("emergency", "ambulance", "police"))
+
+    def crisis_line(self, code: str | None) -> EmergencyNumber | None:
+        """The country's suicide or crisis line, if it has a confirmed one."""
+        return self._first(code, ("crisis",))
 
     def likely_countries(self, language: str, hint: str | None = None, limit: int = 5) -> list[str]:
         countries = self._all_countries()

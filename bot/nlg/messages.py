@@ -203,11 +203,13 @@ MESSAGES: dict[str, MessageDef] = {
             N_("utter_thanks", "You're welcome.\nI'm here if you need anything else."),
         ),
         # --- Crisis (A1-A3, A5): numbers first, no question before them. ---
+        # The first line is warm and neutral ("I'm here."): it shows on a lock screen, and "OK."
+        # next to "they locked me in" read as indifference.
         _m(
             "utter_crisis",
             N_(
                 "utter_crisis",
-                "OK.\nIf you are in danger now, call {emergency} ({country_name}).\n"
+                "I'm here.\nIf you are in danger now, call {emergency} ({country_name}).\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
             ),
@@ -219,7 +221,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_unknown_country",
             N_(
                 "utter_crisis_unknown_country",
-                "OK.\nIf you are in danger now, call the emergency number of the country "
+                "I'm here.\nIf you are in danger now, call the emergency number of the country "
                 "you are in. For example: {emergency_examples}.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
@@ -228,13 +230,15 @@ MESSAGES: dict[str, MessageDef] = {
             safety_critical=True,
             question=True,
         ),
+        # Self-harm: the country's suicide or crisis line first ({self_harm_line}, left out when
+        # there is none), then the emergency number, health before police; no police hotline.
         _m(
             "utter_self_harm",
             N_(
                 "utter_self_harm",
-                "OK.\nYou don't have to go through this alone. "
-                "If you might hurt yourself now, call {emergency} ({country_name}).\n"
-                "{hotline_lines}\n"
+                "I'm here.\nYou don't have to go through this alone.\n"
+                "{self_harm_line}\n"
+                "If you might hurt yourself now, call {health_emergency} ({country_name}).\n"
                 "I can connect you with a person from our team. Do you want that?",
             ),
             buttons=YES_NO_HUMAN,
@@ -245,15 +249,28 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_self_harm_unknown_country",
             N_(
                 "utter_self_harm_unknown_country",
-                "OK.\nYou don't have to go through this alone. If you might hurt yourself "
-                "now, call the emergency number of the country you are in. "
-                "For example: {emergency_examples}.\n"
-                "{hotline_lines}\n"
+                "I'm here.\nYou don't have to go through this alone.\n"
+                "{self_harm_line}\n"
+                "If you might hurt yourself now, call the emergency number of the country you "
+                "are in. For example: {emergency_examples}.\n"
                 "I can connect you with a person from our team. Do you want that?",
             ),
             buttons=YES_NO_HUMAN,
             safety_critical=True,
             question=True,
+        ),
+        _m(
+            "self_harm_line",
+            N_("self_harm_line", "To talk with someone now, call {number}."),
+            safety_critical=True,
+        ),
+        _m(
+            "self_harm_line_examples",
+            N_(
+                "self_harm_line_examples",
+                "To talk with someone now, call a support line. For example: {examples}.",
+            ),
+            safety_critical=True,
         ),
         # Someone writes about another person in danger now (a child, a relative, someone with
         # them): the emergency number first, that they can call for them, then a person.
@@ -261,7 +278,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_others",
             N_(
                 "utter_crisis_others",
-                "OK.\nIf someone is in danger now, call {emergency} ({country_name}). "
+                "I'm here.\nIf someone is in danger now, call {emergency} ({country_name}). "
                 "You can call for them.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
@@ -274,7 +291,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_others_unknown_country",
             N_(
                 "utter_crisis_others_unknown_country",
-                "OK.\nIf someone is in danger now, call the emergency number of the country "
+                "I'm here.\nIf someone is in danger now, call the emergency number of the country "
                 "they are in. For example: {emergency_examples}. You can call for them.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",

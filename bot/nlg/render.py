@@ -118,6 +118,8 @@ class Renderer:
                 "back_word": lambda: CommandMatcher.keyword(Command.BACK, lang),
                 "delete_word": lambda: CommandMatcher.keyword(Command.DELETE, lang),
                 "emergency": emergency,
+                "health_emergency": lambda: self.health_emergency(ctx, directory),
+                "self_harm_line": lambda: self.self_harm_line(ctx, directory),
                 "emergency_examples": lambda: self.emergency_examples(ctx, directory),
                 "country_name": lambda: self.country_name(ctx.country, lang),
                 "hotline_lines": lambda: self.hotline_lines(ctx, directory),
@@ -136,6 +138,27 @@ class Renderer:
             if number:
                 parts.append(f"{self.country_name(code, ctx.language)} {number.number}")
         return ", ".join(parts)
+
+    def health_emergency(self, ctx: RenderContext, directory: Directory) -> str:
+        """For self-harm: the general or ambulance number before the police."""
+        number = directory.health_emergency(ctx.country)
+        return number.number if number else self.emergency_examples(ctx, directory)
+
+    def self_harm_line(self, ctx: RenderContext, directory: Directory) -> str:
+        """The line that comes first in a self-harm reply: the country's suicide or crisis line,
+        or, with no country yet, those of the likely countries; empty when there is none (the
+        reply then goes straight to the emergency number)."""
+        if ctx.country:
+            line = directory.crisis_line(ctx.country)
+            return self.t("self_harm_line", ctx, number=line.number) if line else ""
+        parts = []
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+            line = directory.crisis_line(code)
+            if line:
+                parts.append(f"{self.country_name(code, ctx.language)} {line.number}")
+        if not parts:
+            return ""
+        return self.t("self_harm_line_examples", ctx, examples=", ".join(parts))
 
     def hotline_lines(self, ctx: RenderContext, directory: Directory) -> str:
         countries = (
@@ -233,6 +256,8 @@ class Renderer:
         known = directory.emergency(ctx.country) is not None
         key = CRISIS_KEYS[kind] + ("" if known else "_unknown_country")
         first = self.render(key, ctx, directory)
+        # A placeholder with nothing to say (no crisis line) leaves no empty line behind.
+        first.text = "\n".join(line for line in first.text.split("\n") if line.strip())
         if not language_confident:
             # A2: language not yet known: add the short line in Spanish and English too.
             others = [x for x in ("es", "en") if x != ctx.language]

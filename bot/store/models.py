@@ -202,10 +202,15 @@ class Country(Base):
 
     code: Mapped[str] = mapped_column(String(2), primary_key=True)
     languages: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    emergency: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{number, label}]
+    # Every number a reply may show, in order: [{kind, number, label, how, source, verified,
+    # confirmed, note?}] (docs/directory.md, "Countries"). Kinds: bot/directory/countries.py.
+    numbers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     source: Mapped[str] = mapped_column(Text, default="")
     last_verified: Mapped[dt.date | None] = mapped_column(Date)
     verified_by: Mapped[str] = mapped_column(String(200), default="")
+    # When the shipped reference list was merged into this country (its ``compiled_on``); merged
+    # once, so a number an admin deleted does not come back (bot/directory/seed.py).
+    reference_applied: Mapped[str | None] = mapped_column(String(10))
 
 
 class Organization(Base):

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from bot.directory import editing
 from bot.directory.hsds import exporting, importing, schema
+from bot.directory.service import Directory, EmergencyNumber
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent
 from bot.store.models import Organization, Service
@@ -372,17 +373,23 @@ async def test_export_then_import_round_trips_through_the_console(
     data = json.loads(as_json.content)
     ids = [s["id"] for s in data["services"]]
     assert "us-nhth" in ids and data["hsds_version"] == "3.0"
+    # every country travels with the services, with its numbers and their sources
+    codes = [c["code"] for c in data["countries"]]
+    assert len(codes) >= 35 and "PY" in codes
     as_zip = await ada.get("/directory/export.zip")
     with zipfile.ZipFile(io.BytesIO(as_zip.content)) as zf:
         rows = list(csv.DictReader(io.StringIO(zf.read("service.csv").decode())))
+        zipped = json.loads(zf.read("countries.json"))["countries"]
     assert [r["id"] for r in rows] == ids
+    assert [c["code"] for c in zipped] == codes
 
     for name, body in (("export.json", as_json.content), ("export.zip", as_zip.content)):
         checked = await upload(ada, name, body)
         assert checked.status_code == 200, checked.text
         assert "Revisión superada: todavía no se escribió nada" in checked.text
         assert (
-            f"Si lo aplicas: nuevos: 0, actualizados: 0, sin cambios: {len(ids)}." in checked.text
+            "Si lo aplicas: nuevos: 0, actualizados: 0, "
+            f"sin cambios: {len(ids) + len(codes)}." in checked.text
         )
         assert 'id="apply-import"' in checked.text
     events = audits(stack, staff["ada"].id, "directory.export")
@@ -537,3 +544,52 @@ def test_row_errors_keep_the_english_reason_for_the_command_line() -> None:
     with pytest.raises(schema.RowProblem) as caught:
         schema.country_code("EU")  # a grouping, not a country
     assert caught.value.code == "bad_country" and caught.value.params == {"value": "EU"}
+
+
+# --- countries ---
+
+
+async def test_countries_page_lists_every_oas_state_with_its_sources(
+    ada: httpx.AsyncClient,
+) -> None:
+    page = await ada.get("/directory/countries")
+    assert page.status_code == 200
+    for code in ("PY", "GY", "SR", "KN", "VC", "US", "BR"):
+        assert f"/directory/country/{code}" in page.text
+    assert "800 911 2000" in page.text and "https://www.eluniversal.com.mx/" in page.text
+    assert "Sin confirmar" in page.text  # unconfirmed numbers are marked, not hidden from admins
+
+
+async def test_an_admin_edits_a_countrys_numbers_and_the_next_reply_uses_them(
+    stack: Runtime, ada: httpx.AsyncClient, staff: dict[str, Account]
+) -> None:
+    form = await ada.get("/directory/country/PY")
+    assert form.status_code == 200 and 'name="number_0" value="911"' in form.text
+    csrf = csrf_of(form.text)
+    fields = {
+        "csrf": csrf,
+        "kind_0": "emergency",
+        "number_0": "911",
+        "how_0": "voice",
+        "source_0": "https://launion.com.py/?p=109720",
+        "verified_0": "2026-12-03",
+        "confirmed_0": "on",
+        "kind_1": "crisis",
+        "number_1": "123-456",
+        "how_1": "voice",
+        "source_1": "https://example.org/py-line",
+        "verified_1": "2026-12-03",
+        "confirmed_1": "on",
+    }
+    saved = await ada.post("/directory/country/PY", data=fields)
+    assert saved.status_code == 200 and "/directory/country/PY?done=saved" in str(saved.url)
+    with stack.db.session() as s:
+        assert Directory(s).crisis_line("PY") == EmergencyNumber("PY", "123-456")
+    events = audits(stack, staff["ada"].id, "directory.country_update")
+    assert events[-1].detail == {"country": "py", "numbers": 2, "confirmed": 2}
+    # a confirmed number without its source is refused whole: nothing changes
+    bad = dict(fields, source_1="", number_0="999")
+    refused = await ada.post("/directory/country/PY", data=bad)
+    assert refused.status_code == 422 and "Fila 2" in refused.text
+    with stack.db.session() as s:
+        assert Directory(s).emergency("PY") == EmergencyNumber("PY", "911")

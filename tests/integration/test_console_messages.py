@@ -26,7 +26,7 @@ from kit import (
 )
 from sqlalchemy import delete, func, select
 
-from bot.directory.seed import load_directory
+from bot.directory.seed import load_directory, merge_reference
 from bot.nlg import edits
 from bot.nlg.catalog import Catalog
 from bot.nlg.lint import check
@@ -180,7 +180,7 @@ async def test_author_cannot_approve_a_safety_critical_draft(
     old = await crisis_reply(stack)
     ada = await signed_in(staff["ada"].email)
     token = await form_token(ada, "/messages/utter_crisis/fr")
-    new = stack.catalog.text("utter_crisis", "fr").replace("D'accord.", "Bien reçu.", 1)
+    new = stack.catalog.text("utter_crisis", "fr").replace("Je suis là.", "Bien reçu.", 1)
     assert new != stack.catalog.text("utter_crisis", "fr")
     page = await ada.post("/messages/utter_crisis/fr", data={"csrf": token, "text": new})
     [draft] = drafts_for(stack, "utter_crisis", "fr")
@@ -341,6 +341,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.migrate()
     with database.session() as s:
         load_directory(s, Settings().sample_directory)
+        merge_reference(s, Settings().countries_file)
     yield database
     database.dispose()
 

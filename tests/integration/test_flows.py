@@ -12,7 +12,16 @@ import pytest
 from conftest import Chat, ChatFactory
 from fakes.rasa import FakeRasa
 from kit import likely_numbers
-from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
+from phrases import (
+    COUNTRY,
+    CRISIS_LINE,
+    EMERGENCY,
+    HEALTH_EMERGENCY,
+    LANGS,
+    NUMBER,
+    SAY,
+    WARM,
+)
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
@@ -131,6 +140,7 @@ async def test_crisis_mid_flow_with_known_country(chat_factory: ChatFactory, lan
     result = await chat.say(SAY[lang]["crisis"])
     assert result.crisis
     assert result.replies[0].key == "utter_crisis"
+    assert first_line(result.replies[0].text) == WARM[lang]  # not "OK." next to "locked me in"
     assert EMERGENCY[COUNTRY[lang]] in result.replies[0].text.split("\n")[1]
     # the offer of a person is a yes/no; "yes" leads to the handoff explanation
     yes = await chat.say(SAY[lang]["yes"])
@@ -139,13 +149,46 @@ async def test_crisis_mid_flow_with_known_country(chat_factory: ChatFactory, lan
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_self_harm(chat_factory: ChatFactory, lang: str) -> None:
+    """The country's suicide or crisis line first, then the emergency number, health before
+    police; no police or anti-trafficking hotline; a warm first line."""
     chat = chat_factory()
-    chat.prepare(lang, COUNTRY[lang])
+    code = COUNTRY[lang]
+    chat.prepare(lang, code)
     result = await chat.say(SAY[lang]["self_harm"])
     assert result.crisis
-    assert result.replies[0].key == "utter_self_harm"
-    assert EMERGENCY[COUNTRY[lang]] in result.replies[0].text
-    assert result.replies[0].buttons[0].payload == "/request_human"
+    reply = result.replies[0]
+    assert reply.key == "utter_self_harm"
+    lines = reply.text.split("\n")
+    assert lines[0] == WARM[lang]
+    health = HEALTH_EMERGENCY[code]
+    if code in CRISIS_LINE:
+        assert CRISIS_LINE[code] in lines[2], reply.text
+        assert health in lines[3], reply.text
+    else:  # no line listed for the country: straight to the emergency number, no empty line
+        assert health in lines[2] and "" not in lines, reply.text
+    if code == "BR":
+        assert "190" not in reply.text  # the military police is not where self-harm goes
+    assert "{" not in reply.text
+    assert reply.buttons[0].payload == "/request_human"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_crisis_replies_open_with_a_warm_line(chat_factory: ChatFactory, lang: str) -> None:
+    for kind in ("crisis", "self_harm"):
+        result = await chat_factory().say(SAY[lang][kind])
+        assert result.crisis
+        assert first_line(result.replies[0].text) == WARM[lang], result.replies[0].text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+async def test_self_harm_with_no_country_gives_the_likely_countries_lines(
+    chat_factory: ChatFactory, lang: str
+) -> None:
+    result = await chat_factory().say(SAY[lang]["self_harm"])
+    reply = result.replies[0]
+    assert reply.key == "utter_self_harm_unknown_country"
+    line = CRISIS_LINE[COUNTRY[lang]]
+    assert line in reply.text.split("\n")[2], reply.text  # before the emergency numbers
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.directory.seed import load_directory
+from bot.directory.seed import load_directory, merge_reference
 from bot.directory.service import Directory
 from bot.events import EventBus
 from bot.handoff.hours import TeamHours
@@ -109,6 +109,7 @@ def test_sample_directory_loads_and_answers(db: Database) -> None:
     settings = Settings()
     with db.session() as s:
         n = load_directory(s, settings.sample_directory)
+        merge_reference(s, settings.countries_file)
         assert n >= 10
     with db.session() as s:
         d = Directory(s)
@@ -123,6 +124,7 @@ def test_sample_directory_loads_and_answers(db: Database) -> None:
 def test_a_directory_change_reaches_the_next_answer(db: Database) -> None:
     with db.session() as s:
         load_directory(s, Settings().sample_directory)
+        merge_reference(s, Settings().countries_file)
     with db.session() as s:
         for svc in s.scalars(select(Service).where(Service.country == "MX")):
             svc.status = "retired"

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.directory.hsds import exporting, importing, schema
-from bot.directory.seed import load_directory
+from bot.directory.seed import load_directory, merge_reference
 from bot.directory.service import Directory
 from bot.settings import Settings
 from bot.store.db import Database
@@ -30,6 +30,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.migrate()
     with database.session() as s:
         load_directory(s, Settings().sample_directory)
+        merge_reference(s, Settings().countries_file)
     yield database
     database.dispose()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po, write_po
 
-from bot.directory.seed import load_directory
+from bot.directory.seed import load_directory, merge_reference
 from bot.nlg import edits
 from bot.nlg.catalog import Catalog
 from bot.nlg.lint import Problem, check, reading_grade
@@ -23,6 +23,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.migrate()
     with database.session() as s:
         load_directory(s, Settings().sample_directory)
+        merge_reference(s, Settings().countries_file)
     yield database
     database.dispose()
 

@@ -3,6 +3,7 @@ schema before it (SQLite here; tests/test_storage.py runs every migration on Pos
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -50,4 +51,38 @@ def test_a_first_message_waiting_for_yes_moves_to_pending_intent(tmp_path: Path)
         "v2": ("country", None),
         "v3": (None, None),
     }
+    db.dispose()
+
+
+def test_a_countrys_emergency_list_becomes_numbers_with_kinds(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    command.upgrade(_config(db), "0007")
+    emergency = (
+        '[{"number": "190", "label": "Polícia Militar"}, '
+        '{"number": "192", "label": "SAMU (urgência médica)"}, '
+        '{"number": "193", "label": "Corpo de Bombeiros"}]'
+    )
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO countries (code, languages, emergency, source, last_verified, "
+                "verified_by) VALUES ('BR', '[\"pt\"]', :e, 'https://example.org/br', "
+                "'2026-11-28', 'x'), ('XX', '[]', '[]', '', NULL, '')"
+            ),
+            {"e": emergency},
+        )
+    db.migrate()
+    with db.engine.begin() as conn:
+        rows = {
+            code: numbers
+            for code, numbers in conn.exec_driver_sql("SELECT code, numbers FROM countries")
+        }
+    br = json.loads(rows["BR"])
+    assert [(n["kind"], n["number"]) for n in br] == [
+        ("police", "190"),
+        ("ambulance", "192"),
+        ("fire", "193"),
+    ]
+    assert all(n["source"] == "https://example.org/br" and n["confirmed"] for n in br)
+    assert br[0]["verified"] == "2026-11-28"
     db.dispose()

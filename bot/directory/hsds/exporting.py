@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.directory.country_editing import all_countries, country_to_json
 from bot.directory.hsds.csv_tables import csv_text, to_tables
 from bot.directory.hsds.schema import (
     DAYS,
@@ -123,8 +124,17 @@ def _schedules(sid: str, hours: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def export_json(session: Session) -> dict[str, Any]:
+    """The services in HSDS 3.0, and, beside them, our countries with their numbers (HSDS has no
+    place for a country's emergency numbers; importers that do not know the key ignore it)."""
     services = session.scalars(select(Service).order_by(Service.id))
-    return {"hsds_version": "3.0", "services": [service_to_hsds(s) for s in services]}
+    return {
+        "hsds_version": "3.0",
+        "services": [service_to_hsds(s) for s in services],
+        "countries": [country_to_json(c) for c in all_countries(session)],
+    }
+
+
+COUNTRIES_FILE = "countries.json"  # beside the CSV tables in a zip or folder
 
 
 def export_to(session: Session, path: Path) -> None:
@@ -139,6 +149,11 @@ def export_to(session: Session, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
         (path / f"{name}.csv").write_text(csv_text(rows), encoding="utf-8")
+    (path / COUNTRIES_FILE).write_text(_countries_text(data), encoding="utf-8")
+
+
+def _countries_text(data: dict[str, Any]) -> str:
+    return json.dumps({"countries": data.get("countries", [])}, ensure_ascii=False, indent=1)
 
 
 def zip_bytes(data: dict[str, Any]) -> bytes:
@@ -147,4 +162,5 @@ def zip_bytes(data: dict[str, Any]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, rows in to_tables(data["services"]).items():
             zf.writestr(f"{name}.csv", csv_text(rows))
+        zf.writestr(COUNTRIES_FILE, _countries_text(data))
     return buf.getvalue()

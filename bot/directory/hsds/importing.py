@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.directory.country_editing import replace_numbers
 from bot.directory.hsds.csv_tables import from_tables
 from bot.directory.hsds.schema import (
     FLAGS,
@@ -32,8 +33,9 @@ from bot.directory.hsds.schema import (
     timezone,
     verified_date,
 )
+from bot.directory.numbers import NumberProblem, clean_all
 from bot.needs import CATEGORIES
-from bot.store.models import Organization, Service
+from bot.store.models import Country, Organization, Service
 
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a directory is a few MB; more is a mistake or a zip bomb
 
@@ -89,6 +91,55 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
     else:
         raise ImportError_("give a .json file, a .zip of CSV files, or a folder of CSV files")
     return from_tables({k: list(csv.DictReader(io.StringIO(v))) for k, v in files.items()})
+
+
+def read_countries(path: Path) -> list[dict[str, Any]] | None:
+    """The countries beside the services (our export's ``countries`` key, or countries.json in a
+    zip or folder); None when the file has none, which leaves the database's countries alone."""
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if Path(n).name == "countries.json"]
+                if not names or zf.getinfo(names[0]).file_size > MAX_UNPACKED_BYTES:
+                    return None
+                data = json.loads(zf.read(names[0]).decode("utf-8-sig"))
+        elif path.is_dir() and (path / "countries.json").is_file():
+            data = json.loads((path / "countries.json").read_text(encoding="utf-8-sig"))
+        else:
+            return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+        raise ImportError_(f"the countries are not readable ({type(exc).__name__})") from None
+    countries = data.get("countries") if isinstance(data, dict) else None
+    if countries is None:
+        return None
+    if not isinstance(countries, list):
+        raise ImportError_('expected "countries" to be a list')
+    return countries
+
+
+def _check_countries(items: list[dict[str, Any]], report: ImportReport) -> list[dict[str, Any]]:
+    """Each country as it will be stored, checked like the services: errors go to the report."""
+    records = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        place = f"countries[{i}]"
+        try:
+            code = country_code(item.get("code") if isinstance(item, dict) else None)
+            numbers = clean_all(item.get("numbers") or [])
+        except (RowProblem, NumberProblem) as exc:
+            report.errors.append(RowError(place, str(exc), getattr(exc, "code", "invalid")))
+            continue
+        if code in seen:
+            report.errors.append(
+                RowError(place, f"country '{code}' appears twice", "duplicate_id", {"value": code})
+            )
+            continue
+        seen.add(code)
+        languages = [str(x) for x in item.get("languages") or []]
+        records.append({"code": code, "numbers": numbers, "languages": languages})
+    return records
 
 
 def _bool(value: Any, what: str = "") -> bool | None:
@@ -231,9 +282,16 @@ def normalise(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_services(
-    session: Session, items: list[dict[str, Any]], where: dict[str, str], dry_run: bool
+    session: Session,
+    items: list[dict[str, Any]],
+    where: dict[str, str],
+    dry_run: bool,
+    countries: list[dict[str, Any]] | None = None,
 ) -> ImportReport:
+    """Services (and the countries beside them, if the file has any), all or nothing. Countries
+    are reported as ``country:XX``."""
     report = ImportReport()
+    country_records = _check_countries(countries or [], report)
     records = []
     seen: set[str] = set()
     for i, item in enumerate(items):
@@ -261,6 +319,19 @@ def import_services(
         report.names[record["id"]] = record["name"]
     if report.errors:
         return report
+    for c in country_records:
+        key = f"country:{c['code']}"
+        stored = session.get(Country, c["code"])
+        if stored is None:
+            report.created.append(key)
+        elif stored.numbers != c["numbers"] or (
+            c["languages"] and stored.languages != c["languages"]
+        ):
+            report.updated.append(key)
+        else:
+            report.unchanged.append(key)
+        if not dry_run:
+            replace_numbers(session, c["code"], c["numbers"], c["languages"] or None)
     for record in records:
         existing = session.get(Service, record["id"])
         if existing is None:
