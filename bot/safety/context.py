@@ -117,7 +117,12 @@ def set_aside(
     """
     # "I'm not safe now" is no safe phrase, "no es broma" no joke: a negated marker that would set
     # the crisis aside is dropped.
-    markers = [m for m in markers if m.name not in SETS_ASIDE or not negated(text, m.start)]
+    # Laughter is never negated ("se eu não comer tudo kkk" is still a joke).
+    markers = [
+        m
+        for m in markers
+        if m.name not in SETS_ASIDE or not m.language or not negated(text, m.start)
+    ]
     covering = [(m.start, m.end) for m in markers if m.name in COVERS_PRESENT]
     bounds = clauses(text)
     near = {_clause(bounds, start) for start, _ in spans or []}

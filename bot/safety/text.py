@@ -9,9 +9,13 @@ _PUNCT = re.compile(r"[^\w\s']", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
+# Ligatures that have no decomposition: "sœur" is written "soeur" just as often.
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
+
+
 def fold(text: str) -> str:
-    """Lowercase and strip accents: "Está" → "esta", "ÇA" → "ca"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    """Lowercase and strip accents: "Está" → "esta", "ÇA" → "ca", "sœur" → "soeur"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
