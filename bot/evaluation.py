@@ -78,7 +78,11 @@ def f1_scores(gold: list[str], pred: list[str]) -> dict[str, float]:
 
 
 async def evaluate_language(
-    language: str, client: RasaClient, lexicons: Lexicons, threshold: float
+    language: str,
+    client: RasaClient,
+    lexicons: Lexicons,
+    threshold: float,
+    crisis_threshold: float = 0.5,
 ) -> LanguageReport:
     report = LanguageReport(language)
     examples = load_examples(HELDOUT_DIR / f"{language}.yml")
@@ -89,7 +93,7 @@ async def evaluate_language(
         predicted = parse.intent if parse.confidence >= threshold else "nlu_fallback"
         gold.append(intent)
         pred.append(predicted)
-        by_model = predicted in CRISIS
+        by_model = parse.share(CRISIS) >= crisis_threshold  # as the conversation decides
         flagged = by_model or bool(lexicons.scan(text))
         if intent in CRISIS:
             crisis_total += 1
@@ -133,7 +137,9 @@ async def run_reports(settings: Settings, config: str = "config.yml") -> list[La
         await process.wait_ready(client, settings.rasa_start_timeout)
         lexicons = Lexicons(settings.languages)
         return [
-            await evaluate_language(lang, client, lexicons, settings.nlu_threshold)
+            await evaluate_language(
+                lang, client, lexicons, settings.nlu_threshold, settings.crisis_threshold
+            )
             for lang in settings.languages
         ]
     finally:

@@ -37,7 +37,7 @@ class TurnContext:
     closed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     route: str = ""
-    danger: float | None = None  # the model's crisis share (understanding.crisis_share)
+    danger: float | None = None  # the model's crisis share (Parse.share of the crisis intents)
     _directory: Directory | None = None
 
     @property

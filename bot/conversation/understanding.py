@@ -28,16 +28,6 @@ async def run(p: Parts, ctx: TurnContext) -> None:
     await understood(p, ctx, parse)
 
 
-def crisis_share(parse: Parse) -> float:
-    """The model's probability that the message is a crisis: emergency and self-harm together,
-    since danger often splits its weight between the two (and with report_case). Our classifier's
-    ranking is a probability distribution; a reader whose scores add up to more than 1 (other
-    classifiers, the test double) is read as shares of their sum."""
-    danger = sum(score for name, score in parse.ranking if name in CRISIS_INTENTS)
-    total = sum(score for _, score in parse.ranking)
-    return danger / total if total > 1.0 else danger
-
-
 def _offers_countries(choices: list[dict[str, object]]) -> bool:
     return any(str(c.get("payload", "")).startswith("/inform_country") for c in choices)
 
@@ -62,7 +52,7 @@ async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
     if awaiting == Awaiting.COUNTRY and intent in ("skip", "deny"):
         await dialogue.run(p, ctx, "skip")
         return
-    ctx.danger = danger = crisis_share(parse)
+    ctx.danger = danger = parse.share(CRISIS_INTENTS)
     if danger >= p.settings.crisis_threshold:
         ranked = dict(parse.ranking)
         intent = max(CRISIS_INTENTS, key=lambda i: ranked.get(i, 0.0))

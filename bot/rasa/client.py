@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,16 @@ class Parse:
     intent: str
     confidence: float
     ranking: list[tuple[str, float]]
+
+    def share(self, intents: Iterable[str]) -> float:
+        """The probability of any of ``intents`` (the crisis decision adds emergency and
+        self-harm: danger often splits its weight between the two, and with report_case). Our
+        classifier's ranking is a probability distribution; a reader whose scores add up to more
+        than 1 (other classifiers, the test double) is read as shares of their sum."""
+        wanted = set(intents)
+        part = sum(score for name, score in self.ranking if name in wanted)
+        total = sum(score for _, score in self.ranking)
+        return part / total if total > 1.0 else part
 
 
 class RasaClient:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 from bot.language import LanguageDetector
+from bot.needs import CRISIS_INTENTS
+from bot.rasa.client import Parse
 from bot.safety.context import Marker, laughter, negated, set_aside
 from bot.safety.screen import SafetyScreen
 
@@ -166,3 +168,13 @@ def test_negation_reaches_a_few_words_back() -> None:
 )
 def test_a_denied_joke_is_no_joke(screen: SafetyScreen, lang: str, text: str) -> None:
     assert screen.screen(text, lang).crisis
+
+
+def test_the_models_crisis_share_adds_emergency_and_self_harm() -> None:
+    parse = Parse(
+        "need_labour", 0.4, [("need_labour", 0.4), ("emergency", 0.35), ("self_harm", 0.2)]
+    )
+    assert parse.share(CRISIS_INTENTS) == pytest.approx(0.55)
+    # Scores that are not a distribution (a similarity reader) count as shares of their sum.
+    scores = Parse("greet", 0.9, [("greet", 0.9), ("emergency", 0.6), ("self_harm", 0.5)])
+    assert scores.share(CRISIS_INTENTS) == pytest.approx(0.55)
