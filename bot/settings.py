@@ -104,8 +104,17 @@ class Settings(BaseSettings):
     # who chose "only when I write" (the default); outside it the reply box is disabled.
     console_turn_minutes: int = 10
     console_session_hours: int = 12  # a sign-in lasts this long at most
-    console_lockout_attempts: int = 5  # failed sign-ins in a row before the account locks
-    console_lockout_minutes: int = 15
+    console_idle_minutes: int = 30  # a session unused this long ends (0: only the hours above)
+    # Failed passwords (per account and address) or codes (per account) allowed before each next
+    # try must wait, twice as long every time, up to the maximum. Never a hard lock: anyone could
+    # lock staff out with one.
+    console_free_attempts: int = 5
+    console_max_delay_seconds: int = 300
+    # Sign-in, second step and invitation posts a minute, per client address and for everyone.
+    console_signin_per_ip_per_minute: int = 10
+    console_signin_per_minute: int = 120
+    # Roles that must use the second step (TOTP) to sign in; "staff" may be added.
+    console_totp_roles: list[str] = Field(default_factory=lambda: ["supervisor", "admin"])
     console_invite_hours: int = 72  # a one-time invitation link expires after this
     handoff_watch_seconds: float = 15.0  # how often the queue is checked for unanswered requests
 
@@ -115,6 +124,13 @@ class Settings(BaseSettings):
     # Entries not verified for this many days are flagged for staff, then no longer offered.
     directory_flag_after_days: int = 90
     directory_hide_after_days: int = 365
+
+    # What one HTTP client may make the server read and compute (bot/http_limits.py): bodies of
+    # routes without a larger limit of their own, how long a body may take to arrive, and the
+    # threads for CPU-heavy work (password checks, directory imports).
+    max_body_bytes: int = 1_000_000
+    body_timeout_seconds: float = 20.0
+    cpu_threads: int = 2
 
     log_level: str = "INFO"
 

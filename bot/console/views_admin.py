@@ -208,7 +208,7 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                     target = s.get(StaffUser, user_id)
                     if target is not None and target.id != staff.id:
                         if action == "unlock":
-                            target.locked_until, target.failed_logins = None, 0
+                            pass  # below, outside this session: it clears in-memory delays too
                         else:
                             target.active = action == "activate"
                             if not target.active:
@@ -216,6 +216,8 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                                     select(StaffSession).where(StaffSession.staff_id == target.id)
                                 ):
                                     s.delete(session)
+                if action == "unlock" and user_id != staff.id:
+                    console.accounts.unlock(user_id)
                 console.audit(staff.id, f"staff.{action}", user=user_id)
         except AccountError:
             problem = "account"
