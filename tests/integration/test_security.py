@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import re
 import threading
 import time
 import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +35,7 @@ from sqlalchemy import select
 
 from bot.console import auth, totp
 from bot.console.auth import Accounts
+from bot.directory.hsds import importing
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent, StaffSession, StaffUser
 from bot.store.models import utcnow
@@ -157,6 +162,36 @@ async def test_every_route_has_a_body_limit(stack: Runtime) -> None:
         for path in ("/dev/terminal", "/rasa/nlg", "/webhooks/telegram", "/console/queue"):
             response = await client.post(path, content=body)
             assert response.status_code == 413, path
+
+
+async def test_a_small_zip_of_many_rows_is_refused_off_the_event_loop(
+    stack: Runtime, staff: dict[str, Account], signed_in: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    reading = importing.read
+
+    def spy(path: Path) -> Any:
+        threads.append(threading.get_ident())
+        return reading(path)
+
+    monkeypatch.setattr(importing, "read", spy)
+    rows = "id,organization_id,name\n" + "".join(
+        f"s{i},o1,Service {i}\n" for i in range(importing.MAX_ROWS + 1)
+    )
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("service.csv", rows)
+    assert len(packed.getvalue()) < 300_000  # small to send, large to parse
+    admin = await signed_in(staff["ada"].email)
+    page = await admin.get("/directory/import")
+    answer = await admin.post(
+        "/directory/import",
+        data={"csrf": csrf_of(page.text), "action": "check"},
+        files={"file": ("bomb.zip", packed.getvalue(), "application/zip")},
+    )
+    assert answer.status_code == 422 and f"more than {importing.MAX_ROWS} rows" in answer.text
+    assert threads and loop_thread not in threads
 
 
 # --- no lock-out as a weapon; growing delays ---
