@@ -163,6 +163,29 @@ class Settings(BaseSettings):
         return self.secret_key
 
 
+def private_dir(path: Path) -> None:
+    """A folder only this user can enter (0700), made if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def secure_data_dir(path: Path) -> None:
+    """``var/`` and everything in it readable by this user only: folders 0700, files 0600.
+
+    The SQLite file, its WAL, Rasa's log and the secret key are worth reading to anyone else on
+    the machine. New files are made private by the server's umask (``bot run`` sets 077); this
+    fixes what an older version, or a copy, left open.
+    """
+    private_dir(path)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            full = os.path.join(root, name)
+            if not os.path.islink(full):
+                os.chmod(full, 0o600)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
