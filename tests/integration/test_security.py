@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
 import io
+import json
 import re
 import threading
 import time
@@ -20,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes import fixture
 from kit import (
     PASSWORD,
     Account,
@@ -371,3 +375,72 @@ def test_https_cookies_carry_the_host_prefix(stack: Runtime) -> None:
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("__Host-sh_console=token;")
     assert "Path=/;" in cookie and "Secure" in cookie and "Domain" not in cookie
+
+
+# --- the low ones ---
+
+
+async def test_odd_numbers_in_console_requests_are_not_server_errors(
+    stack: Runtime, staff: dict[str, Account], signed_in: SignIn
+) -> None:
+    admin = await signed_in(staff["ada"].email)
+    huge = "9" * 40
+    for path in (
+        "/audit?before=²",
+        f"/audit?before={huge}",
+        "/directory?page=²",
+        f"/directory?page={huge}",
+    ):
+        assert (await admin.get(path)).status_code < 500, path
+    canned = await admin.get("/canned")
+    for value in ("²", huge, "x"):
+        posted = await admin.post("/canned", data={"csrf": csrf_of(canned.text), "delete": value})
+        assert posted.status_code < 500, value
+    drafts = await admin.post(f"/messages/drafts/{huge}/approve", data={"csrf": "x"})
+    assert drafts.status_code < 500
+
+
+async def test_staff_cannot_widen_the_queues_an_admin_gave_them(
+    stack: Runtime, signed_in: SignIn
+) -> None:
+    person = new_account(stack, languages=["es"])
+    client = await signed_in(person.email)
+    page = await client.get("/settings")
+    await client.post(
+        "/settings",
+        data={
+            "csrf": csrf_of(page.text),
+            "what": "profile",
+            "display_name": "S",
+            "language": "en",
+            "languages": ["es", "en", "fr"],
+        },
+    )
+    with stack.db.session() as s:
+        user = s.get(StaffUser, person.id)
+        assert user is not None and user.languages == ["es"]
+
+
+async def test_nested_json_and_lone_surrogates_on_signed_webhooks(stack: Runtime) -> None:
+    url = f"http://127.0.0.1:{stack.settings.port}/webhooks/whatsapp"
+    secret = stack.settings.whatsapp_app_secret
+
+    def signed(body: bytes) -> dict[str, str]:
+        mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {"content-type": "application/json", "x-hub-signature-256": "sha256=" + mac}
+
+    nested = b"[" * 50_000 + b"]" * 50_000
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await client.post(url, content=nested, headers=signed(nested))).status_code == 400
+        data = fixture("whatsapp_inbound_text_pywa.json")
+        value = data["entry"][0]["changes"][0]["value"]
+        value["metadata"]["phone_number_id"] = stack.settings.whatsapp_phone_number_id
+        message = value["messages"][0]
+        message.update(
+            id=f"wamid.S{uuid.uuid4().hex}",
+            timestamp=str(int(time.time())),
+            text={"body": "hola \ud800"},
+        )
+        body = json.dumps(data).encode()  # ASCII, with the surrogate as "\ud800"
+        assert b"\\ud800" in body
+        assert (await client.post(url, content=body, headers=signed(body))).status_code == 200
