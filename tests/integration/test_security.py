@@ -20,10 +20,13 @@ import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fakes import fixture
+from fakes import fixture, running
+from fakes.people import TelegramPerson
+from fakes.telegram import FakeTelegram
 from kit import (
     PASSWORD,
     Account,
@@ -34,6 +37,7 @@ from kit import (
     sign_in,
     signed_in,
     staff,
+    wait_until,
 )
 from sqlalchemy import select
 
@@ -444,3 +448,24 @@ async def test_nested_json_and_lone_surrogates_on_signed_webhooks(stack: Runtime
         body = json.dumps(data).encode()  # ASCII, with the surrogate as "\ud800"
         assert b"\\ud800" in body
         assert (await client.post(url, content=body, headers=signed(body))).status_code == 200
+
+
+# --- the survivor's phone ---
+
+
+async def test_the_code_word_is_deleted_from_the_telegram_chat(stack: Runtime) -> None:
+    port = urlsplit(stack.settings.telegram_api_url).port
+    assert port is not None
+    tg: FakeTelegram = running(FakeTelegram, port, token=stack.settings.telegram_token)
+    person = TelegramPerson(stack, tg, "es")
+    stack.conversations.prepare("telegram", str(person.chat_id), "es", "MX")
+    await person.say("hola")
+    last = await person.say("1")  # it is safe to chat
+    for data in ("/request_human", "/card_code_word"):
+        last = await person.tap(data, last[-1]["message_id"])
+    before = list(person.my_message_ids)
+    await person.say(f"Girasol{uuid.uuid4().hex[:4]}")
+    word_id = person.my_message_ids[-1]
+    assert word_id not in before
+    await wait_until(lambda: word_id in tg.deleted(person.chat_id))
+    assert not set(before) & set(tg.deleted(person.chat_id))  # only the code word
