@@ -156,17 +156,16 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 async def _plain(send: Send, status: int, text: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(text)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(text)).encode()),
+    ]
+    if status == 408:
+        # A client too slow to send its body does not keep the connection. After a 413 it stays
+        # open, so the client can read the answer before the server closes (closing with unread
+        # bytes would reset the connection and lose the 413); the server discards the rest.
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": text})
 
 

@@ -187,11 +187,6 @@ def _message(message: dict[str, Any], contacts: list[dict[str, Any]]) -> Intake 
     seconds = client_int(message.get("timestamp"), most=2**40)
     if seconds is not None:
         sent_at = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
-        if dt.datetime.now(dt.UTC).replace(tzinfo=None) - sent_at > MAX_AGE:
-            # Signed, but old: Meta retries for at most a week, so this is a replay of a
-            # captured delivery (or a clock far off), not a message someone is waiting on.
-            log.warning("whatsapp message refused", extra={"error": "too_old"})
-            return None
     inbound = Inbound(
         channel="whatsapp",
         user_id=key,
@@ -202,6 +197,15 @@ def _message(message: dict[str, Any], contacts: list[dict[str, Any]]) -> Intake 
         unsupported=unsupported,
     )
     return Intake(inbound, phone or key, sent_at=sent_at)
+
+
+def too_old(intake: Intake, now: dt.datetime | None = None) -> bool:
+    """Signed, but sent more than ``MAX_AGE`` ago: Meta retries for at most a week, so this is a
+    replay of a captured delivery (or a clock far off), not a message someone is waiting on."""
+    if intake.sent_at is None:
+        return False
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return now - intake.sent_at > MAX_AGE
 
 
 class WhatsAppChannel:
@@ -273,6 +277,9 @@ class WhatsAppChannel:
             log.warning("whatsapp webhook refused", extra={"error": "not_json"})
             return Response(status_code=400)
         intakes, failed = parse(data or {}, self.settings.whatsapp_phone_number_id)
+        if any(too_old(intake) for intake in intakes):
+            log.warning("whatsapp message refused", extra={"error": "too_old"})
+            intakes = [intake for intake in intakes if not too_old(intake)]
         for code in failed:
             log.warning("whatsapp message failed", extra={"error": code})
         if not intakes:

@@ -14,7 +14,7 @@ import pytest
 from fakes import fixture
 
 from bot.channels.base import loads_object
-from bot.channels.whatsapp import parse
+from bot.channels.whatsapp import parse, too_old
 from bot.console import totp
 from bot.console.auth import AccountError, Accounts, Throttle, check_password, delay_after
 from bot.directory.hsds.csv_tables import csv_text, from_tables
@@ -131,11 +131,14 @@ def test_old_signed_whatsapp_messages_are_dropped() -> None:
     phone_id = value["metadata"]["phone_number_id"]
     message = value["messages"][0]
     message["timestamp"] = str(int(time.time()) - 90 * 86400)
-    assert parse(data, phone_id)[0] == []
+    (old,), _ = parse(data, phone_id)
+    assert too_old(old)
     message["timestamp"] = str(int(time.time()) - 60)
-    assert len(parse(data, phone_id)[0]) == 1
+    (recent,), _ = parse(data, phone_id)
+    assert not too_old(recent)
     message["timestamp"] = "²" * 5  # was a ValueError
-    assert len(parse(data, phone_id)[0]) == 1
+    (odd,), _ = parse(data, phone_id)
+    assert odd.sent_at is None and not too_old(odd)
 
 
 @pytest.mark.parametrize("password", [" " * 12, " " * 30, "  short pw  ", "ok\ud800" * 5])
