@@ -12,13 +12,18 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import delete
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels import Channels
+from bot.channels.whatsapp import MAX_BODY as WHATSAPP_MAX_BODY
 from bot.console.app import create_console
+from bot.console.views_messages_po import MAX_PO_BYTES
+from bot.directory.uploads import MAX_BYTES as HSDS_MAX_BYTES
 from bot.handoff.watch import watch_queue
+from bot.http_limits import BodyLimits, BodyRule
 from bot.rasa.callbacks import LOOPBACK
 from bot.runtime import Runtime
 from bot.store.models import SeenMessage, utcnow
@@ -26,6 +31,21 @@ from bot.types import Inbound, TurnResult
 
 log = logging.getLogger("bot.app")
 PURGE_EVERY_SECONDS = 600
+FORM_OVERHEAD = 64 * 1024  # a multipart form's boundaries and other fields around its file
+SIGNIN_FORM_BYTES = 16 * 1024  # an email, a password, a code and a token: never more
+
+
+def body_rules() -> tuple[BodyRule, ...]:
+    """Routes whose bodies may be larger (uploads, Meta's webhooks) or must be smaller (the forms
+    anyone can post without an account) than ``BOT_MAX_BODY_BYTES``."""
+    return (
+        BodyRule("/console/signin", SIGNIN_FORM_BYTES),
+        BodyRule("/console/totp", SIGNIN_FORM_BYTES),
+        BodyRule("/console/invite/", SIGNIN_FORM_BYTES),
+        BodyRule("/console/directory/import", HSDS_MAX_BYTES + FORM_OVERHEAD),
+        BodyRule("/console/messages/po/upload", MAX_PO_BYTES + FORM_OVERHEAD),
+        BodyRule("/webhooks/whatsapp", WHATSAPP_MAX_BODY),
+    )
 
 
 def result_json(result: TurnResult) -> dict[str, object]:
@@ -116,4 +136,10 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     if runtime.settings.console_enabled:
         routes.append(create_console(runtime)[0])  # the staff console under /console
-    return Starlette(routes=routes, lifespan=lifespan)
+    limits = Middleware(
+        BodyLimits,
+        default_bytes=runtime.settings.max_body_bytes,
+        timeout_seconds=lambda: runtime.settings.body_timeout_seconds,
+        rules=body_rules(),
+    )
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[limits])

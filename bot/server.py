@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from types import TracebackType
 
 import uvicorn
@@ -13,7 +14,7 @@ from bot.rasa.model import admin_data, ensure_model
 from bot.rasa.process import RasaProcess
 from bot.rasa.retrain import write_admin_data
 from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings
+from bot.settings import Settings, secure_data_dir
 
 
 class Stack:
@@ -30,6 +31,9 @@ class Stack:
 
     async def __aenter__(self) -> Runtime:
         configure(self.settings.log_level)
+        # Every file this process makes (SQLite and its WAL, logs, uploads) is for this user only.
+        os.umask(0o077)
+        secure_data_dir(self.settings.data_dir)
         runtime = build_runtime(self.settings)
         self.runtime = runtime
         model = None

@@ -104,8 +104,17 @@ class Settings(BaseSettings):
     # who chose "only when I write" (the default); outside it the reply box is disabled.
     console_turn_minutes: int = 10
     console_session_hours: int = 12  # a sign-in lasts this long at most
-    console_lockout_attempts: int = 5  # failed sign-ins in a row before the account locks
-    console_lockout_minutes: int = 15
+    console_idle_minutes: int = 30  # a session unused this long ends (0: only the hours above)
+    # Failed passwords (per account and address) or codes (per account) allowed before each next
+    # try must wait, twice as long every time, up to the maximum. Never a hard lock: anyone could
+    # lock staff out with one.
+    console_free_attempts: int = 5
+    console_max_delay_seconds: int = 300
+    # Sign-in, second step and invitation posts a minute, per client address and for everyone.
+    console_signin_per_ip_per_minute: int = 10
+    console_signin_per_minute: int = 120
+    # Roles that must use the second step (TOTP) to sign in; "staff" may be added.
+    console_totp_roles: list[str] = Field(default_factory=lambda: ["supervisor", "admin"])
     console_invite_hours: int = 72  # a one-time invitation link expires after this
     handoff_watch_seconds: float = 15.0  # how often the queue is checked for unanswered requests
 
@@ -118,6 +127,13 @@ class Settings(BaseSettings):
     # Entries not verified for this many days are flagged for staff, then no longer offered.
     directory_flag_after_days: int = 90
     directory_hide_after_days: int = 365
+
+    # What one HTTP client may make the server read and compute (bot/http_limits.py): bodies of
+    # routes without a larger limit of their own, how long a body may take to arrive, and the
+    # threads for CPU-heavy work (password checks, directory imports).
+    max_body_bytes: int = 1_000_000
+    body_timeout_seconds: float = 20.0
+    cpu_threads: int = 2
 
     log_level: str = "INFO"
 
@@ -148,6 +164,29 @@ class Settings(BaseSettings):
                 fh.write(secrets.token_urlsafe(48))
         self.secret_key = path.read_text().strip()
         return self.secret_key
+
+
+def private_dir(path: Path) -> None:
+    """A folder only this user can enter (0700), made if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def secure_data_dir(path: Path) -> None:
+    """``var/`` and everything in it readable by this user only: folders 0700, files 0600.
+
+    The SQLite file, its WAL, Rasa's log and the secret key are worth reading to anyone else on
+    the machine. New files are made private by the server's umask (``bot run`` sets 077); this
+    fixes what an older version, or a copy, left open.
+    """
+    private_dir(path)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            full = os.path.join(root, name)
+            if not os.path.islink(full):
+                os.chmod(full, 0o600)
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,24 @@ class Inbound:
     country_hint: str | None = None  # e.g. from a phone number's calling code
     unsupported: bool = False  # media, stickers, locations: not kept, answered politely
 
+    def __post_init__(self) -> None:
+        # JSON may carry a lone UTF-16 surrogate ("\\ud800"); it cannot be encoded, so storing or
+        # encrypting the text would fail after the message was taken. It becomes U+FFFD here,
+        # once, for every channel.
+        for name in ("text", "payload", "user_id", "message_id", "language_hint"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, storable(value))
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates replaced (pairs that make one character are joined)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
 
 @dataclass(frozen=True)
 class ReplyButton:

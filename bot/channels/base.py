@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
+from bot.http_limits import client_int
 from bot.types import Inbound, Reply, is_language_offer
 
 
@@ -104,8 +105,8 @@ def split_text(text: str, limit: int) -> list[str]:
 
 async def read_body(request: Request, limit: int) -> bytes | None:
     """The raw body, or None past ``limit`` bytes (a hostile sender cannot make us buffer more)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length")
+    if declared is not None and (client_int(declared, most=2**62) or 0) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
@@ -119,7 +120,10 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 def loads_object(body: bytes) -> dict[str, Any] | None:
     """JSON object or None; raises ValueError when the body is not JSON at all."""
-    data = json.loads(body)
+    try:
+        data = json.loads(body)
+    except RecursionError:  # a signed but absurdly nested body: refused, not a 500
+        raise ValueError("JSON nested too deeply") from None
     return data if isinstance(data, dict) else None
 
 

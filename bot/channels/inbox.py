@@ -31,6 +31,7 @@ from bot.channels.base import Intake
 from bot.channels.outbox import Outbox, wait_for
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
+from bot.platforms import platform
 from bot.safety.commands import Command
 from bot.store.channel_models import InboxMessage, PlatformMessage
 from bot.store.models import Contact, SeenMessage
@@ -74,6 +75,8 @@ class Inbox(KeyedWorker):
         stored = {"inbound": asdict(msg), "address": intake.address}
         if intake.sent_at is not None:
             stored["sent_at"] = intake.sent_at.isoformat()
+        if intake.platform_message_id:  # so the turn can have this very message deleted
+            stored["platform_message_id"] = intake.platform_message_id
         try:
             with self.runtime.db.session() as s:
                 if s.get(SeenMessage, key) is not None:
@@ -178,7 +181,7 @@ class Inbox(KeyedWorker):
                 s.delete(row)
                 log.error("inbox row unreadable", extra={"channel": channel_name})
                 return True
-        inbound, address, sent_at = stored
+        inbound, address, sent_at, platform_message_id = stored
         channel = self.channels[channel_name]
         try:
             result = await self.runtime.conversations.handle(replace(inbound, message_id=None))
@@ -195,7 +198,7 @@ class Inbox(KeyedWorker):
                 return False
             result = self._apology(contact_id, inbound)
         inbound_at = min(sent_at, received_at) if sent_at else received_at  # never the future
-        self._commit(row_id, contact_id, channel, address, inbound_at, result)
+        self._commit(row_id, contact_id, channel, address, inbound_at, result, platform_message_id)
         return True
 
     def _commit(
@@ -206,8 +209,18 @@ class Inbox(KeyedWorker):
         address: str,
         inbound_at: dt.datetime,
         result: TurnResult,
+        platform_message_id: str | None = None,
     ) -> None:
         erase = bool(result.extras.get("erase_chat"))
+        # The code word: taken off the person's phone as soon as it is checked, where the
+        # platform lets us (whoever holds the phone later must not read it in the chat).
+        forget = (
+            [{"kind": "forget", "chat_id": address, "message_id": platform_message_id}]
+            if result.extras.get("forget_message")
+            and platform_message_id
+            and platform(channel.name).erases_messages
+            else []
+        )
         with self.runtime.db.session() as s:
             contact = s.get(Contact, contact_id)
             if erase:
@@ -223,7 +236,7 @@ class Inbox(KeyedWorker):
             )
             if contact is None:  # DELETE erased the contact: still confirm it
                 payloads = [{**p, "after_erase": True} for p in payloads]
-            self.outbox.enqueue(s, contact_id, channel.name, payloads)
+            self.outbox.enqueue(s, contact_id, channel.name, forget + payloads)
             s.execute(delete(InboxMessage).where(InboxMessage.id == row_id))
         self.outbox.notify()
 
@@ -243,13 +256,14 @@ class Inbox(KeyedWorker):
         return TurnResult([reply], language, intent="unavailable")
 
 
-def _load(plain: str | None) -> tuple[Inbound, str, dt.datetime | None] | None:
+def _load(plain: str | None) -> tuple[Inbound, str, dt.datetime | None, str | None] | None:
     if plain is None:
         return None
     try:
         stored: dict[str, Any] = json.loads(plain)
         inbound = Inbound(**stored["inbound"])
         sent_at = dt.datetime.fromisoformat(stored["sent_at"]) if "sent_at" in stored else None
-        return inbound, str(stored["address"]), sent_at
+        pmid = stored.get("platform_message_id")
+        return inbound, str(stored["address"]), sent_at, str(pmid) if pmid else None
     except (ValueError, TypeError, KeyError):
         return None

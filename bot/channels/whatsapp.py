@@ -48,6 +48,7 @@ from bot.channels.base import (
 from bot.channels.inbox import Inbox
 from bot.channels.outbox import Outbox
 from bot.channels.parts import ChannelParts
+from bot.http_limits import client_int
 from bot.languages import LANGUAGES
 from bot.settings import Settings
 from bot.store.channel_models import ChannelWindow
@@ -57,6 +58,7 @@ from bot.types import Inbound, Reply, ReplyButton
 log = logging.getLogger("bot.channels.whatsapp")
 
 MAX_BODY = 3_500_000  # Meta: webhook payloads up to 3 MB
+MAX_AGE = dt.timedelta(days=7)  # Meta stops retrying a delivery after seven days
 MAX_TEXT = 4096
 MAX_INTERACTIVE_BODY = 1024
 MAX_BUTTONS, MAX_BUTTON_TITLE = 3, 20
@@ -179,12 +181,12 @@ def _message(message: dict[str, Any], contacts: list[dict[str, Any]]) -> Intake 
     if kind in ("interactive", "button"):
         if payload is None:
             return None
-        if payload.isdigit():  # an option too long for a button id carries its number
+        if client_int(payload) is not None:  # an option too long for a button id: its number
             text, payload = payload, None
     sent_at = None
-    timestamp = message.get("timestamp")
-    if isinstance(timestamp, str) and timestamp.isdigit() and len(timestamp) <= 10:
-        sent_at = dt.datetime.fromtimestamp(int(timestamp), dt.UTC).replace(tzinfo=None)
+    seconds = client_int(message.get("timestamp"), most=2**40)
+    if seconds is not None:
+        sent_at = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
     inbound = Inbound(
         channel="whatsapp",
         user_id=key,
@@ -195,6 +197,15 @@ def _message(message: dict[str, Any], contacts: list[dict[str, Any]]) -> Intake 
         unsupported=unsupported,
     )
     return Intake(inbound, phone or key, sent_at=sent_at)
+
+
+def too_old(intake: Intake, now: dt.datetime | None = None) -> bool:
+    """Signed, but sent more than ``MAX_AGE`` ago: Meta retries for at most a week, so this is a
+    replay of a captured delivery (or a clock far off), not a message someone is waiting on."""
+    if intake.sent_at is None:
+        return False
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return now - intake.sent_at > MAX_AGE
 
 
 class WhatsAppChannel:
@@ -266,6 +277,9 @@ class WhatsAppChannel:
             log.warning("whatsapp webhook refused", extra={"error": "not_json"})
             return Response(status_code=400)
         intakes, failed = parse(data or {}, self.settings.whatsapp_phone_number_id)
+        if any(too_old(intake) for intake in intakes):
+            log.warning("whatsapp message refused", extra={"error": "too_old"})
+            intakes = [intake for intake in intakes if not too_old(intake)]
         for code in failed:
             log.warning("whatsapp message failed", extra={"error": code})
         if not intakes:

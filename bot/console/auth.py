@@ -1,15 +1,30 @@
-"""Staff accounts and sign-in: argon2 hashes, server-side sessions, lock-out, invitations, TOTP.
+"""Staff accounts and sign-in: argon2 hashes, server-side sessions, growing delays, invitations,
+TOTP with recovery codes.
 
 The cookie holds a random token; the database keeps only its SHA-256, so a copy of the database
 cannot be replayed as a session. Errors never say whether an address has an account.
+
+Failed attempts never lock an account (anyone who knows an address could then lock staff out):
+each failure past ``BOT_CONSOLE_FREE_ATTEMPTS`` makes the next try wait twice as long, up to
+``BOT_CONSOLE_MAX_DELAY_SECONDS``. Passwords are counted per account *and client address*, so
+someone guessing from one place does not delay the person signing in from another; second-step
+codes are counted per account in the database, and only a right code resets them (a right password
+does not: whoever is guessing codes already has it).
+
+Argon2 is slow on purpose; the views call ``sign_in``, ``check_totp`` and the other methods that
+hash through the console's bounded CPU pool (``bot/http_limits.py``), never on the event loop.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +43,7 @@ from bot.store.ops_models import team_languages
 ROLES = ("staff", "supervisor", "admin")
 RANK = {role: n for n, role in enumerate(ROLES)}
 PASSWORD_MIN = 12
+RECOVERY_CODES = 8
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("never a real password, only for timing")
 
@@ -79,15 +95,76 @@ class Staff:
 class SignIn:
     ok: bool
     user_id: str | None = None
-    needs_totp: bool = False
-    locked: bool = False
+    needs_totp: bool = False  # a code is asked next
+    enrol_totp: bool = False  # the role needs a second step this person has not set up yet
+    wait: float = 0.0  # seconds before this address may try this account again
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    ok: bool
+    wait: float = 0.0  # seconds before the next code may be tried
+
+
+def delay_after(failures: int, free: int, most: int) -> float:
+    """Seconds the next try waits after ``failures`` in a row: 0, then 2, 4, 8... up to ``most``."""
+    if failures < free:
+        return 0.0
+    return float(min(2 ** min(failures - free + 1, 30), most))
+
+
+class Throttle:
+    """Failed passwords per (account address, client address), in memory, with their delays.
+
+    In memory like the contact locks (one process per database, docs/deploy.md): a restart forgets
+    the delays, which costs an attacker a restart they cannot cause.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: tuple[str, str], free: int, most: int) -> float:
+        with self._lock:
+            count, last = self._failures.get(key, (0, 0.0))
+        return max(0.0, delay_after(count, free, most) - (self.clock() - last))
+
+    def failed(self, key: tuple[str, str], most: int) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 100_000:  # a flood of addresses: keep only recent ones
+                self._failures = {k: v for k, v in self._failures.items() if now - v[1] < 2 * most}
+            count, _ = self._failures.get(key, (0, 0.0))
+            self._failures[key] = (count + 1, now)
+
+    def clear(self, email: str, address: str | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._failures if k[0] == email]:
+                if address is None or key[1] == address:
+                    del self._failures[key]
 
 
 class Accounts:
-    def __init__(self, db: Database, settings: Settings, crypto: Crypto) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        crypto: Crypto,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.crypto = crypto
+        self.clock = clock
+        self.throttle = Throttle(clock)
+
+    def now(self) -> dt.datetime:
+        """The clock as the database stores times (naive UTC)."""
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
+
+    def totp_required(self, role: str) -> bool:
+        return role in self.settings.console_totp_roles
 
     # --- accounts ---
 
@@ -130,6 +207,8 @@ class Accounts:
         return user, invite
 
     def new_invite(self, user_id: str) -> str:
+        """A password reset: the old password stops working and every session of the account ends
+        (someone who phished it is signed out now, not when the person next signs in)."""
         invite = secrets.token_urlsafe(32)
         with self.db.session() as s:
             user = s.get(StaffUser, user_id)
@@ -139,6 +218,8 @@ class Accounts:
             user.invite_expires_at = utcnow() + dt.timedelta(
                 hours=self.settings.console_invite_hours
             )
+            user.password_hash = None
+            s.execute(delete(StaffSession).where(StaffSession.staff_id == user_id))
         return invite
 
     def change(
@@ -158,6 +239,9 @@ class Accounts:
                     raise AccountError(f"role must be one of {', '.join(ROLES)}")
                 if user_id == by:
                     raise AccountError("own role")
+                if role != user.role:
+                    # What a session may do was decided at sign-in: a new role signs in again.
+                    s.execute(delete(StaffSession).where(StaffSession.staff_id == user_id))
                 user.role = role
             if languages is not None:
                 user.languages = [x for x in self.settings.languages if x in languages]
@@ -183,6 +267,7 @@ class Accounts:
             live.password_hash = hash_password(password)
             live.invite_token_hash, live.invite_expires_at = None, None
             live.failed_logins, live.locked_until = 0, None
+        self.throttle.clear(user.email)
         return user.id
 
     def set_password(self, user_id: str, current: str, new: str) -> None:
@@ -197,66 +282,149 @@ class Accounts:
 
     # --- sign-in ---
 
-    def sign_in(self, email: str, password: str) -> SignIn:
-        now = utcnow()
-        with self.db.session() as s:
-            user = s.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
-            if user is None or not user.active:
-                password_ok(None, password)  # the same work as for a real account
-                return SignIn(False)
-            if user.locked_until and user.locked_until > now:
-                password_ok(None, password)
-                return SignIn(False, locked=True)
-            if not password_ok(user.password_hash, password):
-                user.failed_logins += 1
-                if user.failed_logins >= self.settings.console_lockout_attempts:
-                    user.locked_until = now + dt.timedelta(
-                        minutes=self.settings.console_lockout_minutes
-                    )
-                    user.failed_logins = 0
-                    return SignIn(False, user.id, locked=True)
-                return SignIn(False, user.id)
-            user.failed_logins, user.locked_until = 0, None
-            if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            return SignIn(True, user.id, needs_totp=user.totp_secret_enc is not None)
+    def sign_in(self, email: str, password: str, address: str = "") -> SignIn:
+        """Check a password (slow: call it off the event loop). ``address`` is the client's.
 
-    def check_totp(self, user_id: str, code: str) -> bool:
+        Delays are keyed by the address typed, known or not, so a delay says nothing about whether
+        an account exists; a delayed try is refused before any hashing.
+        """
+        email = email.strip().lower()[:254]
+        free, most = self.settings.console_free_attempts, self.settings.console_max_delay_seconds
+        key = (email, address)
+        wait = self.throttle.wait(key, free, most)
+        if wait > 0:
+            return SignIn(False, wait=wait)
+        with self.db.session() as s:
+            user = s.scalar(select(StaffUser).where(StaffUser.email == email))
+            if user is None or not user.active or user.password_hash is None:
+                password_ok(None, password)  # the same work as for a real account
+                self.throttle.failed(key, most)
+                return SignIn(False)
+            if not password_ok(user.password_hash, password):
+                user.failed_logins += 1  # shown to admins; it locks nothing
+                self.throttle.failed(key, most)
+                return SignIn(False, user.id, wait=self.throttle.wait(key, free, most))
+            self.throttle.clear(email, address)
+            user.failed_logins, user.locked_until = 0, None
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)
+            has_totp = user.totp_secret_enc is not None
+            return SignIn(
+                True,
+                user.id,
+                needs_totp=has_totp,
+                enrol_totp=not has_totp and self.totp_required(user.role),
+            )
+
+    def code_wait(self, user: StaffUser) -> float:
+        failures = user.totp_failures or 0
+        delay = delay_after(
+            failures, self.settings.console_free_attempts, self.settings.console_max_delay_seconds
+        )
+        if not delay or user.totp_failed_at is None:
+            return 0.0
+        return max(0.0, delay - (self.now() - user.totp_failed_at).total_seconds())
+
+    def check_totp(self, user_id: str, code: str) -> CodeCheck:
+        """A code from the app, or an unused recovery code. Failures count per account."""
         with self.db.session() as s:
             user = s.get(StaffUser, user_id)
             if user is None or user.totp_secret_enc is None:
-                return False
+                return CodeCheck(False)
+            wait = self.code_wait(user)
+            if wait > 0:
+                return CodeCheck(False, wait)
             secret = self.crypto.decrypt(user.totp_secret_enc)
-            step = totp.verify(secret or "", code, user.totp_last_step) if secret else None
-            if step is None:
-                user.failed_logins += 1
-                if user.failed_logins >= self.settings.console_lockout_attempts:
-                    user.locked_until = utcnow() + dt.timedelta(
-                        minutes=self.settings.console_lockout_minutes
-                    )
-                    user.failed_logins = 0
-                    s.execute(delete(StaffSession).where(StaffSession.staff_id == user_id))
-                return False
-            user.totp_last_step, user.failed_logins = step, 0
-            return True
+            step = totp.verify(secret, code, user.totp_last_step, self.clock()) if secret else None
+            if step is not None:
+                user.totp_last_step = step
+            elif not self._use_recovery(user, code):
+                user.totp_failures = (user.totp_failures or 0) + 1
+                user.totp_failed_at = self.now()
+                return CodeCheck(False, self.code_wait(user))
+            user.totp_failures, user.totp_failed_at = 0, None
+            return CodeCheck(True)
 
-    def enable_totp(self, user_id: str, secret: str, code: str) -> bool:
-        step = totp.verify(secret, code, None)
-        if step is None:
+    @staticmethod
+    def _use_recovery(user: StaffUser, code: str) -> bool:
+        given = _recovery_normal(code)
+        if len(given) != 12:
             return False
+        hashes = list(user.recovery_hashes or [])
+        wanted = digest(given)
+        for stored in hashes:
+            if hmac.compare_digest(stored, wanted):
+                hashes.remove(stored)
+                user.recovery_hashes = hashes
+                return True
+        return False
+
+    def reauthenticate(self, user_id: str, password: str, code: str | None) -> CodeCheck:
+        """The password, and a current code when the account has a second step: what changing the
+        second step asks for (a session cookie alone is not enough). Slow: off the loop."""
+        with self.db.session() as s:
+            user = s.get(StaffUser, user_id)
+            if user is None or not password_ok(user.password_hash, password):
+                return CodeCheck(False)
+            has_totp = user.totp_secret_enc is not None
+        if not has_totp:
+            return CodeCheck(True)
+        return self.check_totp(user_id, code or "")
+
+    def start_totp(self, user_id: str) -> str:
+        """A new secret made here (never one a client chose), kept until a code confirms it."""
+        secret = totp.new_secret()
         with self.db.session() as s:
             user = s.get(StaffUser, user_id)
             if user is None:
-                return False
-            user.totp_secret_enc = self.crypto.encrypt(secret)
-            user.totp_last_step = step
-        return True
+                raise AccountError("no such account")
+            user.totp_pending_enc = self.crypto.encrypt(secret)
+        return secret
+
+    def pending_totp(self, user_id: str) -> str:
+        with self.db.session() as s:
+            user = s.get(StaffUser, user_id)
+            if user is None or user.totp_pending_enc is None:
+                return ""
+            return self.crypto.decrypt(user.totp_pending_enc) or ""
+
+    def confirm_totp(self, user_id: str, code: str) -> list[str] | None:
+        """Switch the pending secret on when ``code`` matches it; returns new recovery codes
+        (shown once), or None. The caller has checked who is asking (``reauthenticate``, or the
+        password of the sign-in under way)."""
+        with self.db.session() as s:
+            user = s.get(StaffUser, user_id)
+            if user is None or user.totp_pending_enc is None:
+                return None
+            secret = self.crypto.decrypt(user.totp_pending_enc)
+            step = totp.verify(secret, code, None, self.clock()) if secret else None
+            if step is None:
+                return None
+            codes = [_new_recovery() for _ in range(RECOVERY_CODES)]
+            user.totp_secret_enc, user.totp_pending_enc = user.totp_pending_enc, None
+            user.totp_last_step, user.totp_failures, user.totp_failed_at = step, 0, None
+            user.recovery_hashes = [digest(_recovery_normal(c)) for c in codes]
+        return codes
 
     def disable_totp(self, user_id: str) -> None:
+        """Off (the caller has checked the password and a current code)."""
         with self.db.session() as s:
             user = s.get(StaffUser, user_id)
             if user is not None:
                 user.totp_secret_enc, user.totp_last_step = None, None
+                user.totp_pending_enc, user.recovery_hashes = None, None
+                user.totp_failures, user.totp_failed_at = 0, None
+
+    def unlock(self, user_id: str) -> None:
+        """An admin clears the delays of someone's account (passwords and codes)."""
+        with self.db.session() as s:
+            user = s.get(StaffUser, user_id)
+            if user is None:
+                return
+            user.failed_logins, user.locked_until = 0, None
+            user.totp_failures, user.totp_failed_at = 0, None
+            email = user.email
+        self.throttle.clear(email)
 
     # --- sessions ---
 
@@ -272,6 +440,7 @@ class Accounts:
                     csrf_token=secrets.token_urlsafe(32),
                     second_factor_ok=second_factor_ok,
                     expires_at=now + dt.timedelta(hours=self.settings.console_session_hours),
+                    last_seen_at=now,
                 )
             )
         return token
@@ -291,10 +460,18 @@ class Accounts:
         """The person behind a cookie; ``partial`` accepts a session still waiting for TOTP."""
         if not token:
             return None
+        now = utcnow()
+        idle = dt.timedelta(minutes=self.settings.console_idle_minutes)
         with self.db.session() as s:
             session = s.get(StaffSession, digest(token))
-            if session is None or session.expires_at < utcnow():
+            if session is None or session.expires_at < now:
                 return None
+            seen = session.last_seen_at or session.created_at
+            if self.settings.console_idle_minutes > 0 and now - seen > idle:
+                s.delete(session)  # left signed in on a shared computer: it ends
+                return None
+            if now - seen > dt.timedelta(seconds=30):  # at most one write a half-minute
+                session.last_seen_at = now
             user = s.get(StaffUser, session.staff_id)
             if user is None or not user.active:
                 return None
@@ -323,8 +500,24 @@ class Accounts:
 
 
 def check_password(password: str) -> None:
-    if len(password) < PASSWORD_MIN:
+    """At least ``PASSWORD_MIN`` characters that are not all spaces, and text that can be stored
+    (a lone surrogate cannot be encoded, and would fail only after the account was half-made)."""
+    if len(password) < PASSWORD_MIN or len(password.strip()) < PASSWORD_MIN:
         raise AccountError(f"at least {PASSWORD_MIN} characters")
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise AccountError("not text") from None
+
+
+def _new_recovery() -> str:
+    """Twelve base32 letters and digits (60 bits), written as three groups of four."""
+    raw = base64.b32encode(secrets.token_bytes(8)).decode()[:12].lower()
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def _recovery_normal(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch.isascii() and ch.isalnum())
 
 
 def same(a: str, b: str) -> bool:

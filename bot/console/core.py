@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -23,8 +23,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from bot.console import audit, presence
 from bot.console.auth import Accounts, Staff
 from bot.console.i18n import ConsoleText
-from bot.console.security import SESSION_COOKIE, same_origin, token_ok
+from bot.console.security import PRE_COOKIE, SESSION_COOKIE, same_origin, token_ok
 from bot.handoff.card import LANGUAGE_NAMES, SAFE_HOURS
+from bot.http_limits import CpuPool, RateLimiter
 
 if TYPE_CHECKING:
     from bot.console.parts import ConsoleParts
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 BASE = "/console"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 View = Callable[["Console", Request, Staff], Awaitable[Response]]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Console:
@@ -42,6 +45,9 @@ class Console:
         self.text = ConsoleText(runtime.settings.languages)
         self.live = runtime.live
         self.secure = runtime.settings.public_url.startswith("https://")
+        # Password checks (and imports) run here, never on the loop that answers survivors.
+        self.cpu = CpuPool(runtime.settings.cpu_threads, queue=32)
+        self.limiter = RateLimiter()
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html"]),
@@ -49,6 +55,21 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+
+    # Over HTTPS the cookies carry the __Host- prefix: browsers then accept them only when Secure,
+    # for the whole host (Path=/) and set by this host, so a sibling subdomain cannot plant or
+    # shadow a session cookie.
+    @property
+    def session_cookie(self) -> str:
+        return ("__Host-" if self.secure else "") + SESSION_COOKIE
+
+    @property
+    def pre_cookie(self) -> str:
+        return ("__Host-" if self.secure else "") + PRE_COOKIE
+
+    @property
+    def cookie_path(self) -> str:
+        return "/" if self.secure else BASE
 
     @property
     def tz(self) -> ZoneInfo:
@@ -58,7 +79,37 @@ class Console:
     # --- who is asking ---
 
     def staff(self, request: Request, partial: bool = False) -> Staff | None:
-        return self.accounts.load(request.cookies.get(SESSION_COOKIE), partial=partial)
+        return self.accounts.load(request.cookies.get(self.session_cookie), partial=partial)
+
+    def session_token(self, request: Request) -> str:
+        return request.cookies.get(self.session_cookie, "")
+
+    @staticmethod
+    def address(request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    def too_many(self, request: Request) -> Response | None:
+        """429 when this address, or everyone together, posted to the sign-in, second-step or
+        invitation forms too often; checked before the body is read."""
+        settings = self.settings
+        wait = max(
+            self.limiter.take(
+                "ip:" + self.address(request), settings.console_signin_per_ip_per_minute
+            ),
+            self.limiter.take("all", settings.console_signin_per_minute),
+        )
+        if not wait:
+            return None
+        return self.busy(request, wait)
+
+    def busy(self, request: Request, wait: float = 60.0) -> Response:
+        response = self.error(request, None, 429, "busy")
+        response.headers["retry-after"] = str(max(1, int(wait + 0.999)))
+        return response
+
+    async def slow(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args)`` in the CPU pool; ``http_limits.Busy`` when too much is already waiting."""
+        return await self.cpu.run(fn, *args, **kwargs)
 
     def language(self, request: Request, staff: Staff | None) -> str:
         if staff is not None and staff.language in self.settings.languages:
@@ -172,11 +223,26 @@ class Console:
 
     def set_session_cookie(self, response: Response, token: str) -> None:
         response.set_cookie(
-            SESSION_COOKIE,
+            self.session_cookie,
             token,
             max_age=self.settings.console_session_hours * 3600,
-            path=BASE,
+            path=self.cookie_path,
             secure=self.secure,
             httponly=True,
             samesite="strict",
+        )
+
+    def set_pre_cookie(self, response: Response, token: str) -> None:
+        response.set_cookie(
+            self.pre_cookie,
+            token,
+            path=self.cookie_path,
+            secure=self.secure,
+            httponly=True,
+            samesite="strict",
+        )
+
+    def drop_cookie(self, response: Response, name: str) -> None:
+        response.delete_cookie(
+            name, path=self.cookie_path, secure=self.secure, httponly=True, samesite="strict"
         )

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from bot.console import queries
 from bot.console.auth import ROLES, AccountError, Staff
 from bot.console.core import BASE, Console
+from bot.http_limits import client_int
 from bot.store.console_models import AuditEvent, CannedReply, StaffSession, StaffUser
 from bot.store.ops_models import Team, TeamMember
 
@@ -99,7 +100,7 @@ class AuditFilters:
             since=date("from"),
             until=date("to"),
             conversation=conversation if re.fullmatch(r"[0-9a-f]{4,32}", conversation) else "",
-            before=int(before) if before.isdigit() else None,
+            before=client_int(before),
             tz=console.tz,  # the zone the log's times are shown in
         )
 
@@ -150,7 +151,8 @@ async def canned(console: Console, request: Request, staff: Staff) -> Response:
             return console.error(request, staff, 403, "csrf")
         with console.rt.db.session() as s:
             if form.get("delete"):
-                found = s.get(CannedReply, int(str(form.get("delete"))))
+                number = client_int(form.get("delete"))
+                found = s.get(CannedReply, number) if number is not None else None
                 if found is not None:
                     s.delete(found)
                 action = "canned.delete"
@@ -208,7 +210,7 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                     target = s.get(StaffUser, user_id)
                     if target is not None and target.id != staff.id:
                         if action == "unlock":
-                            target.locked_until, target.failed_logins = None, 0
+                            pass  # below, outside this session: it clears in-memory delays too
                         else:
                             target.active = action == "activate"
                             if not target.active:
@@ -216,6 +218,8 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                                     select(StaffSession).where(StaffSession.staff_id == target.id)
                                 ):
                                     s.delete(session)
+                if action == "unlock" and user_id != staff.id:
+                    console.accounts.unlock(user_id)
                 console.audit(staff.id, f"staff.{action}", user=user_id)
         except AccountError:
             problem = "account"
@@ -253,7 +257,7 @@ def _change_account(console: Console, staff: Staff, user_id: str, form: FormData
     changed = console.accounts.change(
         user_id, staff.id, role=role if role != old_role else None, languages=wanted
     )
-    teams = {int(str(x)) for x in form.getlist("teams") if str(x).isdigit()} & known
+    teams = {n for n in map(client_int, form.getlist("teams")) if n is not None} & known
     with console.rt.db.session() as s:
         s.execute(delete(TeamMember).where(TeamMember.staff_id == user_id))
         s.add_all(TeamMember(team_id=t, staff_id=user_id) for t in sorted(teams))

@@ -25,6 +25,7 @@ from bot.directory import editing
 from bot.directory.editing import Ages, Filters
 from bot.directory.hsds import schema
 from bot.directory.service import Directory
+from bot.http_limits import client_int
 from bot.needs import CATEGORIES
 from bot.store.models import Organization, Service
 
@@ -78,7 +79,7 @@ async def directory(console: Console, request: Request, staff: Staff) -> Respons
         status=q.get("status", ""),
         state=q.get("state", ""),
     )
-    page = max(int(q["page"]), 1) if q.get("page", "").isdigit() else 1
+    page = max(client_int(q.get("page")) or 1, 1)
     names = country_names(console, request, staff)
     with console.rt.db.session() as s:
         rows = editing.search(s, filters, ages(console), lambda c: names.get(c, c))

@@ -21,6 +21,7 @@ from bot.console.auth import Staff
 from bot.console.core import Console
 from bot.directory.hsds import exporting, importing, schema
 from bot.directory.uploads import MAX_BYTES, UploadError, Uploads
+from bot.http_limits import Busy
 
 
 async def import_page(console: Console, request: Request, staff: Staff) -> Response:
@@ -31,10 +32,13 @@ async def import_page(console: Console, request: Request, staff: Staff) -> Respo
         if form is None:
             return console.error(request, staff, 403, "csrf")
         uploads = Uploads(console.settings.data_dir)
-        if form.get("action") == "apply":
-            context.update(await _apply(console, staff, uploads, str(form.get("token", ""))))
-        else:
-            context.update(await _check(console, staff, uploads, form.get("file")))
+        try:
+            if form.get("action") == "apply":
+                context.update(await _apply(console, staff, uploads, str(form.get("token", ""))))
+            else:
+                context.update(await _check(console, staff, uploads, form.get("file")))
+        except Busy:
+            return console.busy(request)
     status = 422 if context["trouble"] or (context["report"] and not context["report"].ok) else 200
     return console.html(
         request, staff, "directory_import.html", status=status, max_mb=MAX_BYTES // 2**20, **context
@@ -42,7 +46,9 @@ async def import_page(console: Console, request: Request, staff: Staff) -> Respo
 
 
 def _run(console: Console, path: Any, dry_run: bool) -> tuple[importing.ImportReport | None, str]:
-    """Read and import a kept file; (None, reason) when it cannot be read at all."""
+    """Read and import a kept file; (None, reason) when it cannot be read at all. Runs in the
+    console's CPU pool (``console.slow``): parsing a large file on the event loop would hold up
+    every webhook and crisis reply until it finished."""
     try:
         items, where = importing.read(path)
         countries = importing.read_countries(path)
@@ -71,7 +77,7 @@ async def _check(console: Console, staff: Staff, uploads: Uploads, file: Any) ->
     except UploadError as exc:
         return {"trouble": exc.code}
     path = uploads.find(staff.id, token)
-    report, reason = _run(console, path, dry_run=True)
+    report, reason = await console.slow(_run, console, path, True)
     if report is None:
         if path is not None:
             uploads.discard(path)
@@ -94,7 +100,7 @@ async def _apply(console: Console, staff: Staff, uploads: Uploads, token: str) -
     path = uploads.find(staff.id, token)
     if path is None:
         return {"trouble": "expired"}
-    report, reason = _run(console, path, dry_run=False)
+    report, reason = await console.slow(_run, console, path, False)
     uploads.discard(path)
     if report is None:
         return {"trouble": "unreadable", "detail": reason}

@@ -18,6 +18,7 @@ from bot.console.auth import Staff
 from bot.console.core import Console
 from bot.console.views_messages import names, page
 from bot.console.views_messages_preview import checks_context
+from bot.http_limits import client_int
 from bot.nlg import edits
 from bot.nlg.catalog import Catalog, source_texts
 from bot.nlg.messages import MESSAGES
@@ -132,9 +133,9 @@ async def decide(console: Console, request: Request, staff: Staff) -> Response:
     form = await console.form(request, staff)
     if form is None:
         return console.error(request, staff, 403, "csrf")
-    edit_id = int(request.path_params["edit_id"])
+    edit_id = client_int(request.path_params["edit_id"])  # a 30-digit id overflows the column
     action = str(request.path_params["action"])
-    if action not in ("approve", "reject"):
+    if action not in ("approve", "reject") or edit_id is None:
         return not_found(console, request, staff)
     with console.rt.db.session() as s:
         edit = s.get(MessageEdit, edit_id)
@@ -195,7 +196,8 @@ async def restore(console: Console, request: Request, staff: Staff) -> Response:
                 return console.go(where)  # the default is live already: nothing to record
             edits.restore_default(s, console.rt.catalog, key, language, staff.id)
         else:
-            old = s.get(MessageEdit, int(version)) if version.isdigit() else None
+            number = client_int(version)
+            old = s.get(MessageEdit, number) if number is not None else None
             if old is None or (old.key, old.language) != (key, language):
                 return not_found(console, request, staff)
             try:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from bot.console.auth import Staff
 from bot.console.core import Console
+from bot.http_limits import client_int
 from bot.store.console_models import StaffUser
 from bot.store.models import utcnow
 from bot.store.ops_models import ExitWord, LexiconEntry, Team, TeamMember
@@ -38,8 +39,7 @@ def _codes(languages: list[str]) -> str:
 
 
 def int_or_none(value: object) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isdigit() else None
+    return client_int(value)
 
 
 async def overview(console: Console, request: Request, staff: Staff) -> Response:

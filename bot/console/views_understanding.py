@@ -31,6 +31,7 @@ from bot.console.auth import Staff
 from bot.console.core import BASE, Console
 from bot.console.parts import ConsoleParts
 from bot.evaluation import CRISIS
+from bot.http_limits import client_int
 from bot.rasa.model import domain_intents
 from bot.rasa.retrain import (
     PROJECT_NLU,
@@ -430,7 +431,8 @@ async def remove(console: Console, request: Request, staff: Staff) -> Response:
         return console.go(back + "?notice=busy")
     example_id = str(form.get("example", ""))
     with console.rt.db.session() as s:
-        row = s.get(TrainingExample, int(example_id)) if example_id.isdigit() else None
+        number = client_int(example_id)
+        row = s.get(TrainingExample, number) if number is not None else None
         if row is None or (row.intent, row.language) != (intent, language) or row.status == "live":
             return console.go(back + "?notice=not_removed")
         state = row.status

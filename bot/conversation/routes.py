@@ -61,6 +61,7 @@ async def _code_word(p: Parts, ctx: TurnContext) -> None:
     """The code word for the handoff summary: hashed at once, never sent to Rasa."""
     ctx.intent, ctx.confidence = "code_word", 1.0
     ctx.answer(*p.desk.code_word(ctx.session, ctx.conv, ctx.render, ctx.directory, ctx.text))
+    ctx.extras["forget_message"] = True  # the channel deletes it from the chat where it can
 
 
 def _awaiting_code_word(ctx: TurnContext) -> bool:

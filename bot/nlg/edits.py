@@ -3,6 +3,7 @@ history, rollback, and ``.po`` files for translators. Approved texts go live at 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.nlg.catalog import Catalog, source_texts
 from bot.nlg.lint import Problem, check
 from bot.nlg.messages import BUTTON_TEXTS, MESSAGES
+from bot.store.console_models import StaffUser
 from bot.store.content_models import MessageEdit
 from bot.store.models import Service, utcnow
 
@@ -90,12 +92,22 @@ def propose(session: Session, key: str, language: str, text: str, author: str) -
     return Proposal(edit, lint(session, key, language, text))
 
 
+def existed_before(session: Session, staff_id: str, when: dt.datetime) -> bool:
+    """Whether the account ``staff_id`` was made before ``when`` (a second person who is really a
+    second person, not an account made for the occasion)."""
+    created = session.scalar(select(StaffUser.created_at).where(StaffUser.id == staff_id))
+    return created is not None and created < when
+
+
 def approve(session: Session, catalog: Catalog, edit_id: int, approver: str) -> MessageEdit:
     edit = session.get(MessageEdit, edit_id)
     if edit is None or edit.status != "draft":
         raise EditRefused("this edit is not waiting for approval", "decided")
     if edit.safety_critical and approver == edit.author:
         raise EditRefused("a safety-critical text needs a second admin's approval", "own")
+    if edit.safety_critical and not existed_before(session, approver, edit.created_at):
+        # Otherwise one admin could invite a second account and approve their own change with it.
+        raise EditRefused("an account made after this draft cannot approve it", "newer")
     errors = [p for p in lint(session, edit.key, edit.language, edit.text) if p.severity == "error"]
     if errors:
         raise EditRefused("; ".join(p.message for p in errors))

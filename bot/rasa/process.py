@@ -13,9 +13,18 @@ from pathlib import Path
 
 from bot.rasa.client import RasaClient
 from bot.rasa.model import rasa_env
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, private_dir
 
 PR_SET_PDEATHSIG = 1
+# The API token reaches Rasa in its environment (readable by this user only), never in its argv
+# (readable by every user through `ps`). addons/rest_with_token.py reads the same variable.
+TOKEN_VARIABLE = "BOT_RASA_TOKEN"
+LAUNCH = (
+    "import os, sys\n"
+    "from rasa.__main__ import main\n"
+    "sys.argv = ['rasa', *sys.argv[1:], '--auth-token', os.environ['BOT_RASA_TOKEN']]\n"
+    "sys.exit(main())\n"
+)
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
@@ -40,15 +49,19 @@ class RasaProcess:
         env = rasa_env()
         env["BOT_CALLBACK_URL"] = self.settings.callback_url
         env["BOT_CALLBACK_TOKEN"] = self.callback_token
+        env[TOKEN_VARIABLE] = self.api_token  # never on the command line: `ps` shows that to all
         log_dir = self.settings.data_dir / "log"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log_file = (log_dir / "rasa.log").open("ab")
+        private_dir(self.settings.data_dir)
+        private_dir(log_dir)
+        fd = os.open(log_dir / "rasa.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(log_dir / "rasa.log", 0o600)
+        log_file = os.fdopen(fd, "ab")
         cmd = [
-            str(self.settings.rasa_venv / "bin" / "rasa"),
+            str(self.settings.rasa_venv / "bin" / "python"),
+            "-c",
+            LAUNCH,
             "run",
             "--enable-api",
-            "--auth-token",
-            self.api_token,
             "--interface",
             self.settings.rasa_host,
             "--port",

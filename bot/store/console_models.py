@@ -34,6 +34,13 @@ class StaffUser(Base):
     # Added by migration 0004: a one-time invitation expires; a TOTP code is accepted only once.
     invite_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Added by migration 0009: the second step counts its own failures (a right password never
+    # resets them); a secret made by the server waits here until a code confirms it; recovery
+    # codes are kept as hashes, each removed when used.
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    totp_failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    totp_pending_enc: Mapped[str | None] = mapped_column(Text)
+    recovery_hashes: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class StaffSession(Base):
@@ -47,6 +54,7 @@ class StaffSession(Base):
     second_factor_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # for the idle timeout
 
 
 class AuditEvent(Base):

@@ -26,7 +26,7 @@ def rasa_children(pid: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"rasa run" in cmdline:
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"--enable-api" in cmdline:
             found.append(int(entry.name))
     return found
 

@@ -30,7 +30,6 @@ from kit import (
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
-from bot.console import totp
 from bot.console.auth import Accounts
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent, HandoffNote
@@ -162,63 +161,6 @@ async def test_csrf_and_cross_site_posts_are_refused(
             "/signin", data={"email": staff["lucia"].email, "password": PASSWORD, "csrf": "x"}
         )
         assert refused.status_code == 403
-
-
-async def test_lockout_after_repeated_failures_and_unlock(
-    stack: Runtime, staff: dict[str, Account], signed_in: SignIn
-) -> None:
-    person = new_account(stack)
-    async with client_for(stack) as client:
-        for _ in range(stack.settings.console_lockout_attempts):
-            wrong = await sign_in(client, person.email, "not the password at all")
-            assert wrong.url.path.endswith("/signin")
-        locked = await sign_in(client, person.email)  # the right password, but locked now
-        assert locked.url.path.endswith("/signin") and "locked" in locked.text
-    with stack.db.session() as s:
-        actions = [
-            e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.staff_id == person.id))
-        ]
-    assert "signin.locked" in actions
-    admin = await signed_in(staff["ada"].email)
-    page = await admin.get("/accounts")
-    done = await admin.post(
-        "/accounts", data={"csrf": csrf_of(page.text), "action": "unlock", "user": person.id}
-    )
-    assert done.status_code == 200
-    async with client_for(stack) as client:
-        assert (await sign_in(client, person.email)).url.path.endswith("/queue")
-
-
-async def test_totp_second_factor(stack: Runtime, signed_in: SignIn) -> None:
-    person = new_account(stack)
-    client = await signed_in(person.email)
-    setup = await client.get("/settings?totp=new")
-    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', setup.text)
-    assert secret
-    enabled = await client.post(
-        "/settings",
-        data={
-            "csrf": csrf_of(setup.text),
-            "what": "totp_on",
-            "secret": secret.group(1),
-            "code": totp.code_at(secret.group(1)),
-        },
-    )
-    assert "On: signing in asks for a code from your authenticator app." in enabled.text
-    async with client_for(stack) as fresh:
-        first = await sign_in(fresh, person.email)
-        assert first.url.path.endswith("/totp")
-        # Half signed in is not signed in: the queue sends them back to the sign-in page.
-        queue = await fresh.get("/queue", follow_redirects=False)
-        assert (queue.status_code, queue.headers["location"]) == (303, "/console/signin")
-        bad = await fresh.post("/totp", data={"csrf": csrf_of(first.text), "code": "000000"})
-        assert bad.status_code == 200 and bad.url.path.endswith("/totp")  # asked again
-        assert "That code did not work." in bad.text
-        later = totp.code_at(secret.group(1), now=dt.datetime.now().timestamp() + 30)
-        good = await fresh.post(
-            "/totp", data={"csrf": csrf_of(first.text), "code": later}, follow_redirects=True
-        )
-        assert good.url.path.endswith("/queue")
 
 
 async def test_invitation_sets_a_password(

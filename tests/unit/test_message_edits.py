@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from bot.nlg.catalog import Catalog
 from bot.nlg.lint import Problem, check, reading_grade
 from bot.nlg.messages import MESSAGES
 from bot.settings import Settings
+from bot.store.console_models import StaffUser
 from bot.store.db import Database
+from bot.store.models import utcnow
 
 
 @pytest.fixture
@@ -24,6 +27,16 @@ def db(tmp_path: Path) -> Iterator[Database]:
     with database.session() as s:
         load_directory(s, Settings().sample_directory)
         merge_reference(s, Settings().countries_file)
+        for name in ("ana", "bruno"):  # admins who were there before any draft
+            s.add(
+                StaffUser(
+                    id=name,
+                    email=f"{name}@example.org",
+                    display_name=name,
+                    role="admin",
+                    created_at=utcnow() - dt.timedelta(days=1),
+                )
+            )
     yield database
     database.dispose()
 
@@ -89,6 +102,11 @@ def test_safety_critical_needs_a_second_admin(db: Database, catalog: Catalog) ->
         with pytest.raises(edits.EditRefused, match="second admin"):
             edits.approve(s, catalog, p.edit.id, "ana")
         assert catalog.text("utter_deleted", "en") != text
+        # A second admin account made after the draft (by its author, say) does not count.
+        s.add(StaffUser(id="carla", email="carla@example.org", display_name="c", role="admin"))
+        s.flush()
+        with pytest.raises(edits.EditRefused, match="made after"):
+            edits.approve(s, catalog, p.edit.id, "carla")
         edits.approve(s, catalog, p.edit.id, "bruno")
     assert catalog.text("utter_deleted", "en") == text
 

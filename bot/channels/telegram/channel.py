@@ -179,6 +179,8 @@ class TelegramChannel:
         chat_id = int(payload["chat_id"])
         if payload.get("kind") == "erase":
             return await erasure.erase(self.runtime, self.bot, contact_id, chat_id, payload)
+        if payload.get("kind") == "forget":
+            return await erasure.forget(self.bot, chat_id, str(payload.get("message_id", "")))
         return await send_text(
             self.bot, chat_id, str(payload["text"]), payload.get("buttons") or []
         )

@@ -83,6 +83,21 @@ async def erase(
     return result
 
 
+async def forget(bot: Bot, chat_id: int, message_id: str) -> SendResult:
+    """Delete one message the person sent (their code word). A message Telegram will not delete
+    any more is not retried: there is nothing a retry could change."""
+    if not message_id.isascii() or not message_id.isdigit():
+        return SendResult(Outcome.SENT)
+    try:
+        await bot.delete_message(chat_id, int(message_id))
+    except BadRequest:
+        log.warning("telegram message not deleted", extra={"kind": "forget"})
+        return SendResult(Outcome.SENT)
+    except TelegramError as exc:
+        return failure(exc)
+    return SendResult(Outcome.SENT)
+
+
 async def _delete(bot: Bot, chat_id: int, message_ids: list[int]) -> int:
     """Delete one batch; how many could not be deleted. deleteMessages skips ids it cannot
     find; when it refuses the batch, each id is tried alone to know which stayed."""

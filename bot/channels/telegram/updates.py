@@ -96,7 +96,7 @@ def _from_tap(update_id: int, query: CallbackQuery) -> Intake | None:
     chat = message.chat
     if chat.type != "private" or not is_int(chat.id):
         return None
-    typed = data.isdigit()  # a button whose payload was too long carries its number
+    typed = data.isascii() and data.isdigit()  # a payload too long for a button: its number
     inbound = Inbound(
         channel=NAME,
         user_id=str(chat.id),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from bot.directory.hsds.schema import TAXONOMY, ImportError_
@@ -112,13 +113,37 @@ def to_tables(services: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
     return tables
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) sends
+# whoever opens the export somewhere, or worse). Such cells are written with a leading apostrophe,
+# which spreadsheets show as text and ``from_tables`` takes off again. A phone number such as
+# "+52 55 1234 5678" has nothing to run and is left alone, so exports stay readable.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9 ().-]*")
+
+
+def cell(value: Any) -> Any:
+    """A value as safe to open in a spreadsheet (see ``_FORMULA_START``)."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if value[0] in "+-" and _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
+def uncell(value: str) -> str:
+    """What ``cell`` wrote, as it was."""
+    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
 def csv_text(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: "" if v is None else cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -128,6 +153,10 @@ def from_tables(
     for required in ("organization", "service"):
         if required not in tables:
             raise ImportError_(f"{required}.csv is missing")
+    tables = {
+        name: [{k: uncell(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+        for name, rows in tables.items()
+    }
     orgs = {row.get("id", ""): row for row in tables["organization"]}
     services: list[dict[str, Any]] = []
     where: dict[str, str] = {}

@@ -37,7 +37,11 @@ from bot.directory.numbers import NumberProblem, clean_all
 from bot.needs import CATEGORIES
 from bot.store.models import Country, Organization, Service
 
-MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a directory is a few MB; more is a mistake or a zip bomb
+# A directory is a few MB and a few thousand rows; more is a mistake or an attack (a 3 KB zip can
+# unpack to megabytes of rows that each cost parsing time and memory).
+MAX_UNPACKED_BYTES = 16 * 1024 * 1024
+MAX_ROWS = 50_000  # CSV rows of all tables together
+MAX_SERVICES = 10_000
 
 
 @dataclass
@@ -71,11 +75,13 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ImportError_(f"not a readable JSON file ({type(exc).__name__})") from None
         services = data.get("services") if isinstance(data, dict) else data
         if not isinstance(services, list):
             raise ImportError_('expected a list of services, or {"services": [...]}')
+        if len(services) > MAX_SERVICES:
+            raise ImportError_(f"more than {MAX_SERVICES} services in one file")
         return services, {str(i): f"services[{i}]" for i in range(len(services))}
     if path.suffix == ".zip":
         try:
@@ -90,7 +96,16 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
         files = {p.stem: p.read_text(encoding="utf-8-sig") for p in path.glob("*.csv")}
     else:
         raise ImportError_("give a .json file, a .zip of CSV files, or a folder of CSV files")
-    return from_tables({k: list(csv.DictReader(io.StringIO(v))) for k, v in files.items()})
+    tables_rows: dict[str, list[dict[str, Any]]] = {}
+    count = 0
+    for name, text in files.items():
+        rows = tables_rows.setdefault(name, [])
+        for row in csv.DictReader(io.StringIO(text)):
+            count += 1
+            if count > MAX_ROWS:
+                raise ImportError_(f"more than {MAX_ROWS} rows in the CSV files together")
+            rows.append(row)
+    return from_tables(tables_rows)
 
 
 def read_countries(path: Path) -> list[dict[str, Any]] | None:

@@ -1,0 +1,147 @@
+"""The small parts of docs/security.md, one by one (``-m security``): delays that grow instead of
+locks, numbers from clients, lone surrogates, spreadsheet formulas, nested JSON, old deliveries,
+passwords of spaces, the TOTP code parser."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import time
+from pathlib import Path
+
+import pytest
+from fakes import fixture
+
+from bot.channels.base import loads_object
+from bot.channels.whatsapp import parse, too_old
+from bot.console import totp
+from bot.console.auth import AccountError, Accounts, Throttle, check_password, delay_after
+from bot.directory.hsds.csv_tables import csv_text, from_tables
+from bot.http_limits import RateLimiter, client_int
+from bot.settings import Settings
+from bot.store.crypto import Crypto
+from bot.store.db import Database
+from bot.types import Inbound
+
+pytestmark = pytest.mark.security
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_delays_grow_and_are_capped_never_a_lock() -> None:
+    assert [delay_after(n, 5, 300) for n in range(4, 12)] == [0, 2, 4, 8, 16, 32, 64, 128]
+    assert delay_after(40, 5, 300) == 300
+    clock = Clock()
+    throttle = Throttle(clock)
+    key = ("a@example.org", "10.0.0.1")
+    for _ in range(6):
+        throttle.failed(key, 300)
+    assert throttle.wait(key, 5, 300) == 4
+    assert throttle.wait(("a@example.org", "10.0.0.2"), 5, 300) == 0  # another place
+    clock.now += 4
+    assert throttle.wait(key, 5, 300) == 0  # waited: a try is allowed, the account never locked
+
+
+def test_a_right_password_does_not_reset_the_code_count(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 32, database_url="")
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    clock = Clock()
+    accounts = Accounts(db, settings, Crypto(settings.key()), clock=clock)
+    user, _ = accounts.create("t@example.org", "staff", "T", "a long test password 42")
+    secret = accounts.start_totp(user.id)
+    assert accounts.confirm_totp(user.id, totp.code_at(secret, clock.now - 30)) is not None
+    for _ in range(settings.console_free_attempts):
+        assert not accounts.check_totp(user.id, "000000").ok
+        assert accounts.sign_in("t@example.org", "a long test password 42").ok
+    held = accounts.check_totp(user.id, totp.code_at(secret, clock.now))
+    assert not held.ok and held.wait == 2
+    clock.now += 2
+    assert accounts.check_totp(user.id, totp.code_at(secret, clock.now)).ok
+    db.dispose()
+
+
+def test_rate_limiter_refills() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert [limiter.take("ip", 2) for _ in range(2)] == [0, 0]
+    assert limiter.take("ip", 2) == pytest.approx(30)
+    clock.now += 30
+    assert limiter.take("ip", 2) == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("12", 12),
+        (" 7 ", 7),
+        ("²", None),
+        ("٣", None),
+        ("9" * 5000, None),
+        ("99999999999", None),
+        ("-1", None),
+        ("", None),
+        (None, None),
+        ("1e3", None),
+    ],
+)
+def test_numbers_from_clients(given: object, expected: int | None) -> None:
+    assert client_int(given) == expected
+
+
+def test_totp_codes_are_ascii_digits_only() -> None:
+    secret = totp.new_secret()
+    assert totp.verify(secret, "²" * 6, None) is None  # was a TypeError, a 500
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character() -> None:
+    inbound = Inbound("whatsapp", "u1", "m1", text="hola \ud800 ayuda 😀")
+    assert inbound.text == "hola \ufffd ayuda 😀"
+    assert inbound.text.encode()  # storable and encryptable
+
+
+def test_spreadsheet_formulas_are_defused_and_come_back_unchanged() -> None:
+    rows = [
+        {"id": "s1", "name": '=HYPERLINK("http://evil.example","Call")', "phone": "+52 55 1234"},
+        {"id": "s2", "name": "@SUM(A1)", "phone": "-3"},
+    ]
+    text = csv_text(rows)
+    read = list(csv.DictReader(io.StringIO(text)))
+    assert read[0]["name"].startswith("'=") and read[1]["name"].startswith("'@")
+    assert read[0]["phone"] == "+52 55 1234"  # a number has nothing to run: left readable
+    services, _ = from_tables({"organization": [], "service": read})
+    assert [s["name"] for s in services] == [r["name"] for r in rows]
+
+
+def test_nested_json_is_refused_not_a_crash() -> None:
+    with pytest.raises(ValueError):
+        loads_object(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_old_signed_whatsapp_messages_are_dropped() -> None:
+    data = copy.deepcopy(fixture("whatsapp_inbound_text_pywa.json"))
+    value = data["entry"][0]["changes"][0]["value"]
+    phone_id = value["metadata"]["phone_number_id"]
+    message = value["messages"][0]
+    message["timestamp"] = str(int(time.time()) - 90 * 86400)
+    (old,), _ = parse(data, phone_id)
+    assert too_old(old)
+    message["timestamp"] = str(int(time.time()) - 60)
+    (recent,), _ = parse(data, phone_id)
+    assert not too_old(recent)
+    message["timestamp"] = "²" * 5  # was a ValueError
+    (odd,), _ = parse(data, phone_id)
+    assert odd.sent_at is None and not too_old(odd)
+
+
+@pytest.mark.parametrize("password", [" " * 12, " " * 30, "  short pw  ", "ok\ud800" * 5])
+def test_passwords_of_spaces_or_unstorable_text_are_refused(password: str) -> None:
+    with pytest.raises(AccountError):
+        check_password(password)
