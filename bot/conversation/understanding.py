@@ -22,6 +22,11 @@ async def run(p: Parts, ctx: TurnContext) -> None:
         parse = await p.rasa.parse(text.lstrip("/")) if text else Parse("nlu_fallback", 0.0, [])
     except RasaUnavailable as exc:
         log.warning("rasa unavailable for parse", extra={"error": str(exc)})
+        if ctx.screening.matches:
+            # Risky words the screen set aside (a past, a joke) were left for the model to read;
+            # with no model to read them, the safer mistake is the numbers.
+            crisis.answer(p, ctx, ctx.screening.kind)
+            return
         dialogue.unavailable(p, ctx)
         return
     ctx.intent, ctx.confidence = parse.intent, parse.confidence

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from bot.conversation import Conversations
-from bot.rasa.client import Parse
+from bot.rasa.client import Parse, RasaUnavailable
 from bot.runtime import Runtime
 
 
@@ -22,10 +22,13 @@ class ScriptedRasa:
         # The other intents' probabilities, after the first (the model's crisis share reads them).
         self.others: list[tuple[str, float]] = []
         self.fail = False  # the dialogue call raises, as a bug in the middle of a turn would
+        self.down = False  # parse raises RasaUnavailable, as a stopped or timed-out Rasa does
         self.sent: list[str] = []
         self.erased: list[str] = []
 
     async def parse(self, text: str) -> Parse:
+        if self.down:
+            raise RasaUnavailable("scripted: Rasa is down")
         return Parse(self.intent, self.confidence, [(self.intent, self.confidence), *self.others])
 
     async def send(

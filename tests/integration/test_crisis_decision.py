@@ -104,3 +104,13 @@ async def test_the_threshold_is_a_setting(tmp_path_factory: pytest.TempPathFacto
         assert (await say(rt, "low-bar", "en", PLAIN["en"])).crisis
     finally:
         rt.db.dispose()
+
+
+async def test_words_set_aside_get_the_numbers_when_the_model_cannot_read_them(
+    runtime: Runtime, rasa: ScriptedRasa
+) -> None:
+    rasa.down = True
+    joke = await say(runtime, "down-joke", "en", "my boss will kill me if I'm late again lol")
+    assert joke.crisis and joke.replies[0].key == "utter_crisis"
+    plain = await say(runtime, "down-plain", "en", PLAIN["en"])
+    assert not plain.crisis
