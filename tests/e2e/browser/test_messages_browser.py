@@ -141,7 +141,7 @@ async def test_safety_critical_edit_waits_for_a_second_admin(
 ) -> None:
     shots = Shots(stack, "msgapproval")
     old = stack.catalog.text("utter_crisis", "es")
-    new = old.replace("De acuerdo.", "Te leo.", 1)
+    new = old.replace("Aquí estoy.", "Te leo.", 1)
     assert new != old
 
     contexts.append(await browser.new_context(viewport={"width": 1280, "height": 900}))
@@ -165,7 +165,7 @@ async def test_safety_critical_edit_waits_for_a_second_admin(
     assert "otra persona de administración" in await ada.inner_text(f"#msgedit-own-{draft}")
     await shots.staff(ada, "author-cannot-approve")
     survivor, text = await crisis(stack)
-    assert text.startswith("De acuerdo.\n") and "911 (México)" in text  # still the old one
+    assert text.startswith("Aquí estoy.\n") and "911 (México)" in text  # still the old one
     await shots.survivor(browser, survivor, "old-crisis-text-while-waiting")
 
     # Noa, in her own browser, finds it waiting and approves it.
