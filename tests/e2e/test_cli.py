@@ -40,6 +40,7 @@ def test_bot_eval_reads_and_writes_json_lines(tmp_path: Path) -> None:
             "confidence",
             "crisis",
             "decided_by",
+            "reason",
             "replies",
             "mode",
         }
