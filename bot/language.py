@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from lingua import Language, LanguageDetectorBuilder
 
@@ -32,6 +33,7 @@ class Detection:
 class LanguageDetector:
     def __init__(self, languages: list[str]) -> None:
         self.languages = [lang for lang in languages if lang in _LINGUA]
+        self._last: tuple[str, list[Any]] | None = None
 
     @cached_property
     def _detector(self):  # type: ignore[no-untyped-def]
@@ -42,10 +44,20 @@ class LanguageDetector:
     def warm_up(self) -> None:
         self.detect("warm up the detector models")
 
+    def _values(self, text: str) -> list[Any]:
+        """lingua's confidences for ``text``; the last message's are kept, because the safety
+        screen (``shares``) and the reply language (``detect``) both read the same message."""
+        cached = self._last
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        values = list(self._detector.compute_language_confidence_values(text))
+        self._last = (text, values)
+        return values
+
     def shares(self, text: str) -> dict[str, float]:
         """Each enabled language's share of the guess (they sum to 1): the safety screen reads a
         message with the lexicons of the languages it may be in."""
-        values = self._detector.compute_language_confidence_values(text)
+        values = self._values(text)
         by_lingua = {lang: code for code, lang in _LINGUA.items()}
         return {by_lingua[v.language]: float(v.value) for v in values if v.language in by_lingua}
 
@@ -53,7 +65,7 @@ class LanguageDetector:
         words = len(text.split())
         if not words:
             return None
-        values = self._detector.compute_language_confidence_values(text)
+        values = self._values(text)
         if not values:
             return None
         best = values[0]

@@ -14,8 +14,9 @@ laughter every language writes alike (haha, jajaja, kkkk, rsrs, mdr, emoji), fou
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from bot.safety.text import fold
 
 # The lists of a language's context.yml, and what each means for a risky phrase.
 MARKERS = ("past", "safe_now", "joke", "conditional", "present")
@@ -75,14 +76,8 @@ _WORD = re.compile(r"\w+")
 
 def negated(text: str, start: int) -> bool:
     """Whether one of the few words before ``start`` negates what follows."""
-    before = _WORD.findall(fold_for_negation(text[:start]))[-NEGATION_REACH:]
+    before = _WORD.findall(fold(text[:start]).replace("'", ""))[-NEGATION_REACH:]
     return any(word in NEGATIONS for word in before)
-
-
-def fold_for_negation(text: str) -> str:
-    return "".join(
-        c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c)
-    ).replace("'", "")
 
 
 def laughter(text: str) -> list[Marker]:
