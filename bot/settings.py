@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # reach this, whatever intent came first (a crisis reply is never irreversible; a missed one
     # may be). Chosen on the development set eval/dev/, reported on eval/independent/.
     crisis_threshold: float = 0.5
+    # The same, for a message whose words say it is told from the past or from safety, a joke, a
+    # condition or an everyday idiom, with no marker of the present and no risky phrase standing
+    # (bot/safety/context.py). Where the model errs most, it must be surer. Chosen on eval/dev/.
+    crisis_threshold_in_context: float = 0.8
     # A retrained model goes live only if intent accuracy drops by at most this much in every
     # language (crisis recall may not drop at all): bot/rasa/retrain.py, docs/understanding.md.
     retrain_margin: float = 0.01

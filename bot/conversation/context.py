@@ -110,5 +110,7 @@ class TurnContext:
             said = f"model {self.intent} {self.confidence or 0.0:.2f}"
             if self.danger is not None:
                 said += f", danger {self.danger:.2f}"
+            if self.screening.tempered and not self.screening.matches:
+                said += f" (tempered: {self.screening.tempered})"
             return f"{said}; {screened}" if screened else said
         return screened if self.route in ("crisis", "command") and screened else self.route

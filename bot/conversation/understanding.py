@@ -33,6 +33,14 @@ async def run(p: Parts, ctx: TurnContext) -> None:
     await understood(p, ctx, parse)
 
 
+def crisis_bar(p: Parts, ctx: TurnContext) -> float:
+    """How sure the model must be that a message is a crisis: surer when its own words place it
+    in the past, in safety, in a joke or an idiom (the screening's ``tempered``)."""
+    if ctx.screening.tempered:
+        return max(p.settings.crisis_threshold, p.settings.crisis_threshold_in_context)
+    return p.settings.crisis_threshold
+
+
 def _offers_countries(choices: list[dict[str, object]]) -> bool:
     return any(str(c.get("payload", "")).startswith("/inform_country") for c in choices)
 
@@ -58,7 +66,7 @@ async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
         await dialogue.run(p, ctx, "skip")
         return
     ctx.danger = danger = parse.share(CRISIS_INTENTS)
-    if danger >= p.settings.crisis_threshold:
+    if danger >= crisis_bar(p, ctx):
         ranked = dict(parse.ranking)
         intent = max(CRISIS_INTENTS, key=lambda i: ranked.get(i, 0.0))
         ctx.intent, ctx.confidence = intent, danger

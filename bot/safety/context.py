@@ -102,6 +102,43 @@ def _clause(bounds: list[int], offset: int) -> int:
     return sum(1 for b in bounds if b <= offset)
 
 
+def _standing(markers: list[Marker], text: str) -> list[Marker]:
+    """The markers that mean what they say: a negated past, safe, joke or conditional marker is
+    dropped ("I'm not safe now", "no es broma"); laughter is never negated ("se eu não comer tudo
+    kkk" is still a joke)."""
+    return [
+        m
+        for m in markers
+        if m.name not in SETS_ASIDE or not m.language or not negated(text, m.start)
+    ]
+
+
+def _uncovered_present(markers: list[Marker]) -> list[Marker]:
+    covering = [(m.start, m.end) for m in markers if m.name in COVERS_PRESENT]
+    return [
+        m
+        for m in markers
+        if m.name == "present" and not any(s <= m.start and m.end <= e for s, e in covering)
+    ]
+
+
+def tempering(markers: list[Marker], idioms: int, text: str) -> str | None:
+    """Why the model alone should be surer before a message is a crisis, or None.
+
+    Asked only when no risky phrase of the lexicons stands. A message told from the past or from
+    safety, a joke, a condition or an everyday idiom ("I could die of shame", "matar el tiempo")
+    is where the model's crisis probabilities are most often wrong: they are weighed against a
+    higher bar (``BOT_CRISIS_THRESHOLD_IN_CONTEXT``). Any marker of the present ("now", "he is
+    outside") keeps the ordinary bar: a missed crisis costs more than a false one.
+    """
+    standing = _standing(markers, text)
+    if _uncovered_present(standing):
+        return None
+    names = {m.name for m in standing}
+    reason = next((name for name in SETS_ASIDE if name in names), None)
+    return reason or ("idiom" if idioms else None)
+
+
 def set_aside(
     markers: list[Marker], spans: list[tuple[int, int]] | None = None, text: str = ""
 ) -> str | None:
@@ -110,23 +147,16 @@ def set_aside(
     A present marker keeps the crisis when it is in the clause of a risky phrase (``spans``) and
     not inside a past, safe or conditional phrase. Without spans, any present marker keeps it.
     """
-    # "I'm not safe now" is no safe phrase, "no es broma" no joke: a negated marker that would set
-    # the crisis aside is dropped.
-    # Laughter is never negated ("se eu não comer tudo kkk" is still a joke).
-    markers = [
-        m
-        for m in markers
-        if m.name not in SETS_ASIDE or not m.language or not negated(text, m.start)
-    ]
-    covering = [(m.start, m.end) for m in markers if m.name in COVERS_PRESENT]
+    markers = _standing(markers, text)
     bounds = clauses(text)
-    near = {_clause(bounds, start) for start, _ in spans or []}
+    # Every clause a risky phrase reaches into ("me suis échappée ... ils me cherchent").
+    near = {
+        clause
+        for start, end in spans or []
+        for clause in range(_clause(bounds, start), _clause(bounds, max(start, end - 1)) + 1)
+    }
     present = [
-        m
-        for m in markers
-        if m.name == "present"
-        and not any(s <= m.start and m.end <= e for s, e in covering)
-        and (spans is None or _clause(bounds, m.start) in near)
+        m for m in _uncovered_present(markers) if spans is None or _clause(bounds, m.start) in near
     ]
     if present:
         return None

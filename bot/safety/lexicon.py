@@ -27,7 +27,7 @@ import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from bot.safety.context import MARKERS, Marker, laughter, set_aside
+from bot.safety.context import MARKERS, Marker, laughter, set_aside, tempering
 from bot.safety.text import fold
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
@@ -145,9 +145,14 @@ class LanguageAnalyzer:
 class PhraseList:
     """Phrases compiled for speed: each distinct phrase word gets an id, each message word is
     compared once with the vocabulary (exact and prefix lookups, then a vectorised edit-distance
-    search among words of similar length), and only phrases whose first word matched are tried."""
+    search among words of similar length), and only phrases whose first word matched are tried.
 
-    def __init__(self, analyzer: LanguageAnalyzer, lines: list[str]) -> None:
+    A ``strict`` list matches words only as written (accent-folded): context markers say *when*,
+    and a lemma or a typo loses exactly that ("me rescataron" is not "rescátenme", "if I escape"
+    is not "I escaped", "en el piso" is not "en el pasado")."""
+
+    def __init__(self, analyzer: LanguageAnalyzer, lines: list[str], strict: bool = False) -> None:
+        self.strict = strict
         self.phrases: list[Phrase] = []
         self._ids: dict[tuple[str, str], int] = {}
         self._compiled: list[tuple[Phrase, tuple[int | None, ...]]] = []
@@ -177,7 +182,9 @@ class PhraseList:
             self.phrases.append(phrase)
         # pattern string → ids of the vocabulary words having it as surface or lemma
         self._strings: dict[str, set[int]] = {}
+        self._surfaces: dict[str, set[int]] = {}
         for (surface, lemma), wid in self._ids.items():
+            self._surfaces.setdefault(surface, set()).add(wid)
             self._strings.setdefault(surface, set()).add(wid)
             self._strings.setdefault(lemma, set()).add(wid)
         self._by_length: dict[int, list[str]] = {}
@@ -190,6 +197,8 @@ class PhraseList:
         cached = self._cache.get(x)
         if cached is not None:
             return cached
+        if self.strict:
+            return frozenset(self._surfaces.get(x, ()))
         found: set[int] = set(self._strings.get(x, ()))
         for k in range(max(5, len(x) - MAX_SUFFIX), len(x)):  # x = phrase word + short suffix
             found |= self._strings.get(x[:k], set())
@@ -207,7 +216,12 @@ class PhraseList:
         return result
 
     def find(self, words: list[Word]) -> list[tuple[Phrase, int, int]]:
-        hits = [self._matching_ids(w.surface) | self._matching_ids(w.lemma) for w in words]
+        hits = [
+            self._matching_ids(w.surface)
+            if self.strict
+            else self._matching_ids(w.surface) | self._matching_ids(w.lemma)
+            for w in words
+        ]
         found: list[tuple[Phrase, int, int]] = []
         for start, ids in enumerate(hits):
             # Every occurrence counts (its clause may be the one that says "now"), once per start.
@@ -298,7 +312,7 @@ class LanguageLexicon:
             kind: PhraseList(self.analyzer, read_lines(base / FILES[kind])) for kind in KINDS
         }
         self.context = {
-            name: PhraseList(self.analyzer, phrases)
+            name: PhraseList(self.analyzer, phrases, strict=True)
             for name, phrases in read_context(base / CONTEXT_FILE).items()
         }
         self.added: dict[str, PhraseList] = {}
@@ -378,6 +392,10 @@ class Reading:
     markers: tuple[Marker, ...]
     languages: tuple[str, ...]
     text: str = ""
+    # For the model's bar when no risky phrase stands: the markers of every language looked in,
+    # and how many everyday idioms (``not_crisis``) were found.
+    around: tuple[Marker, ...] = ()
+    idioms: int = 0
 
     @property
     def set_aside(self) -> str | None:
@@ -385,7 +403,20 @@ class Reading:
         if not self.matches:
             return None
         spans = [(m.start, m.end) for m in self.matches]
-        return set_aside(list(self.markers), spans, self.text)
+        markers = list(self.markers)
+        if any(m.kind == "self_harm" for m in self.matches):
+            # Being out of danger does not end the wish to die ("since I escaped I think about
+            # ending my life"): safety now sets no self-harm phrase aside.
+            markers = [m for m in markers if m.name != "safe_now"]
+        return set_aside(markers, spans, self.text)
+
+    @property
+    def tempered(self) -> str | None:
+        """Why the model's own crisis reading needs more certainty here (context.tempering), or
+        None; always None when a risky phrase stands (the lexicons have decided)."""
+        if self.matches and self.set_aside is None:
+            return None
+        return self.set_aside or tempering(list(self.around), self.idioms, self.text)
 
 
 class Lexicons:
@@ -444,13 +475,18 @@ class Lexicons:
         """Risky phrases and context markers of ``languages`` (all when None) in ``text``."""
         tables = self.by_language
         chosen = [lang for lang in (languages or tables) if lang in tables] or list(tables)
-        matches = self.matches(text, chosen)
-        markers = laughter(text)
+        found = self._found(text, chosen)
+        matches = self._kept(found)
+        shared = laughter(text)
+        by_language = {lang: tables[lang].markers(text) for lang in chosen}
         # Markers in the languages of the phrases found: a Portuguese "no passado" read into a
         # French sentence must not set a French crisis aside.
+        markers = list(shared)
         for lang in dict.fromkeys(m.language for m in matches):
-            markers.extend(tables[lang].markers(text))
-        return Reading(tuple(matches), tuple(markers), tuple(chosen), text)
+            markers.extend(by_language[lang])
+        around = shared + [m for lang in chosen for m in by_language[lang]]
+        idioms = sum(m.kind == "veto" for m in found)
+        return Reading(tuple(matches), tuple(markers), tuple(chosen), text, tuple(around), idioms)
 
     def scan(self, text: str, languages: Iterable[str] | None = None) -> list[Match]:
         """The matches that make ``text`` a crisis on the lexicons alone: none when its context
@@ -460,10 +496,17 @@ class Lexicons:
 
     def matches(self, text: str, languages: Iterable[str]) -> list[Match]:
         """Crisis, self-harm and others matches, less those inside an everyday idiom."""
+        return self._kept(self._found(text, languages))
+
+    def _found(self, text: str, languages: Iterable[str]) -> list[Match]:
         found: list[Match] = []
         tables = self.by_language
         for lang in languages:
             found.extend(tables[lang].scan(text))
+        return found
+
+    @staticmethod
+    def _kept(found: list[Match]) -> list[Match]:
         vetoes = [(m.start, m.end) for m in found if m.kind == "veto"]
         kept = [
             m

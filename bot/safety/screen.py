@@ -40,6 +40,9 @@ class Screening:
     markers: list[Marker] = field(default_factory=list)
     languages: tuple[str, ...] = ()
     set_aside: str | None = None  # why the matches found are not a crisis here
+    # Why the model's crisis reading must be surer for this message (past, joke, idiom...): the
+    # conversation then weighs it against BOT_CRISIS_THRESHOLD_IN_CONTEXT.
+    tempered: str | None = None
 
     @property
     def crisis(self) -> bool:
@@ -127,4 +130,5 @@ class SafetyScreen:
             markers=list(reading.markers),
             languages=reading.languages,
             set_aside=reading.set_aside,
+            tempered=reading.tempered,
         )

@@ -95,6 +95,22 @@ async def test_a_joke_set_aside_by_the_screen_is_left_to_the_model(
     assert "(set aside: joke)" in result.reason and result.reason.startswith("model out_of_scope")
 
 
+async def test_a_tempered_message_needs_a_surer_model(runtime: Runtime, rasa: ScriptedRasa) -> None:
+    # "die of shame" is an everyday idiom: 0.6 of danger is not enough there (bar 0.8), though
+    # it is for words with no such context (bar 0.5).
+    rasa.intent, rasa.confidence = "self_harm", 0.6
+    rasa.others = [("out_of_scope", 0.4)]
+    idiom = await say(runtime, "tempered-idiom", "en", "I could die of shame, I forgot her name")
+    assert not idiom.crisis
+    assert idiom.reason == "model self_harm 0.60, danger 0.60 (tempered: idiom)"
+    plain = await say(runtime, "tempered-plain", "en", PLAIN["en"])
+    assert plain.crisis and plain.reason.startswith("model self_harm 0.60")
+    rasa.intent, rasa.confidence = "self_harm", 0.85
+    rasa.others = [("out_of_scope", 0.15)]
+    surer = await say(runtime, "tempered-surer", "en", "I could die of shame, I forgot her name")
+    assert surer.crisis and surer.replies[0].key == "utter_self_harm"
+
+
 async def test_the_threshold_is_a_setting(tmp_path_factory: pytest.TempPathFactory) -> None:
     rt = build_runtime(make_settings(tmp_path_factory.mktemp("threshold"), crisis_threshold=0.3))
     try:

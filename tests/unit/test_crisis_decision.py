@@ -178,3 +178,69 @@ def test_the_models_crisis_share_adds_emergency_and_self_harm() -> None:
     # Scores that are not a distribution (a similarity reader) count as shares of their sum.
     scores = Parse("greet", 0.9, [("greet", 0.9), ("emergency", 0.6), ("self_harm", 0.5)])
     assert scores.share(CRISIS_INTENTS) == pytest.approx(0.55)
+
+
+# Context markers match words as written: a lemma or a typo would lose the tense they carry.
+NOT_MARKERS = [
+    ("es", "necesito que me rescaten ya, me tienen encerrada", "safe_now"),  # not "me rescataron"
+    ("en", "they said if i escape they will find me and kill me", "safe_now"),  # not "i escaped"
+    ("es", "duermo en el piso de la cocina y no me dejan salir", "past"),  # not "en el pasado"
+    ("es", "el man dice que ya pago por mi y no me deja ir", "past"),  # not "ya pasó"
+]
+
+
+@pytest.mark.parametrize(("lang", "text", "name"), NOT_MARKERS)
+def test_markers_keep_their_tense(screen: SafetyScreen, lang: str, text: str, name: str) -> None:
+    reading = screen.lexicons.read(text, [lang])
+    assert name not in {m.name for m in reading.around}
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "since i escaped i feel empty and every night i think about ending my life"),
+        ("es", "desde que me escapé pienso en quitarme la vida todas las noches"),
+    ],
+)
+def test_being_safe_now_does_not_set_self_harm_aside(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis and found.kind == "self_harm", found.reason
+
+
+def test_a_risky_phrase_reaching_into_a_present_clause_stays_a_crisis(
+    screen: SafetyScreen,
+) -> None:
+    found = screen.screen("je me suis echappee et ils me cherchent dans la rue", "fr")
+    assert found.crisis, found.reason
+
+
+# No risky phrase stands, but the words place the message in the past, a joke or an idiom: the
+# model must be surer (BOT_CRISIS_THRESHOLD_IN_CONTEXT). The present keeps the ordinary bar.
+TEMPERED = [
+    ("en", "I could die of shame, I forgot her name", "idiom"),
+    ("es", "vamos a matar el tiempo viendo una peli", "idiom"),
+    ("en", "my boss will kill me if I'm late again lol", "joke"),
+    ("pt", "consegui fugir faz dois anos e quero denunciar o homem que me vendeu", "past"),
+]
+NOT_TEMPERED = [
+    ("en", "the lady says my mother back home will pay if i talk"),
+    ("es", "hace años me encerraron y ahora me tienen encerrada otra vez"),
+    ("en", "they keep me in the house and I cannot leave"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text", "why"), TEMPERED)
+def test_context_tempers_the_models_reading(
+    screen: SafetyScreen, lang: str, text: str, why: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert not found.crisis and found.tempered == why
+
+
+@pytest.mark.parametrize(("lang", "text"), NOT_TEMPERED)
+def test_no_context_or_the_present_keeps_the_ordinary_bar(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    assert screen.screen(text, lang).tempered is None
