@@ -60,7 +60,8 @@ def load_directory(session: Session, path: Path) -> int:
             old = s.get("may_involve_authorities")
             svc.may_involve_police = s.get("may_involve_police", old)
             svc.may_share_with_immigration = s.get("may_share_with_immigration", old)
-            svc.gender_only = s.get("gender_only") if s.get("gender_only") in ("women", "men") else None
+            gender = s.get("gender_only")
+            svc.gender_only = gender if gender in ("women", "men") else None
             svc.for_children = bool(s.get("for_children"))
             svc.public_address = bool(s.get("public_address", False))
             svc.source = s.get("source", "")

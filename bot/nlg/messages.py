@@ -554,11 +554,11 @@ MESSAGES: dict[str, MessageDef] = {
                 "utter_status_young",
                 "About your question.\n"
                 "We are not the police or immigration, and we do not call them, your school or "
-                "your family. You are under 18, so there is one limit: if you tell a person from "
-                "our team that you are being hurt or are in danger, they may have to tell child "
+                "your family. You are under 18, so there is one limit: if you tell our team that "
+                "you are being hurt or are in danger, they may have to tell child "
                 "protection services, to keep you safe. You can get help whatever your "
                 "immigration status. Each service I show says if it may involve the police or "
-                "share information with immigration.",
+                "immigration.",
             ),
             safety_critical=True,
         ),

@@ -22,8 +22,8 @@ from bot.directory.hsds.csv_tables import from_tables
 from bot.directory.hsds.schema import (
     FLAGS,
     GENDER_ONLY,
-    OLD_AUTHORITIES_FLAG,
     HSDS_DAYS,
+    OLD_AUTHORITIES_FLAG,
     STATUS_FROM_HSDS,
     TAXONOMY,
     ImportError_,
