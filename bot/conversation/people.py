@@ -41,6 +41,10 @@ CARRIES_MORE: frozenset[str] = (NEED_INTENTS - {"report_case"}) | {
     "change_language",
 }
 
+# At most this many other words ("hi", "bonjour") beside an age or a filter: the message says
+# only that, and no model's guess about it ("j'ai 15 ans" read as a health need) is asked for.
+SAYS_ONLY_THAT = 2
+
 
 async def status(p: Parts, ctx: TurnContext) -> None:
     """A direct answer about the police, immigration, deportation or papers."""
@@ -65,13 +69,14 @@ async def about_person(p: Parts, ctx: TurnContext) -> None:
     conv, reading = ctx.conv, ctx.people
     newly_young = reading.minor is True and not conv.minor
     said = [f for f in FILTERS if f in reading.filters]
-    ctx.uow.before_waiting()
-    parse: Parse | None
-    try:
-        parse = await p.rasa.parse(ctx.text)
-    except RasaUnavailable as exc:
-        log.warning("rasa unavailable for parse", extra={"error": str(exc)})
-        parse = None
+    parse: Parse | None = None
+    if reading.rest_words > SAYS_ONLY_THAT:
+        # Something else is said besides the age or the filter: the model reads it.
+        ctx.uow.before_waiting()
+        try:
+            parse = await p.rasa.parse(ctx.text)
+        except RasaUnavailable as exc:
+            log.warning("rasa unavailable for parse", extra={"error": str(exc)})
     _remember(ctx)
     start = len(ctx.replies)
     if parse is not None:

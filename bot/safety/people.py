@@ -42,6 +42,7 @@ ADULT = 18
 YOUNGEST = 8
 _APOSTROPHES = re.compile(r"['’‘`´]")
 _SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"[^\W\d_]{2,}")
 # The end of a clause: what must follow an age written without "years" ("tengo 15.", "im 15 and"),
 # so that "I'm 15 minutes away" or "tengo 15 dólares" is not an age.
 _CLAUSE_END = (
@@ -63,6 +64,9 @@ class PeopleReading:
     probing: bool = False  # asks for another person's messages, or who owns this number
     filters: frozenset[str] = frozenset()
     about_other: bool = False  # another person is at the centre ("my sister", "someone")
+    # Words left once the age and filter phrases are taken out: "hi im 15" leaves one, so it
+    # says only that; "tengo 15 años y necesito dónde dormir" asks for something as well.
+    rest_words: int = 0
     # Why, in a few words, for ``bot eval`` and tests (never the message itself).
     reasons: tuple[str, ...] = ()
 
@@ -94,15 +98,17 @@ class _Language:
             raise ValueError(f"{code}/{PEOPLE_FILE}: unknown filters {sorted(unknown)}")
         self.filters = {name: _any_of(filters.get(name) or []) for name in FILTERS}
         self.others = _any_of(data.get("others") or [])
+        self.fillers = frozenset(str(w) for w in data.get("fillers") or [])
 
-    def ages(self, text: str) -> list[int]:
+    def ages(self, text: str) -> list[tuple[int, tuple[int, int]]]:
+        """Every age stated, with where it was said."""
         found = []
         for pattern in self.age:
             for hit in pattern.finditer(text):
                 word = hit.group("age")
                 value = int(word) if word.isdigit() else self.numbers.get(word)
                 if value is not None and value >= YOUNGEST:
-                    found.append(value)
+                    found.append((value, hit.span()))
         return found
 
     def status_question(self, text: str) -> str | None:
@@ -144,21 +150,26 @@ class PeopleReader:
 
     def __init__(self, languages: Iterable[str], directory: Path = LEXICON_DIR) -> None:
         self.languages = [_Language(code, load(code, directory)) for code in languages]
+        self.fillers = frozenset().union(*(lang.fillers for lang in self.languages))
 
     def read(self, text: str) -> PeopleReading:
         folded = prepare(text)
         if not folded:
             return PeopleReading()
         reasons: list[str] = []
-        ages = [(lang.code, age) for lang in self.languages for age in lang.ages(folded)]
+        spans: list[tuple[int, int]] = []
+        ages = [(lang.code, found) for lang in self.languages for found in lang.ages(folded)]
         minor: bool | None = None
         if ages:
-            code, age = min(ages, key=lambda pair: pair[1])
+            code, (age, _) = min(ages, key=lambda pair: pair[1][0])
             minor = age < ADULT
+            spans += [span for _, (_, span) in ages]
             reasons.append(f"{code}/age {'under' if minor else 'over'} {ADULT}")
         for lang in self.languages:
-            if lang.minor is not None and lang.minor.search(folded):
+            hit = lang.minor.search(folded) if lang.minor is not None else None
+            if hit:
                 minor = True
+                spans.append(hit.span())
                 reasons.append(f"{lang.code}/minor")
                 break
         status = False
@@ -177,11 +188,18 @@ class PeopleReader:
         filters: set[str] = set()
         for lang in self.languages:
             for name, rx in lang.filters.items():
-                if rx is not None and name not in filters and rx.search(folded):
-                    filters.add(name)
-                    reasons.append(f"{lang.code}/filter {name}")
+                hits = [h.span() for h in rx.finditer(folded)] if rx is not None else []
+                if hits:
+                    spans += hits
+                    if name not in filters:
+                        filters.add(name)
+                        reasons.append(f"{lang.code}/filter {name}")
         about_other = any(
             lang.others is not None and lang.others.search(folded) for lang in self.languages
+        )
+        rest = "".join(
+            " " if any(start <= i < end for start, end in spans) else ch
+            for i, ch in enumerate(folded)
         )
         return PeopleReading(
             minor=minor,
@@ -189,6 +207,7 @@ class PeopleReader:
             probing=probing,
             filters=frozenset(filters),
             about_other=about_other,
+            rest_words=sum(1 for word in _WORD.findall(rest) if word not in self.fillers),
             reasons=tuple(reasons),
         )
 
