@@ -286,7 +286,11 @@ GY_SERVICES: list[dict[str, Any]] = [
         "gender_only": "men",
         "phones": [("592-100-0002", "voice"), ("592-100-0003", "sms")],
     },
-    {"id": "zz-people-not-affirming", "lgbtq_affirming": False, "phones": [("592-100-0004", "voice")]},
+    {
+        "id": "zz-people-not-affirming",
+        "lgbtq_affirming": False,
+        "phones": [("592-100-0004", "voice")],
+    },
     {
         "id": "zz-people-affirming",
         "lgbtq_affirming": True,
@@ -441,4 +445,5 @@ async def test_nothing_about_a_young_person_is_kept_after_delete(
     contact_id = chat.runtime.crypto.pseudonym(chat.channel, chat.user)
     with chat.runtime.db.session() as s:
         assert s.get(Contact, contact_id) is None
-        assert not s.scalars(select(Conversation).where(Conversation.contact_id == contact_id)).all()
+        left = s.scalars(select(Conversation).where(Conversation.contact_id == contact_id))
+        assert not left.all()
