@@ -125,4 +125,6 @@ class TurnContext:
             if self.danger is not None:
                 said += f", danger {self.danger:.2f}"
             return f"{said}; {screened}" if screened else said
+        if self.route in ("status", "probing", "about_person") and self.people.reasons:
+            return "people " + ", ".join(self.people.reasons)
         return screened if self.route in ("crisis", "command") and screened else self.route

@@ -223,6 +223,7 @@ async def test_a_status_question_gets_a_straight_answer(
     await ready(chat, lang, COUNTRY[lang])
     result = await chat.say(STATUS[lang])
     assert (result.route, keys(result), result.crisis) == ("status", ["utter_status"], False)
+    assert result.reason.startswith(f"people {lang}/status ")
     assert result.replies[0].text == text_of(chat.runtime, "utter_status", lang)
     # Asked again, the same answer: never the country question.
     again = await chat.say(STATUS[lang])
