@@ -49,8 +49,16 @@ SAYS_ONLY_THAT = 2
 async def status(p: Parts, ctx: TurnContext) -> None:
     """A direct answer about the police, immigration, deportation or papers."""
     ctx.decided("ask_status", 1.0)
+    newly_young = ctx.people.minor is True and not ctx.conv.minor
     _remember(ctx)
-    ctx.answer(p.renderer.render("utter_status", ctx.render, ctx.directory))
+    r, d = ctx.render, ctx.directory
+    young = [p.renderer.render("utter_young", r, d)] if newly_young else []
+    ctx.answer(*young, p.renderer.render("utter_status", r, d))
+
+
+def status_applies(ctx: TurnContext) -> bool:
+    """Not while a person from the team is in the chat (they answer), nor for a code word."""
+    return ctx.people.status and not ctx.live and ctx.conv.awaiting != Awaiting.CODE_WORD
 
 
 async def probing(p: Parts, ctx: TurnContext) -> None:

@@ -74,7 +74,7 @@ ROUTES: tuple[Route, ...] = (
     Route("command", lambda ctx: _command(ctx) is not None, commands.run),
     # A question about the police or immigration is answered before the crisis route only when
     # its crisis words are the authority it names (turns.py settles that when reading it).
-    Route("status", lambda ctx: ctx.people.status and not ctx.live, people.status),
+    Route("status", people.status_applies, people.status),
     Route("crisis", lambda ctx: ctx.screening.crisis, _crisis),
     Route("choice", lambda ctx: bool(ctx.msg.payload or choices.typed(ctx)), _choice),
     Route("to_staff", lambda ctx: ctx.live, _to_staff),

@@ -212,6 +212,17 @@ async def test_a_report_is_worded_for_whose_it_is(chat_factory: ChatFactory, lan
     assert keys(other)[0] == "utter_report_case"
 
 
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_age_with_a_status_question_gets_both(
+    chat_factory: ChatFactory, child_line: None, lang: str
+) -> None:
+    chat = chat_factory()
+    await ready(chat, lang, "CO")
+    result = await chat.say(f"{AGE[lang]}. {SCHOOL[lang]}")
+    assert (result.route, keys(result)) == ("status", ["utter_young", "utter_status_young"])
+    assert CHILD_LINE in result.replies[0].text
+
+
 # --- 4. Status and police ---
 
 
