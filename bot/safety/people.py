@@ -172,19 +172,23 @@ class PeopleReader:
                 spans.append(hit.span())
                 reasons.append(f"{lang.code}/minor")
                 break
-        status = False
+        asked: dict[str, str] = {}
         for lang in self.languages:
             part = lang.status_question(folded)
             if part:
-                status = True
-                reasons.append(f"{lang.code}/status {part}")
-                break
-        probing = False
-        for lang in self.languages:
-            if lang.probing is not None and lang.probing.search(folded):
-                probing = True
-                reasons.append(f"{lang.code}/probing")
-                break
+                asked[lang.code] = part
+        status = bool(asked)
+        if asked:
+            parts = sorted(set(asked.values()))
+            reasons.append(f"{'+'.join(asked)}/status {'+'.join(parts)}")
+        probed = [
+            lang.code
+            for lang in self.languages
+            if lang.probing is not None and lang.probing.search(folded)
+        ]
+        probing = bool(probed)
+        if probed:
+            reasons.append(f"{'+'.join(probed)}/probing")
         filters: set[str] = set()
         for lang in self.languages:
             for name, rx in lang.filters.items():
