@@ -70,10 +70,6 @@ class PeopleReading:
     # Why, in a few words, for ``bot eval`` and tests (never the message itself).
     reasons: tuple[str, ...] = ()
 
-    @property
-    def any(self) -> bool:
-        return self.minor is not None or self.status or self.probing or bool(self.filters)
-
 
 class _Language:
     """One language's compiled lists."""
