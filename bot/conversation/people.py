@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.conversation import dialogue, understanding
+from bot.conversation import crisis, dialogue, understanding
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.needs import CRISIS_INTENTS, NEED_INTENTS
@@ -52,8 +52,19 @@ async def status(p: Parts, ctx: TurnContext) -> None:
     newly_young = ctx.people.minor is True and not ctx.conv.minor
     _remember(ctx)
     r, d = ctx.render, ctx.directory
-    young = [p.renderer.render("utter_young", r, d)] if newly_young else []
-    ctx.answer(*young, p.renderer.render("utter_status", r, d))
+    answer = [p.renderer.render("utter_young", r, d)] if newly_young else []
+    answer.append(p.renderer.render("utter_status", r, d))
+    if ctx.is_new:
+        # A first message: the introduction and the safe-to-chat question as always, the answer
+        # right after the introduction.
+        start = len(ctx.replies)
+        await dialogue.run(p, ctx, "greet")
+        _place(ctx, start, answer)
+        return
+    # No model's guess after it: the question alone reads as a legal need to the model, and
+    # "which country are you in?" is not an answer to "will I be deported?". What they need
+    # is one tap away.
+    ctx.answer(*answer, p.renderer.render("utter_menu_short", r, d), awaiting=None)
 
 
 def status_applies(ctx: TurnContext) -> bool:
@@ -85,6 +96,14 @@ async def about_person(p: Parts, ctx: TurnContext) -> None:
             parse = await p.rasa.parse(ctx.text)
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for parse", extra={"error": str(exc)})
+            if ctx.screening.matches:
+                # Risky words set aside for the model, and no model: the numbers, as in
+                # understanding.run (the safer mistake), then the young person's lines.
+                _remember(ctx)
+                start = len(ctx.replies)
+                crisis.answer(p, ctx, ctx.screening.kind)
+                _place(ctx, start, _notes(p, ctx, newly_young, said))
+                return
     _remember(ctx)
     start = len(ctx.replies)
     if parse is not None:

@@ -166,7 +166,7 @@ async def test_a_young_person_gets_the_child_line_and_what_privacy_means_first(
         delete_word=SAY[lang]["delete"],
     )
     school = await chat.say(SCHOOL[lang])
-    assert (school.route, keys(school)) == ("status", ["utter_status_young"])
+    assert (school.route, keys(school)) == ("status", ["utter_status_young", "utter_menu_short"])
     assert school.replies[0].text == text_of(chat.runtime, "utter_status_young", lang)
 
     # A stated adult age takes the young wording back.
@@ -219,7 +219,10 @@ async def test_an_age_with_a_status_question_gets_both(
     chat = chat_factory()
     await ready(chat, lang, "CO")
     result = await chat.say(f"{AGE[lang]}. {SCHOOL[lang]}")
-    assert (result.route, keys(result)) == ("status", ["utter_young", "utter_status_young"])
+    assert (result.route, keys(result)) == (
+        "status",
+        ["utter_young", "utter_status_young", "utter_menu_short"],
+    )
     assert CHILD_LINE in result.replies[0].text
 
 
@@ -233,14 +236,20 @@ async def test_a_status_question_gets_a_straight_answer(
     chat = chat_factory()
     await ready(chat, lang, COUNTRY[lang])
     result = await chat.say(STATUS[lang])
-    assert (result.route, keys(result), result.crisis) == ("status", ["utter_status"], False)
+    assert (result.route, keys(result), result.crisis) == (
+        "status",
+        ["utter_status", "utter_menu_short"],
+        False,
+    )
     # The reason names the lists that read it (a Spanish "deportar" is in the English list too).
     said = result.reason.removeprefix("people ").split("/status ")[0].split("+")
     assert lang in said
     assert result.replies[0].text == text_of(chat.runtime, "utter_status", lang)
     # Asked again, the same answer: never the country question.
     again = await chat.say(STATUS[lang])
-    assert keys(again) == ["utter_status"]
+    assert keys(again) == ["utter_status", "utter_menu_short"]
+    # What they need is one tap away.
+    assert again.replies[1].buttons[0].payload == "/need_shelter"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -249,7 +258,9 @@ async def test_a_status_question_as_a_first_message_is_answered_after_the_introd
 ) -> None:
     chat = chat_factory()
     result = await chat.say(STATUS[lang])
-    assert keys(result) == ["utter_first_contact", "utter_status"]
+    order = keys(result)
+    assert order[:2] == ["utter_first_contact", "utter_status"]
+    assert order[-1] == "utter_ask_safe_to_chat" and "utter_ask_country" not in order
     assert result.language == lang
 
 
