@@ -48,7 +48,9 @@ SAYS_ONLY_THAT = 2
 
 async def status(p: Parts, ctx: TurnContext) -> None:
     """A direct answer about the police, immigration, deportation or papers."""
-    ctx.decided("ask_status", 1.0)
+    # The documented intent of "will the police or immigration know?" (docs/intents.md); the
+    # route ("status") says which step answered.
+    ctx.decided("ask_privacy", 1.0)
     newly_young = ctx.people.minor is True and not ctx.conv.minor
     _remember(ctx)
     r, d = ctx.render, ctx.directory
