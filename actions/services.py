@@ -50,7 +50,7 @@ class ActionFindServices(Action):  # rasa_sdk ships no type hints (pyproject: ac
                 if ctx.country
                 else directory.likely_countries(ctx.language, ctx.country_hint, limit=3)
             )
-            services = directory.find(need, countries, limit=3)
+            services = directory.find(need, countries, limit=3, filters=ctx.filters)
             replies = self.renderer.service_cards(services, ctx, ctx.country is None, directory)
         for reply in replies:
             dispatcher.utter_message(text=reply.text, json_message={"key": reply.key, "need": need})

@@ -26,6 +26,7 @@ from bot.rasa.client import RasaClient
 from bot.rasa.inflight import CallbackContexts, InflightTurns
 from bot.rasa.model import domain_intents
 from bot.rasa.process import RasaProcess
+from bot.safety.people import PeopleReader
 from bot.safety.screen import SafetyScreen
 from bot.settings import Settings
 from bot.store.crypto import Crypto
@@ -149,6 +150,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
             events=events,
             domain_intents=frozenset(domain_intents()),
             countries=Countries(settings.languages),
+            people=PeopleReader(settings.languages),
         )
     )
     live = LiveHandoff(settings, db, locks, handoffs, renderer, hours, delivery, rasa, events)

@@ -54,6 +54,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
             "holidays": "",
             **{flag: "" for flag in editing.TRI_STATE},
             "for_children": False,
+            "gender_only": "",
             "source": "",
             "last_verified": "",
             "verified_by": staff.display_name,
@@ -85,6 +86,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
         "holidays": hours.get("holidays") or "",
         **{flag: _tri(getattr(svc, flag)) for flag in editing.TRI_STATE},
         "for_children": svc.for_children,
+        "gender_only": svc.gender_only or "",
         "source": svc.source or "",
         "last_verified": svc.last_verified.isoformat() if svc.last_verified else "",
         "verified_by": svc.verified_by or "",
@@ -124,6 +126,7 @@ def values_from(form: FormData, sid: str) -> dict[str, Any]:
                 "source",
                 "last_verified",
                 "verified_by",
+                "gender_only",
                 *(f"hours_{day}" for day in schema.DAYS),
                 *editing.TRI_STATE,
             )

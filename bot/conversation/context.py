@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
+from bot.safety.people import PeopleReading
 from bot.safety.screen import Screening
 from bot.store.db import UnitOfWork
 from bot.store.models import Contact, Conversation, Mode
@@ -38,6 +39,10 @@ class TurnContext:
     extras: dict[str, Any] = field(default_factory=dict)
     route: str = ""
     danger: float | None = None  # the model's crisis share (Parse.share of the crisis intents)
+    # What the message says about the person or asks about us (bot/safety/people.py).
+    people: PeopleReading = field(default_factory=PeopleReading)
+    # False for a message that must reveal nothing, not even what this service is (probing).
+    introduce: bool = True
     _directory: Directory | None = None
 
     @property
@@ -56,6 +61,12 @@ class TurnContext:
         return (self.msg.text or "").strip()
 
     @property
+    def first_person(self) -> bool:
+        """The message speaks of the writer and puts no one else at the centre: a report is
+        worded for them ("Thank you for telling me"), never "for caring about someone"."""
+        return bool(self.msg.text) and not self.people.about_other
+
+    @property
     def language(self) -> str:
         return self.conv.language or self.default_language
 
@@ -66,6 +77,9 @@ class TurnContext:
             channel=self.msg.channel,
             country=self.conv.country,
             country_hint=self.msg.country_hint,
+            young=bool(self.conv.minor),
+            filters=frozenset(self.conv.filters or []),
+            first_person=self.first_person,
         )
 
     @property
@@ -113,4 +127,6 @@ class TurnContext:
             if self.screening.tempered and not self.screening.matches:
                 said += f" (tempered: {self.screening.tempered})"
             return f"{said}; {screened}" if screened else said
+        if self.route in ("status", "probing", "about_person") and self.people.reasons:
+            return "people " + ", ".join(self.people.reasons)
         return screened if self.route in ("crisis", "command") and screened else self.route

@@ -18,6 +18,7 @@ from bot.language import LanguageDetector
 from bot.nlg.render import Renderer
 from bot.rasa.client import Parse
 from bot.rasa.inflight import InflightTurns
+from bot.safety.people import PeopleReading
 from bot.safety.screen import Screening
 from bot.settings import Settings
 from bot.store.crypto import Crypto
@@ -41,6 +42,14 @@ class Rasa(Protocol):
     async def set_slots(self, sender: str, slots: dict[str, Any]) -> None: ...
 
     async def erase(self, sender: str) -> None: ...
+
+
+class People(Protocol):
+    """What a message says about the person or asks about us (bot/safety/people.py)."""
+
+    def read(self, text: str) -> PeopleReading: ...
+
+    def names_authority(self, text: str) -> bool: ...
 
 
 class Screen(Protocol):
@@ -78,3 +87,4 @@ class Parts:
     events: EventBus
     domain_intents: frozenset[str]
     countries: Countries
+    people: People

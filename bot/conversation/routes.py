@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.conversation import choices, commands, crisis, dialogue, understanding
+from bot.conversation import choices, commands, crisis, dialogue, people, understanding
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.safety.commands import Command
@@ -72,6 +72,9 @@ ROUTES: tuple[Route, ...] = (
     Route("unsupported", lambda ctx: ctx.msg.unsupported, _unsupported),
     Route("start", lambda ctx: _command(ctx) is Command.MENU and ctx.is_new, _start),
     Route("command", lambda ctx: _command(ctx) is not None, commands.run),
+    # A question about the police or immigration is answered before the crisis route only when
+    # its crisis words are the authority it names (turns.py settles that when reading it).
+    Route("status", people.status_applies, people.status),
     Route("crisis", lambda ctx: ctx.screening.crisis, _crisis),
     Route("choice", lambda ctx: bool(ctx.msg.payload or choices.typed(ctx)), _choice),
     Route("to_staff", lambda ctx: ctx.live, _to_staff),
@@ -80,6 +83,8 @@ ROUTES: tuple[Route, ...] = (
         lambda ctx: ctx.conv.awaiting == Awaiting.CODE_WORD and bool(ctx.text),
         _code_word,
     ),
+    Route("probing", lambda ctx: ctx.people.probing, people.probing),
+    Route("about_person", people.about_person_applies, people.about_person),
     Route("understanding", lambda ctx: True, understanding.run),
 )
 

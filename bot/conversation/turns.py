@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,7 @@ from bot.conversation.parts import Parts
 from bot.conversation.routes import route_for
 from bot.directory.service import Directory
 from bot.safety.commands import Command
+from bot.safety.people import PeopleReading
 from bot.safety.screen import Screening
 from bot.store.db import UnitOfWork
 from bot.store.models import Contact, Conversation, Mode, SeenMessage, new_id, utcnow
@@ -103,7 +105,7 @@ class Conversations:
         """A7: a new conversation always learns first what this is (an automated chat, the exit
         word, the emergency number), whatever its first message asked for. After a crisis reply's
         numbers it comes second (A1), which the crisis step sees to itself."""
-        if not ctx.is_new or ctx.closed:
+        if not ctx.is_new or ctx.closed or not ctx.introduce:
             return
         if any(reply.key == "utter_first_contact" for reply in ctx.replies):
             return
@@ -146,6 +148,8 @@ class Conversations:
                 crisis=False,
                 rasa_slots={},
                 queue_notice_sent=False,
+                minor=False,
+                filters=[],
                 started_at=utcnow(),
             )
             s.add(conv)
@@ -154,6 +158,14 @@ class Conversations:
             if msg.payload or not msg.text
             else p.screen.screen(msg.text, conv.language if conv.language_confirmed else None)
         )
+        people = PeopleReading() if msg.payload or not msg.text else p.people.read(msg.text)
+        if people.status and screening.crisis:
+            # "Vocês vão chamar a polícia?" holds the crisis phrase "chamar a polícia": the question
+            # is answered as one only when every crisis phrase found is the authority it names;
+            # any other risky words ("they beat me, will you call the police?") are a crisis.
+            text = msg.text or ""
+            asked = all(p.people.names_authority(text[m.start : m.end]) for m in screening.matches)
+            people = replace(people, status=asked)
         return TurnContext(
             msg=msg,
             uow=uow,
@@ -162,6 +174,7 @@ class Conversations:
             is_new=is_new,
             screening=screening,
             default_language=p.settings.default_language,
+            people=people,
         )
 
     # --- outside a turn ---

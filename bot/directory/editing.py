@@ -23,7 +23,16 @@ from bot.needs import CATEGORIES
 from bot.safety.text import fold
 from bot.store.models import Organization, Service
 
-TRI_STATE = ("free", "confidential", "may_involve_authorities", "lgbtq_affirming")
+TRI_STATE = (
+    "free",
+    "confidential",
+    "may_involve_police",
+    "may_share_with_immigration",
+    "lgbtq_affirming",
+)
+# Who may use a service: "" anyone, or only "women" or only "men" (a man is never offered a
+# women-only service).
+GENDER_ONLY = ("", "women", "men")
 PHONE_KINDS = tuple(schema.PHONE_TO_HSDS)
 NEW_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
@@ -228,6 +237,10 @@ def _facts(form: ServiceForm, values: FormValues) -> None:
             form.problem(flag, "bad_boolean", field=flag, value=value[:20])
         form.record[flag] = tri_state(value)
     form.record["for_children"] = values.get("for_children") == "1"
+    gender = _text(values, "gender_only")
+    if gender not in GENDER_ONLY:
+        form.problem("gender_only", "bad_gender", value=gender[:20])
+    form.record["gender_only"] = gender or None
 
 
 def _verification(form: ServiceForm, values: FormValues, today: dt.date, verifier: str) -> None:

@@ -53,8 +53,15 @@ def load_directory(session: Session, path: Path) -> int:
             for extra in ("weekly", "holidays"):  # only when given (docs/directory.md)
                 if hours.get(extra):
                     svc.hours[extra] = hours[extra]
-            for flag in ("free", "confidential", "may_involve_authorities", "lgbtq_affirming"):
+            for flag in ("free", "confidential", "lgbtq_affirming"):
                 setattr(svc, flag, s.get(flag))
+            # A file from before the police and immigration flags were separated: its one flag
+            # counts for both (warning too much is the safer mistake).
+            old = s.get("may_involve_authorities")
+            svc.may_involve_police = s.get("may_involve_police", old)
+            svc.may_share_with_immigration = s.get("may_share_with_immigration", old)
+            gender = s.get("gender_only")
+            svc.gender_only = gender if gender in ("women", "men") else None
             svc.for_children = bool(s.get("for_children"))
             svc.public_address = bool(s.get("public_address", False))
             svc.source = s.get("source", "")

@@ -19,6 +19,37 @@ LIKELY_COUNTRIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# How a service can be reached without a voice call (a person who is deaf, or cannot talk).
+WITHOUT_VOICE = frozenset({"sms", "whatsapp", "tty", "relay"})
+
+
+def without_voice(svc: Service) -> bool:
+    """Reachable without speaking on the phone: text, WhatsApp, TTY, relay, or email."""
+    return bool(svc.email) or any(
+        (phone.get("kind") or "voice") in WITHOUT_VOICE for phone in svc.phones or []
+    )
+
+
+def fits(svc: Service, filters: frozenset[str]) -> bool:
+    """Whether a service may be offered to someone who asked for ``filters``: never a
+    women-only service to a man, never one that says it is not LGBTQ+-affirming to someone who
+    asked for that, never a voice-only one to someone who cannot call."""
+    if "men" in filters and svc.gender_only == "women":
+        return False
+    if "lgbtq" in filters and svc.lgbtq_affirming is False:
+        return False
+    return not ("no_voice" in filters and not without_voice(svc))
+
+
+def preference(svc: Service, filters: frozenset[str]) -> tuple[int, ...]:
+    """Sort key: those that say they serve what was asked for come first (a sort is stable)."""
+    return (
+        0 if "lgbtq" not in filters or svc.lgbtq_affirming else 1,
+        0 if "children" not in filters or svc.for_children else 1,
+        0 if "men" not in filters or svc.gender_only == "men" else 1,
+    )
+
+
 @dataclass(frozen=True)
 class EmergencyNumber:
     country: str
@@ -76,6 +107,10 @@ class Directory:
         """The country's suicide or crisis line, if it has a confirmed one."""
         return self._first(code, ("crisis",))
 
+    def child_line(self, code: str | None) -> EmergencyNumber | None:
+        """The country's confirmed line for children and young people, if it has one."""
+        return self._first(code, ("child",))
+
     def likely_countries(self, language: str, hint: str | None = None, limit: int = 5) -> list[str]:
         countries = self._all_countries()
         ordered: list[str] = []
@@ -117,17 +152,35 @@ class Directory:
             for svc in rows
         ]
 
-    def hotlines(self, country: str | None, limit: int = 1) -> list[Service]:
+    def hotlines(
+        self, country: str | None, limit: int = 1, filters: frozenset[str] = frozenset()
+    ) -> list[Service]:
         if not country:
             return []
-        return [s for s in self._active(country) if "hotline" in (s.categories or [])][:limit]
+        lines = [
+            s
+            for s in self._active(country)
+            if "hotline" in (s.categories or []) and fits(s, filters)
+        ]
+        return sorted(lines, key=lambda s: preference(s, filters))[:limit]
 
-    def find(self, category: str, countries: list[str], limit: int = 3) -> list[Service]:
-        """Up to ``limit`` services for a need: specific ones first, then the national hotlines."""
+    def find(
+        self,
+        category: str,
+        countries: list[str],
+        limit: int = 3,
+        filters: frozenset[str] = frozenset(),
+    ) -> list[Service]:
+        """Up to ``limit`` services for a need: specific ones first, then the national hotlines;
+        only those that fit the person's ``filters``, those that say they serve it first."""
         specific: list[Service] = []
         fallback: list[Service] = []
         for code in countries:
-            for svc in self._active(code):
+            ordered = sorted(
+                (s for s in self._active(code) if fits(s, filters)),
+                key=lambda s: preference(s, filters),
+            )
+            for svc in ordered:
                 cats = svc.categories or []
                 if category in cats and category != "hotline":
                     specific.append(svc)

@@ -381,9 +381,17 @@ MESSAGES: dict[str, MessageDef] = {
             N_(
                 "service_facts",
                 "Free: {free}. Confidential: {confidential}. "
-                "May involve police or immigration: {authorities}.",
+                "May involve the police: {police}. "
+                "May share information with immigration: {immigration}.",
             ),
         ),
+        _m("service_women_only", N_("service_women_only", "Only for women.")),
+        _m("service_men_only", N_("service_men_only", "Only for men.")),
+        _m(
+            "service_for_children",
+            N_("service_for_children", "For children and young people."),
+        ),
+        _m("service_lgbtq", N_("service_lgbtq", "Welcomes LGBTQ+ people: {value}.")),
         _m("fact_yes", N_("fact_yes", "yes")),
         _m("fact_no", N_("fact_no", "no")),
         _m("fact_unknown", N_("fact_unknown", "not known")),
@@ -414,6 +422,21 @@ MESSAGES: dict[str, MessageDef] = {
                 "team; then they are erased {ttl_hours} hours after the chat ends. "
                 "{platform} can also see this chat. We never share it or use it for anything "
                 "else. To erase what we keep, send {delete_word}.",
+            ),
+            safety_critical=True,
+        ),
+        # Under 18: the one limit of confidentiality the handoff states, said before it matters.
+        _m(
+            "utter_privacy_young",
+            N_(
+                "utter_privacy_young",
+                "About your privacy.\n"
+                "We keep only your language, country and what kind of help you asked for, "
+                "under a code instead of your number. We do not keep your messages, except while "
+                "you talk with a person from our team. You are under 18: if you tell them that "
+                "you are being hurt or are in danger, they may have to tell child protection "
+                "services, to keep you safe. {platform} can also see this chat. To erase what we "
+                "keep, send {delete_word}.",
             ),
             safety_critical=True,
         ),
@@ -449,6 +472,134 @@ MESSAGES: dict[str, MessageDef] = {
                 "Thank you for caring about someone.\n"
                 "You don't need to be sure to ask for advice. A support line can listen and "
                 "tell you the options. Some lines work with the police; each listing says so.",
+            ),
+        ),
+        # The person speaks of themselves (no one else is named): never "caring about someone".
+        _m(
+            "utter_report_case_self",
+            N_(
+                "utter_report_case_self",
+                "Thank you for telling me.\n"
+                "You don't need to be sure, or to tell me everything, to ask for advice. A "
+                "support line can listen and tell you your options. Some lines work with the "
+                "police; each listing says so.",
+            ),
+        ),
+        # --- Young people, status questions, probing, filters (bot/conversation/people.py). ---
+        # Someone under 18: the child line first, then what confidentiality means for them,
+        # before any personal question (the same limit the handoff states).
+        _m(
+            "utter_young",
+            N_(
+                "utter_young",
+                "Thank you for telling me.\n"
+                "{child_line}\n"
+                "You are under 18, so here is what privacy means for you. What you write here "
+                "stays private. But if you tell a person from our team that you are being hurt "
+                "or are in danger, they may have to tell child protection services, to keep you "
+                "safe.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "child_line",
+            N_("child_line", "You can call a line for children and young people: {number}."),
+            safety_critical=True,
+        ),
+        _m(
+            "child_line_examples",
+            N_(
+                "child_line_examples",
+                "Lines for children and young people, by country: {examples}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "no_child_line",
+            N_(
+                "no_child_line",
+                "I don't have a line for young people in this country yet. A person from our "
+                "team can help you find one.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_menu_short",
+            N_(
+                "utter_menu_short",
+                "What would you like help with?\nChoose below, or write it in your own words.",
+            ),
+            buttons=HELP_MENU,
+            question=True,
+        ),
+        # "Will you call the police?", "will I be deported?": a straight answer, and that help
+        # is there whatever a person's status. No promise about what other services do.
+        _m(
+            "utter_status",
+            N_(
+                "utter_status",
+                "About your question.\n"
+                "We are not the police or immigration. We do not call them, and we do not give "
+                "them your name, your number or your messages. The one exception: if a child is "
+                "at risk or a life is in danger now, the law may require our team to act. "
+                "You can get help whatever your immigration status, with or without papers. "
+                "Each service I show says if it may involve the police or share information "
+                "with immigration.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_status_young",
+            N_(
+                "utter_status_young",
+                "About your question.\n"
+                "We are not the police or immigration, and we do not call them, your school or "
+                "your family. You are under 18, so there is one limit: if you tell our team that "
+                "you are being hurt or are in danger, they may have to tell child "
+                "protection services, to keep you safe. You can get help whatever your "
+                "immigration status. Each service I show says if it may involve the police or "
+                "immigration.",
+            ),
+            safety_critical=True,
+        ),
+        # Someone looking for another person ("show me what she said", "who is this number?"):
+        # nothing about who writes here, what this service is about, or any message.
+        _m(
+            "utter_probing",
+            N_(
+                "utter_probing",
+                "This is an automated chat.\n"
+                "I can't show any messages, and I can't say who writes here or what they said. "
+                "I can only share general information.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_filter_men",
+            N_("utter_filter_men", "OK.\nI will not show you services that are only for women."),
+        ),
+        _m(
+            "utter_filter_lgbtq",
+            N_(
+                "utter_filter_lgbtq",
+                "OK.\nI will show first the services that say they welcome LGBTQ+ people, and "
+                "leave out any that say they do not. Many listings don't say; a person from our "
+                "team may know more.",
+            ),
+        ),
+        _m(
+            "utter_filter_children",
+            N_(
+                "utter_filter_children",
+                "OK.\nI will show services for children and young people first.",
+            ),
+        ),
+        _m(
+            "utter_filter_no_voice",
+            N_(
+                "utter_filter_no_voice",
+                "OK.\nI will show only services you can reach without a voice call: by text, "
+                "chat or email.",
             ),
         ),
         # --- Handoff (E1, E3, C2): offered, explained, consented, honest about waits. ---

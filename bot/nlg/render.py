@@ -36,6 +36,16 @@ CRISIS_KEYS: dict[CrisisKind, str] = {
 }
 
 
+# Wording for a young person (under 18, bot/safety/people.py), where it differs: the one limit of
+# confidentiality is said wherever privacy or the police come up.
+YOUNG_VARIANTS: dict[str, str] = {
+    "utter_privacy": "utter_privacy_young",
+    "utter_status": "utter_status_young",
+}
+# A person who speaks of themselves is never thanked "for caring about someone".
+FIRST_PERSON_VARIANTS: dict[str, str] = {"utter_report_case": "utter_report_case_self"}
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -68,6 +78,9 @@ class RenderContext:
     country: str | None = None
     country_hint: str | None = None
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    young: bool = False  # the person said they are under 18
+    filters: frozenset[str] = frozenset()  # what they asked services to be (people.FILTERS)
+    first_person: bool = False  # this turn's message is about the writer, no one else
 
 
 class HoursText(Protocol):
@@ -123,6 +136,7 @@ class Renderer:
                 "emergency_examples": lambda: self.emergency_examples(ctx, directory),
                 "country_name": lambda: self.country_name(ctx.country, lang),
                 "hotline_lines": lambda: self.hotline_lines(ctx, directory),
+                "child_line": lambda: self.child_line(ctx, directory),
                 "hours": lambda: self.hours.describe(lang),
                 "next_open": lambda: self.hours.describe_next(ctx.now, lang),
                 "platform": lambda: platform(ctx.channel).display_name,
@@ -160,6 +174,33 @@ class Renderer:
             return ""
         return self.t("self_harm_line_examples", ctx, examples=", ".join(parts))
 
+    def child_line(self, ctx: RenderContext, directory: Directory) -> str:
+        """The line for children and young people: the country's, or with no country yet those
+        of the likely countries; said plainly when there is none."""
+        if ctx.country:
+            line = directory.child_line(ctx.country)
+            return (
+                self.t("child_line", ctx, number=line.number)
+                if line
+                else self.t("no_child_line", ctx)
+            )
+        parts = []
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+            line = directory.child_line(code)
+            if line:
+                parts.append(f"{self.country_name(code, ctx.language)} {line.number}")
+        if not parts:
+            return self.t("no_child_line", ctx)
+        return self.t("child_line_examples", ctx, examples=", ".join(parts))
+
+    def variant(self, key: str, ctx: RenderContext) -> str:
+        """The wording of ``key`` for this person (YOUNG_VARIANTS, FIRST_PERSON_VARIANTS)."""
+        if ctx.young and key in YOUNG_VARIANTS:
+            return YOUNG_VARIANTS[key]
+        if ctx.first_person and key in FIRST_PERSON_VARIANTS:
+            return FIRST_PERSON_VARIANTS[key]
+        return key
+
     def hotline_lines(self, ctx: RenderContext, directory: Directory) -> str:
         countries = (
             [ctx.country]
@@ -168,7 +209,7 @@ class Renderer:
         )
         lines = []
         for code in countries:
-            for svc in directory.hotlines(code, limit=1):
+            for svc in directory.hotlines(code, limit=1, filters=ctx.filters):
                 contact = self.contact_text(svc, ctx, first_only=True)
                 name = (
                     svc.name
@@ -184,6 +225,8 @@ class Renderer:
         parts = []
         for phone in svc.phones or []:
             kind = phone.get("kind", "voice")
+            if kind == "voice" and "no_voice" in ctx.filters:
+                continue  # they cannot call: only what they can use
             key = f"service_contact_{kind}"
             if key not in MESSAGES:
                 key = "service_contact_voice"
@@ -207,6 +250,7 @@ class Renderer:
         buttons: list[ReplyButton] | None = None,
         **extra: Any,
     ) -> Reply:
+        key = self.variant(key, ctx)
         values = self.variables(ctx, directory)
         values.update(extra)
         text = string.Formatter().vformat(self.catalog.text(key, ctx.language), (), values)
@@ -307,13 +351,20 @@ class Renderer:
             lines.append(self.t("service_hours_unknown", ctx))
         if svc.public_address and svc.address:  # G3: never a confidential address
             lines.append(self.t("service_address", ctx, address=svc.address))
+        if svc.gender_only in ("women", "men"):
+            lines.append(self.t(f"service_{svc.gender_only}_only", ctx))
+        if svc.for_children:
+            lines.append(self.t("service_for_children", ctx))
+        if "lgbtq" in ctx.filters:
+            lines.append(self.t("service_lgbtq", ctx, value=self._fact(svc.lgbtq_affirming, ctx)))
         lines.append(
             self.t(
                 "service_facts",
                 ctx,
                 free=self._fact(svc.free, ctx),
                 confidential=self._fact(svc.confidential, ctx),
-                authorities=self._fact(svc.may_involve_authorities, ctx),
+                police=self._fact(svc.may_involve_police, ctx),
+                immigration=self._fact(svc.may_share_with_immigration, ctx),
             )
         )
         return "\n".join(lines)

@@ -75,6 +75,7 @@ class Callbacks:
                 if name in ("utter_language_offer", "utter_language_menu"):
                     buttons = self.renderer.language_buttons(ctx)
                 reply = self.renderer.render(name, ctx, directory, buttons=buttons)
+                custom["key"] = reply.key  # the wording chosen for this person (young, self)
         custom["roles"] = [b.role for b in reply.buttons]
         return JSONResponse(
             {

@@ -60,4 +60,6 @@ class CallbackContexts:
                 language=conv.language or self.default_language,
                 channel=contact.channel if contact else "unknown",
                 country=conv.country,
+                young=bool(conv.minor),
+                filters=frozenset(conv.filters or []),
             )

@@ -100,6 +100,11 @@ class Conversation(Base):
     crisis: Mapped[bool] = mapped_column(Boolean, default=False)
     rasa_slots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     queue_notice_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The person said they are under 18 (bot/safety/people.py): wording for young people, the
+    # child line first, and what confidentiality means for them. A stated adult age clears it.
+    minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Filters the person asked for (bot/safety/people.py FILTERS), applied to every service list.
+    filters: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -244,7 +249,13 @@ class Service(Base):
     hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     free: Mapped[bool | None] = mapped_column(Boolean)
     confidential: Mapped[bool | None] = mapped_column(Boolean)
-    may_involve_authorities: Mapped[bool | None] = mapped_column(Boolean)
+    # Two different risks, shown separately on cards: a line that may call the police is not
+    # one that reports to immigration, and a person deciding whether to call needs to know which.
+    may_involve_police: Mapped[bool | None] = mapped_column(Boolean)
+    may_share_with_immigration: Mapped[bool | None] = mapped_column(Boolean)
+    # "women" or "men" for a service only one of them may use; None: anyone. A person who says
+    # he is a man is never offered a women-only service (bot/directory/service.py).
+    gender_only: Mapped[str | None] = mapped_column(String(8))
     for_children: Mapped[bool] = mapped_column(Boolean, default=False)
     lgbtq_affirming: Mapped[bool | None] = mapped_column(Boolean)
     public_address: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -103,8 +103,10 @@ def service_form(csrf: str, name: str, country: str, **changes: Any) -> dict[str
         "holidays": "Cerrado los feriados nacionales",
         "free": "yes",
         "confidential": "yes",
-        "may_involve_authorities": "no",
+        "may_involve_police": "no",
+        "may_share_with_immigration": "",
         "lgbtq_affirming": "",
+        "gender_only": "men",
         "source": "https://example.org/source",
         "last_verified": TODAY.isoformat(),
         "verified_by": "Ada",
@@ -177,12 +179,14 @@ async def test_admin_adds_edits_and_retires_a_service_the_assistant_offers(
         "weekly": {"mon": [["09:00", "13:00"], ["14:00", "17:00"]], "fri": [["09:00", "17:00"]]},
         "holidays": "Cerrado los feriados nacionales",
     }
-    assert (svc.free, svc.confidential, svc.may_involve_authorities, svc.lgbtq_affirming) == (
-        True,
-        True,
-        False,
-        None,
-    )
+    assert (
+        svc.free,
+        svc.confidential,
+        svc.may_involve_police,
+        svc.may_share_with_immigration,
+        svc.lgbtq_affirming,
+        svc.gender_only,
+    ) == (True, True, False, None, None, "men")
     assert svc.public_address is False and svc.address is None
     with stack.db.session() as s:
         org = s.get(Organization, svc.organization_id)
@@ -195,7 +199,9 @@ async def test_admin_adds_edits_and_retires_a_service_the_assistant_offers(
     # Edit: the page shows the stored values; a rename reaches the next answer.
     page = await ada.get(f"/directory/service/{svc.id}")
     assert 'value="09:00-13:00, 14:00-17:00"' in page.text
-    assert 'name="may_involve_authorities" value="no" checked' in page.text
+    assert 'name="may_involve_police" value="no" checked' in page.text
+    assert 'name="may_share_with_immigration" value="" checked' in page.text
+    assert 'name="gender_only" value="men" checked' in page.text
     renamed = f"{name} (Zona 1)"
     form = service_form(
         csrf_of(page.text), renamed, "GT", organization=svc.organization_id, new_org_name=""

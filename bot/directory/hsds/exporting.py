@@ -43,6 +43,7 @@ def service_to_hsds(svc: Service) -> dict[str, Any]:
     attributes = [_attr(f"category:{c}", "true") for c in svc.categories or []]
     attributes += [_attr(flag, getattr(svc, flag)) for flag in FLAGS]
     attributes += [
+        _attr("gender_only", svc.gender_only or ""),
         _attr("public_address", svc.public_address),
         _attr("source", svc.source),
         _attr("verified_by", svc.verified_by),

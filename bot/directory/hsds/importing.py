@@ -21,7 +21,9 @@ from bot.directory.country_editing import replace_numbers
 from bot.directory.hsds.csv_tables import from_tables
 from bot.directory.hsds.schema import (
     FLAGS,
+    GENDER_ONLY,
     HSDS_DAYS,
+    OLD_AUTHORITIES_FLAG,
     STATUS_FROM_HSDS,
     TAXONOMY,
     ImportError_,
@@ -157,6 +159,29 @@ def _check_countries(items: list[dict[str, Any]], report: ImportReport) -> list[
     return records
 
 
+def _authorities(attrs: dict[str, Any]) -> dict[str, bool | None]:
+    """The police and immigration flags; a file with only the older single flag gives it to
+    both, since its yes may have meant either (warning too much is the safer mistake)."""
+    old = _bool(attrs.get(OLD_AUTHORITIES_FLAG), OLD_AUTHORITIES_FLAG)
+    out = {}
+    for flag in ("may_involve_police", "may_share_with_immigration"):
+        out[flag] = _bool(attrs[flag], flag) if flag in attrs else old
+    return out
+
+
+def _gender_only(value: Any) -> str | None:
+    text = str(value or "").strip().lower()
+    if text in ("", "none", "null", "any", "all"):
+        return None
+    if text not in GENDER_ONLY:
+        raise RowProblem(
+            "bad_gender",
+            f"gender_only '{value}' is not women, men or empty",
+            value=str(value),
+        )
+    return text
+
+
 def _bool(value: Any, what: str = "") -> bool | None:
     text = str(value).strip().lower() if value is not None else ""
     if text in ("true", "yes", "1"):
@@ -287,7 +312,9 @@ def normalise(item: dict[str, Any]) -> dict[str, Any]:
         "phones": phones,
         "hours": hours,
         **{flag: _bool(attrs.get(flag), flag) for flag in FLAGS},
+        **_authorities(attrs),
         "for_children": _bool(attrs.get("for_children"), "for_children") is True,
+        "gender_only": _gender_only(attrs.get("gender_only")),
         "public_address": public_address,
         "address": address if public_address else None,
         "source": source,

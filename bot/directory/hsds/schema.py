@@ -16,7 +16,17 @@ from babel import Locale
 from bot.languages import CODES
 
 TAXONOMY = "safe-harbour"
-FLAGS = ("confidential", "may_involve_authorities", "for_children", "lgbtq_affirming", "free")
+FLAGS = (
+    "confidential",
+    "may_involve_police",
+    "may_share_with_immigration",
+    "for_children",
+    "lgbtq_affirming",
+    "free",
+)
+# Files written before the two were separated: a yes may have meant either (importing.py).
+OLD_AUTHORITIES_FLAG = "may_involve_authorities"
+GENDER_ONLY = ("women", "men")
 STATUS_TO_HSDS = {"active": "active", "retired": "defunct"}
 STATUS_FROM_HSDS = {
     "active": "active",
