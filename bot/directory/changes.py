@@ -112,6 +112,9 @@ class DiffRow:
     before: str
     after: str
     changed: bool = True
+    # A country number that is not confirmed from a source (the console says so in words).
+    before_unconfirmed: bool = False
+    after_unconfirmed: bool = False
 
 
 # --- what an entry looks like, as JSON (the payload, the snapshot, the diff) ---
@@ -133,6 +136,14 @@ def country_snapshot(country: Country | None) -> dict[str, Any] | None:
     if country is None:
         return None
     return {"numbers": list(country.numbers or []), "languages": list(country.languages or [])}
+
+
+def _loud(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A snapshot without the verification fields: marking an entry verified while a change to it
+    waits does not make that change stale."""
+    if snapshot is None:
+        return None
+    return {k: v for k, v in snapshot.items() if k not in QUIET_FIELDS}
 
 
 def _record_json(record: dict[str, Any]) -> dict[str, Any]:
@@ -252,7 +263,7 @@ def apply_pending(session: Session, change: PendingChange) -> str:
         raise ApprovalRefused(f"not a directory change: {change.kind}", "failed")
     new = change.target.startswith("new:")
     sid = "" if new else change.target
-    if not new and service_snapshot(session.get(Service, sid)) != change.before:
+    if not new and _loud(service_snapshot(session.get(Service, sid))) != _loud(change.before):
         raise ApprovalRefused("the entry changed since this proposal", "stale")
     wanted = change.target.removeprefix("new:") if new else ""
     if wanted and session.get(Service, wanted) is not None:
@@ -320,10 +331,8 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         parts = []
         for item in value:
-            if isinstance(item, dict) and "number" in item and "kind" in item:
-                extra = item.get("how") or item.get("kind")
-                mark = "" if item.get("confirmed", True) else " (unconfirmed)"
-                parts.append(f"{item['number']} ({extra}){mark}")
+            if isinstance(item, dict) and "number" in item:
+                parts.append(f"{item['number']} ({item.get('kind', 'voice')})")
             else:
                 parts.append(str(item))
         return ", ".join(parts)
@@ -358,17 +367,24 @@ def _country_diff(before: dict[str, Any], after: dict[str, Any]) -> list[DiffRow
     def keyed(numbers: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
         return {(n["kind"], n["number"], n.get("how", "voice")): n for n in numbers}
 
+    def number(n: dict[str, Any] | None) -> str:
+        if n is None:
+            return "—"
+        how = n.get("how", "voice")
+        return str(n["number"]) + ("" if how == "voice" else f" ({how})")
+
     old, new = keyed(before.get("numbers") or []), keyed(after.get("numbers") or [])
     rows = []
     for key in list(old) + [k for k in new if k not in old]:
         was, now = old.get(key), new.get(key)
-        label = key[0]
         rows.append(
             DiffRow(
-                label,
-                _show([was]) if was else "—",
-                _show([now]) if now else "—",
+                key[0],
+                number(was),
+                number(now),
                 changed=was != now,
+                before_unconfirmed=was is not None and not was.get("confirmed"),
+                after_unconfirmed=now is not None and not now.get("confirmed"),
             )
         )
     if (before.get("languages") or []) != (after.get("languages") or []):
