@@ -25,7 +25,7 @@ from bot.store.approvals import ApprovalRefused
 from bot.store.console_models import AuditEvent, StaffUser
 from bot.store.content_models import PendingChange
 from bot.store.db import Database
-from bot.store.models import Service, utcnow
+from bot.store.models import Country, Service, utcnow
 
 TODAY = dt.date.today()
 
@@ -247,7 +247,7 @@ def test_country_numbers_wait_and_a_bad_number_is_refused_at_once(db: Database) 
             )
         with pytest.raises(NumberProblem):
             changes.propose_or_apply(s, CountryChange("EU", []), "ana")
-        live = s.get(changes.Country, "GT")
+        live = s.get(Country, "GT")
         assert live is not None
         same = changes.propose_or_apply(s, CountryChange("GT", list(live.numbers)), "ana")
         assert same.applied and same.unchanged
@@ -271,7 +271,7 @@ def test_country_numbers_wait_and_a_bad_number_is_refused_at_once(db: Database) 
     approve(db, number, "ana")  # a command-line proposal has no author account to exclude
     with db.session() as s:
         assert Directory(s).crisis_line("GT") is None  # unconfirmed: never a crisis line
-        country = s.get(changes.Country, "GT")
+        country = s.get(Country, "GT")
         assert country is not None and country.numbers[-1]["number"] == "1599"
 
 
@@ -344,7 +344,7 @@ def test_the_command_line_proposes_and_never_applies(
         with db.session() as s:
             emails = set(s.scalars(select(StaffUser.email)))
             assert emails == {"first@example.org"}
-            country = s.get(changes.Country, "CU")
+            country = s.get(Country, "CU")
             assert country is not None  # as shipped: 106 unconfirmed, 104 still there
             assert [(n["kind"], n["number"], n["confirmed"]) for n in country.numbers] == [
                 ("police", "106", False),
