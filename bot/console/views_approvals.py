@@ -120,11 +120,6 @@ def decide(console: Console, staff: Staff, number: int, approve: bool) -> str | 
     return token
 
 
-def count(console: Console) -> int:
-    with console.rt.db.session() as s:
-        return approvals.count_waiting(s)
-
-
 def notice(console: Console, kind: str, target: str) -> dict[str, Any]:
     """For a page showing ``target``: the change waiting for it, if any (template ``pending``)."""
     with console.rt.db.session() as s:
