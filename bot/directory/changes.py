@@ -150,6 +150,18 @@ def _record_json(record: dict[str, Any]) -> dict[str, Any]:
     return {key: _json_value(value) for key, value in record.items()}
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal once empty parts of a mapping are left out: a form that sends ``weekly: {}`` for
+    hours stored without it changes nothing."""
+
+    def bare(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: bare(v) for k, v in value.items() if v not in (None, "", [], {})}
+        return value
+
+    return bool(bare(a) == bare(b))
+
+
 def _crisis(categories: Any) -> bool:
     return bool(CRISIS_CATEGORIES & set(categories or []))
 
@@ -200,7 +212,8 @@ def _service(session: Session, change: ServiceChange, author: str | None) -> Out
         changed = {
             key
             for key, value in record.items()
-            if key not in ("id", "organization") and (before is None or before.get(key) != value)
+            if key not in ("id", "organization")
+            and (before is None or not _same(before.get(key), value))
         }
         if before is not None and _organization_changes(session, svc, record):
             changed.add("organization_id")
@@ -337,7 +350,9 @@ def _show(value: Any) -> str:
                 parts.append(str(item))
         return ", ".join(parts)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_show(v)}" for k, v in value.items() if v not in (None, "", []))
+        return ", ".join(
+            f"{k}: {_show(v)}" for k, v in value.items() if v not in (None, "", [], {})
+        )
     return str(value)
 
 
@@ -359,7 +374,7 @@ def diff(change: PendingChange) -> list[DiffRow]:
     for key in SERVICE_FIELDS:
         if key in record:
             old, new = before.get(key), record[key]
-            rows.append(DiffRow(key, _show(old), _show(new), changed=old != new))
+            rows.append(DiffRow(key, _show(old), _show(new), changed=not _same(old, new)))
     return sorted(rows, key=lambda r: not r.changed)
 
 

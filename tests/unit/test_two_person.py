@@ -149,6 +149,10 @@ def test_an_account_made_after_the_change_cannot_approve_it(db: Database) -> Non
 
 def test_what_waits_and_what_applies_at_once(db: Database) -> None:
     other = "gt-abogados"
+    with db.session() as s:
+        stored = s.get(Service, "gt-pdh-denuncias")
+        assert stored is not None
+        hours = {k: v for k, v in (stored.hours or {}).items() if k not in ("weekly", "holidays")}
     cases: list[tuple[ServiceChange, bool]] = [
         # an entry no crisis reply shows: at once
         (ServiceChange("save", other, edited_record(db, other, name="Renamed")), True),
@@ -162,12 +166,19 @@ def test_what_waits_and_what_applies_at_once(db: Database) -> None:
             ),
             False,
         ),
-        # only a verification: as the "verified today" button, at once
+        # only a verification: as the "verified today" button, at once (a form's empty weekly
+        # hours next to hours stored without them change nothing)
         (
             ServiceChange(
                 "save",
                 "gt-pdh-denuncias",
-                edited_record(db, "gt-pdh-denuncias", last_verified=TODAY, verified_by="ana"),
+                edited_record(
+                    db,
+                    "gt-pdh-denuncias",
+                    last_verified=TODAY,
+                    verified_by="ana",
+                    hours={**hours, "weekly": {}, "holidays": None},
+                ),
             ),
             True,
         ),
