@@ -82,11 +82,6 @@ def propose_for_account(
     return approvals.propose(session, kind, user_id, payload, before, author)
 
 
-def is_admin(session: Session, user_id: str) -> bool:
-    user = session.get(StaffUser, user_id)
-    return user is not None and user.role == "admin"
-
-
 def apply(accounts: Accounts, change: PendingChange, approver: str) -> str | None:
     """Apply an approved account change (the approver was checked). Returns the one-time
     invitation token for an invitation or re-invitation. Raises ApprovalRefused "stale" when the

@@ -212,7 +212,7 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                 )
                 link = invite_link(console, token or "")
                 console.audit(staff.id, "staff.invite", role=user.role)
-            elif action in ("reinvite", "activate") and _is_admin(console, user_id):
+            elif action in ("reinvite", "activate") and _held(console, action, user_id):
                 kind = account_changes.REINVITE if action == "reinvite" else ACTIVATE
                 with console.rt.db.session() as s:
                     change = account_changes.propose_for_account(s, kind, user_id, staff.id)
@@ -269,9 +269,14 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
     )
 
 
-def _is_admin(console: Console, user_id: str) -> bool:
+def _held(console: Console, action: str, user_id: str) -> bool:
+    """Whether a re-invitation or reactivation of ``user_id`` waits for a second admin: it does
+    for an admin account (reactivating an active one changes nothing, so it is not held)."""
     with console.rt.db.session() as s:
-        return account_changes.is_admin(s, user_id)
+        user = s.get(StaffUser, user_id)
+        if user is None or user.role != "admin":
+            return False
+        return action == "reinvite" or not user.active
 
 
 def _proposed(s: Session, staff: Staff, change: int, kind: str, **detail: str) -> None:

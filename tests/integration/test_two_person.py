@@ -296,6 +296,21 @@ async def test_promoting_and_reinviting_an_admin_wait_for_a_second_admin(
     assert approved.status_code == 200 and LINK.search(approved.text) is not None
     async with client_for(stack) as stale:
         assert (await sign_in(stale, email)).url.path.endswith("/signin")
+    # Deactivating an admin applies at once; bringing one back takes two.
+    await post(ada, "/accounts", action="deactivate", user=user.id)
+
+    def active() -> bool:
+        with stack.db.session() as s:
+            found = s.get(StaffUser, user.id)
+            assert found is not None
+            return found.active
+
+    assert not active()
+    back = await post(ada, "/accounts", action="activate", user=user.id)
+    assert 'id="approval-notice"' in back.text and not active()
+    reactivation = waiting_for(stack, "staff_activate", user.id)
+    assert (await decide(noa, reactivation, "approve")).status_code == 200
+    assert active()
     with stack.db.session() as s:
         found = s.get(StaffUser, user.id)
         assert found is not None
