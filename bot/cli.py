@@ -252,9 +252,40 @@ def _audit_cli(s: Any, action: str, **detail: str | int | bool | None) -> None:
     record(s, None, action, None, **detail)
 
 
+def _propose_country(s: Any, code: str, numbers: list[dict[str, Any]]) -> int | None:
+    """Hold a change of a country's numbers for an admin's approval in the console: the command
+    line never changes what a crisis reply shows by itself (docs/security.md, "Two people")."""
+    from bot.directory.changes import CountryChange, propose_or_apply
+
+    outcome = propose_or_apply(s, CountryChange(code, numbers), None)
+    if outcome.pending is None:
+        return None
+    _audit_cli(
+        s,
+        "approval.propose",
+        change=outcome.pending.id,
+        kind="country",
+        country=code.lower(),
+        numbers=len(numbers),
+    )
+    return outcome.pending.id
+
+
+def _waiting(number: int | None, what: str) -> None:
+    if number is None:
+        print(f"unchanged: {what}")
+        return
+    print(
+        f"proposed: {what}\n"
+        f"change #{number} waits for an admin: it applies when an admin approves it in the "
+        "console (Waiting for a second admin)."
+    )
+
+
 def cmd_countries_set(args: argparse.Namespace) -> int:
-    from bot.directory.country_editing import set_number
+    from bot.directory.country_editing import with_number
     from bot.directory.numbers import NumberProblem
+    from bot.store.models import Country
 
     entry = {
         "kind": args.kind,
@@ -265,38 +296,36 @@ def cmd_countries_set(args: argparse.Namespace) -> int:
         "verified": args.verified or (None if args.unconfirmed else time.strftime("%Y-%m-%d")),
         "confirmed": not args.unconfirmed,
     }
+    code = args.code.upper()
     db = _database()
     try:
         with db.session() as s:
-            country, new = set_number(s, args.code, entry)
-            _audit_cli(
-                s,
-                "directory.country_number",
-                country=country.code.lower(),
-                kind=args.kind,
-                added=new,
-            )
+            country = s.get(Country, code)
+            numbers, new = with_number(list(country.numbers or []) if country else [], entry)
+            number = _propose_country(s, code, numbers)
     except NumberProblem as exc:
         print(f"not saved: {exc}", file=sys.stderr)
         return 1
-    print(f"{'added' if new else 'updated'}: {args.code.upper()} {args.kind} {args.number}")
+    _waiting(number, f"{'add' if new else 'update'} {code} {args.kind} {args.number}")
     return 0
 
 
 def cmd_countries_remove(args: argparse.Namespace) -> int:
-    from bot.directory.country_editing import remove_number
+    from bot.directory.country_editing import without_number
+    from bot.store.models import Country
 
+    code = args.code.upper()
     db = _database()
     with db.session() as s:
-        removed = remove_number(s, args.code, args.kind, args.number)
-        if removed:
-            _audit_cli(
-                s, "directory.country_number_remove", country=args.code.lower(), kind=args.kind
-            )
-    if not removed:
-        print(f"no {args.kind} number {args.number} in {args.code.upper()}", file=sys.stderr)
+        country = s.get(Country, code)
+        kept = (
+            without_number(list(country.numbers or []), args.kind, args.number) if country else None
+        )
+        number = _propose_country(s, code, kept) if kept is not None else None
+    if kept is None:
+        print(f"no {args.kind} number {args.number} in {code}", file=sys.stderr)
         return 1
-    print(f"removed: {args.code.upper()} {args.kind} {args.number}")
+    _waiting(number, f"remove {code} {args.kind} {args.number}")
     return 0
 
 

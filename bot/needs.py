@@ -39,3 +39,7 @@ FIRST_MESSAGE_FOLLOW_UPS: frozenset[str] = NEED_INTENTS | {
     "bot_identity",
 }
 CRISIS_INTENTS: frozenset[str] = frozenset({"emergency", "self_harm"})
+# Categories whose entries a crisis or self-harm reply shows ({hotline_lines}: the first active
+# hotline of the country, bot/directory/service.py ``Directory.hotlines``). A change to an entry
+# in one of them waits for a second admin (bot/directory/changes.py).
+CRISIS_CATEGORIES: frozenset[str] = frozenset({"hotline"})

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.console import (
     views_admin,
+    views_approvals,
     views_auth,
     views_case,
     views_directory,
@@ -55,6 +56,7 @@ def create_console(runtime: ConsoleParts) -> tuple[Mount, Console]:
         *views_queue.routes(console),
         *views_case.routes(console),
         *views_admin.routes(console),
+        *views_approvals.routes(console),
         *views_directory.routes(console),
         *views_directory_service.routes(console),
         *views_directory_countries.routes(console),

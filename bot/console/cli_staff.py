@@ -3,6 +3,12 @@
 The password is read from standard input (never from the command line, where it would sit in the
 shell history and the process list); with ``--invite`` no password is asked and a one-time link is
 printed instead, valid ``BOT_CONSOLE_INVITE_HOURS``.
+
+An admin account is made at once only while the installation has no active admin (the bootstrap
+exception); after that, ``--role admin`` proposes an invitation that an admin approves in the
+console (docs/security.md, "Two people"). Someone with a shell on the server is beyond any rule
+the console can enforce; the command line does not pretend otherwise, it only refuses to be the
+easier way round it.
 """
 
 from __future__ import annotations
@@ -66,10 +72,49 @@ def first_admin_invite(db: Database, settings: Settings) -> str | None:
     return invite_url(settings, token) if token else None
 
 
+def propose_admin(db: Database, args: argparse.Namespace) -> int:
+    """An admin account when admins exist: an invitation waiting for an admin's approval in the
+    console, which shows the one-time link to the approver (account_changes.py)."""
+    from bot.console.account_changes import propose_invite
+    from bot.console.audit import record
+
+    try:
+        with db.session() as s:
+            change = propose_invite(
+                s,
+                args.email,
+                args.name,
+                [x.strip() for x in args.languages.split(",") if x.strip()],
+                args.console_language,
+                None,
+            )
+            record(s, None, "approval.propose", None, change=change.id, kind=change.kind)
+            number = change.id
+    except AccountError as exc:
+        print(f"not proposed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"proposed: admin account {args.email.strip().lower()}\n"
+        f"change #{number} waits for an admin: once an admin approves it in the console "
+        "(Waiting for a second admin), the console shows them the one-time link to send."
+    )
+    return 0
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
+    from bot.console.account_changes import needs_second_admin
+
     settings = get_settings()
     db = Database(settings.sqlalchemy_url)
     db.migrate()
+    if args.role == "admin":
+        with db.session() as s:
+            held = needs_second_admin(s)
+        if held:  # only the first admin of an installation is made at once
+            try:
+                return propose_admin(db, args)
+            finally:
+                db.dispose()
     accounts = Accounts(db, settings, Crypto(settings.key()))
     try:
         password = None if args.invite else _read_password()

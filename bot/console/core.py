@@ -26,6 +26,7 @@ from bot.console.i18n import ConsoleText
 from bot.console.security import PRE_COOKIE, SESSION_COOKIE, same_origin, token_ok
 from bot.handoff.card import LANGUAGE_NAMES, SAFE_HOURS
 from bot.http_limits import CpuPool, RateLimiter
+from bot.store import approvals
 
 if TYPE_CHECKING:
     from bot.console.parts import ConsoleParts
@@ -172,10 +173,17 @@ class Console:
             "country_name": country_name,
             "role_name": role_name,
             "safe_hours_text": safe_hours_text,
+            "approvals_waiting": self.approvals_waiting() if staff and staff.can("admin") else 0,
         }
         values.update(context)
         body = self.env.get_template(template).render(**values)
         return HTMLResponse(body, status_code=status)
+
+    def approvals_waiting(self) -> int:
+        """Changes waiting for a second admin: counted in every admin's menu, so nothing waits
+        unseen."""
+        with self.rt.db.session() as s:
+            return approvals.count_waiting(s)
 
     def error(self, request: Request, staff: Staff | None, status: int, reason: str) -> Response:
         return self.html(request, staff, "error.html", status=status, reason=reason)

@@ -1,5 +1,6 @@
 """Supervisors: every queue, every person's load, reassigning, canned replies, the audit log.
-Admins: accounts (invite, unlock, deactivate)."""
+Admins: accounts (invite, unlock, deactivate). Inviting, re-inviting, promoting or reactivating
+an admin waits for a second admin (``account_changes.py``)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, or_, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.console import queries
+from bot.console import account_changes, audit, queries
+from bot.console.account_changes import ACTIVATE, PROMOTE
 from bot.console.auth import ROLES, AccountError, Staff
 from bot.console.core import BASE, Console
 from bot.http_limits import client_int
@@ -178,6 +181,7 @@ async def canned(console: Console, request: Request, staff: Staff) -> Response:
 async def accounts(console: Console, request: Request, staff: Staff) -> Response:
     link = ""
     problem = ""
+    pending = client_int(request.query_params.get("pending"))
     if request.method == "POST":
         form = await console.form(request, staff)
         if form is None:
@@ -185,7 +189,20 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
         action = str(form.get("action", ""))
         user_id = str(form.get("user", ""))
         try:
-            if action == "invite":
+            if action == "invite" and str(form.get("role", "")) == "admin":
+                # Who is an admin is decided by two admins (account_changes.py).
+                with console.rt.db.session() as s:
+                    change = account_changes.propose_invite(
+                        s,
+                        str(form.get("email", "")),
+                        str(form.get("display_name", "")),
+                        [str(x) for x in form.getlist("languages")],
+                        str(form.get("language", "en")),
+                        staff.id,
+                    )
+                    _proposed(s, staff, change.id, change.kind)
+                    pending = change.id
+            elif action == "invite":
                 user, token = console.accounts.create(
                     str(form.get("email", "")),
                     str(form.get("role", "staff")),
@@ -195,16 +212,24 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                 )
                 link = invite_link(console, token or "")
                 console.audit(staff.id, "staff.invite", role=user.role)
+            elif action in ("reinvite", "activate") and _held(console, action, user_id):
+                kind = account_changes.REINVITE if action == "reinvite" else ACTIVATE
+                with console.rt.db.session() as s:
+                    change = account_changes.propose_for_account(s, kind, user_id, staff.id)
+                    _proposed(s, staff, change.id, kind, user=user_id)
+                    pending = change.id
             elif action == "reinvite":
                 link = invite_link(console, console.accounts.new_invite(user_id))
                 console.audit(staff.id, "staff.reinvite", user=user_id)
             elif action == "change":
                 try:
-                    _change_account(console, staff, user_id, form)
+                    promoted = _change_account(console, staff, user_id, form)
                 except AccountError as exc:
                     problem = "own_role" if str(exc) == "own role" else "change"
                 else:
-                    return console.go("/accounts?saved=1")
+                    return console.go(
+                        f"/accounts?pending={promoted}" if promoted else "/accounts?saved=1"
+                    )
             elif action in ("unlock", "deactivate", "activate"):
                 with console.rt.db.session() as s:
                     target = s.get(StaffUser, user_id)
@@ -240,11 +265,28 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
         teams=teams,
         memberships=memberships,
         saved=request.query_params.get("saved") == "1",
+        pending=pending,
     )
 
 
-def _change_account(console: Console, staff: Staff, user_id: str, form: FormData) -> None:
-    """Role (never one's own), the languages a person answers, and their teams, in one form."""
+def _held(console: Console, action: str, user_id: str) -> bool:
+    """Whether a re-invitation or reactivation of ``user_id`` waits for a second admin: it does
+    for an admin account (reactivating an active one changes nothing, so it is not held)."""
+    with console.rt.db.session() as s:
+        user = s.get(StaffUser, user_id)
+        if user is None or user.role != "admin":
+            return False
+        return action == "reinvite" or not user.active
+
+
+def _proposed(s: Session, staff: Staff, change: int, kind: str, **detail: str) -> None:
+    audit.record(s, staff.id, "approval.propose", change=change, kind=kind, **detail)
+
+
+def _change_account(console: Console, staff: Staff, user_id: str, form: FormData) -> int | None:
+    """Role (never one's own), the languages a person answers, and their teams, in one form.
+    Making someone an admin waits for a second admin; the rest applies at once. Returns the
+    number of the change waiting, if any."""
     with console.rt.db.session() as s:
         user = s.get(StaffUser, user_id)
         if user is None:
@@ -254,6 +296,15 @@ def _change_account(console: Console, staff: Staff, user_id: str, form: FormData
         known = set(s.scalars(select(Team.id)))
     role = str(form.get("role", old_role))
     wanted = [str(x) for x in form.getlist("languages")]
+    promoted: int | None = None
+    if role == "admin" and old_role != "admin":
+        if user_id == staff.id:
+            raise AccountError("own role")
+        with console.rt.db.session() as s:
+            change = account_changes.propose_for_account(s, PROMOTE, user_id, staff.id)
+            _proposed(s, staff, change.id, PROMOTE, user=user_id)
+            promoted = change.id
+        role = old_role
     changed = console.accounts.change(
         user_id, staff.id, role=role if role != old_role else None, languages=wanted
     )
@@ -269,6 +320,7 @@ def _change_account(console: Console, staff: Staff, user_id: str, form: FormData
         )
     if teams != old_teams:
         console.audit(staff.id, "staff.teams", user=user_id, teams=len(teams))
+    return promoted
 
 
 def invite_link(console: Console, token: str) -> str:

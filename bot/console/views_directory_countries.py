@@ -1,7 +1,7 @@
 """Countries in the console: every country with each of its numbers, whether it was confirmed and
-where, and one country's numbers as a form. Crisis and self-harm replies read these numbers on the
-very next turn, so a save is all or nothing (bot/directory/country_editing.py) and audited with
-the country code and counts only."""
+where, and one country's numbers as a form. Crisis and self-harm replies read these numbers, so a
+save is checked all or nothing (bot/directory/numbers.py) and then waits for a second admin
+(bot/directory/changes.py); it is audited with the country code and counts only."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.console import audit
 from bot.console.auth import Staff
 from bot.console.core import Console
+from bot.console.views_approvals import notice
 from bot.console.views_directory import country_names
-from bot.directory import country_editing
+from bot.directory import changes, country_editing
+from bot.directory.changes import CountryChange
 from bot.directory.numbers import HOW, KINDS, NumberProblem
 from bot.store.models import Country
 
@@ -75,19 +78,25 @@ async def country(console: Console, request: Request, staff: Staff) -> Response:
         if not found:
             try:
                 with console.rt.db.session() as s:
-                    saved = country_editing.replace_numbers(s, code, rows)
-                    confirmed = sum(1 for n in saved.numbers if n["confirmed"])
+                    # Every number here can be in a crisis reply: a second admin approves.
+                    outcome = changes.propose_or_apply(s, CountryChange(code, rows), staff.id)
+                    if outcome.pending is not None:
+                        numbers = outcome.pending.payload["numbers"]
+                        audit.record(
+                            s,
+                            staff.id,
+                            "approval.propose",
+                            change=outcome.pending.id,
+                            kind=changes.COUNTRY,
+                            country=code.lower(),
+                            numbers=len(numbers),
+                            confirmed=sum(1 for n in numbers if n["confirmed"]),
+                        )
             except NumberProblem as exc:
                 found = [country_editing.RowProblem(0, exc.code, str(exc))]
         if not found:
-            console.audit(
-                staff.id,
-                "directory.country_update",
-                country=code.lower(),
-                numbers=len(rows),
-                confirmed=confirmed,
-            )
-            return console.go(f"/directory/country/{code}?done=saved")
+            done = "saved" if outcome.unchanged else "pending"
+            return console.go(f"/directory/country/{code}?done={done}")
         problem = (found[0].code, found[0].row)
         numbers = rows
     else:
@@ -109,6 +118,7 @@ async def country(console: Console, request: Request, staff: Staff) -> Response:
         hows=HOW,
         problem=problem,
         done=request.query_params.get("done", ""),
+        **notice(console, changes.COUNTRY, code),
     )
 
 

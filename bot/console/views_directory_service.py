@@ -8,7 +8,7 @@ shape, which nothing else in the directory's pages needs."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from starlette.datastructures import FormData
@@ -16,10 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.console import audit
 from bot.console.auth import Staff
 from bot.console.core import Console
+from bot.console.views_approvals import notice
 from bot.console.views_directory import ages, country_names, page_context, quote_id, ref
-from bot.directory import editing
+from bot.directory import changes, editing
+from bot.directory.changes import ServiceAction, ServiceChange
 from bot.directory.editing import ServiceForm
 from bot.directory.hsds import schema
 from bot.store.models import Organization, Service
@@ -174,6 +177,7 @@ def service_page(
         blank_phones=BLANK_PHONES,
         done=request.query_params.get("done", ""),
         **page_context(console),
+        **(notice(console, changes.SERVICE, svc.id) if svc else {"pending": None}),
     )
 
 
@@ -205,17 +209,38 @@ async def _service_form(
     if form is None:
         return console.error(request, staff, 403, "csrf")
     with console.rt.db.session() as s:
-        existing = s.get(Service, svc.id) if svc else None
         parsed = editing.parse_service(
             form, dt.date.today(), staff.display_name, new=svc is None, session=s
         )
         if parsed.ok:
             new_org = "id" not in parsed.organization
-            saved = editing.save_service(s, parsed, existing)
-            sid, org_id = saved.id, saved.organization_id
+            # A hotline (what a crisis reply shows) waits for a second admin (changes.py).
+            record = {**parsed.record, "organization": parsed.organization}
+            outcome = changes.propose_or_apply(
+                s, ServiceChange("save", svc.id if svc else "", record), staff.id
+            )
+            if outcome.pending is not None:
+                audit.record(
+                    s,
+                    staff.id,
+                    "approval.propose",
+                    change=outcome.pending.id,
+                    kind=changes.SERVICE,
+                    service=ref(outcome.pending.target.removeprefix("new:")),
+                )
+                pending_id = outcome.pending.id
+            else:
+                sid = str(outcome.service_id)
+                saved = s.get(Service, sid)
+                assert saved is not None
+                org_id = saved.organization_id
     if not parsed.ok:
         values = values_from(form, svc.id if svc else "")
         return service_page(console, request, staff, svc, values, parsed, status=422)
+    if outcome.pending is not None:
+        if svc is None:
+            return console.go(f"/approvals#change-{pending_id}")
+        return console.go(f"/directory/service/{quote_id(svc.id)}?done=pending")
     if new_org:
         console.audit(staff.id, "directory.org_create", organization=ref(org_id))
     action = "directory.create" if svc is None else "directory.update"
@@ -248,12 +273,21 @@ async def service_status(console: Console, request: Request, staff: Staff) -> Re
         svc = s.get(Service, sid)
         if svc is None:
             return console.error(request, staff, 404, "missing")
-        if action == "delete":
-            if svc.status != "retired":
-                return console.error(request, staff, 409, "retire_first")
-            s.delete(svc)
-        else:
-            svc.status = "retired" if action == "retire" else "active"
+        if action == "delete" and svc.status != "retired":
+            return console.error(request, staff, 409, "retire_first")
+        change = ServiceChange(cast(ServiceAction, action), sid)
+        outcome = changes.propose_or_apply(s, change, staff.id)
+        if outcome.pending is not None:
+            audit.record(
+                s,
+                staff.id,
+                "approval.propose",
+                change=outcome.pending.id,
+                kind=changes.SERVICE,
+                service=ref(sid),
+            )
+    if outcome.pending is not None:
+        return console.go(_back(form, sid, "pending"))
     console.audit(staff.id, f"directory.{action}", service=ref(sid))
     if action == "delete":
         return console.go("/directory?done=deleted")

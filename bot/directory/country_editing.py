@@ -1,6 +1,10 @@
 """Changing a country's numbers, from the console, the CLI or an import: one set of rules
 (bot/directory/numbers.py) wherever the change comes from, and nothing half-written: a list with
-one bad number is refused whole. Auditing is the caller's (the console and the CLI record who)."""
+one bad number is refused whole. Auditing is the caller's (the console and the CLI record who).
+
+The console and the CLI do not call the writing functions here directly: a change to numbers a
+crisis reply shows waits for a second admin (bot/directory/changes.py), which applies it with
+``replace_numbers`` once approved."""
 
 from __future__ import annotations
 
@@ -57,21 +61,31 @@ def replace_numbers(
     return country
 
 
-def set_number(session: Session, code: str, entry: dict[str, Any]) -> tuple[Country, bool]:
-    """Add one number, or replace the one with the same kind, number and way of reaching it.
-    Returns the country and whether the number was new."""
+def with_number(numbers: list[dict[str, Any]], entry: dict[str, Any]) -> tuple[list[Any], bool]:
+    """The list with one number added, or replacing the one with the same kind, number and way
+    of reaching it; and whether the number was new. Raises NumberProblem for a bad entry."""
     number = clean(entry)
-    country = session.get(Country, code.upper())
-    current = list(country.numbers or []) if country else []
+    current = list(numbers)
     key = (number["kind"], number["number"], number["how"])
-    new = True
     for i, existing in enumerate(current):
         if (existing.get("kind"), existing.get("number"), existing.get("how", "voice")) == key:
             current[i] = number
-            new = False
-            break
-    else:
-        current.append(number)
+            return current, False
+    current.append(number)
+    return current, True
+
+
+def without_number(numbers: list[dict[str, Any]], kind: str, number: str) -> list[Any] | None:
+    """The list without the given number, or None when it has no such number."""
+    kept = [n for n in numbers if (n.get("kind"), n.get("number")) != (kind, number)]
+    return kept if len(kept) != len(numbers) else None
+
+
+def set_number(session: Session, code: str, entry: dict[str, Any]) -> tuple[Country, bool]:
+    """Add one number, or replace the one with the same kind, number and way of reaching it.
+    Returns the country and whether the number was new."""
+    country = session.get(Country, code.upper())
+    current, new = with_number(list(country.numbers or []) if country else [], entry)
     return replace_numbers(session, code, current), new
 
 
@@ -79,8 +93,8 @@ def remove_number(session: Session, code: str, kind: str, number: str) -> bool:
     country = session.get(Country, code.upper())
     if country is None:
         return False
-    kept = [n for n in country.numbers or [] if (n.get("kind"), n.get("number")) != (kind, number)]
-    if len(kept) == len(country.numbers or []):
+    kept = without_number(list(country.numbers or []), kind, number)
+    if kept is None:
         return False
     country.numbers = kept
     session.flush()

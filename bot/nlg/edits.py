@@ -3,7 +3,6 @@ history, rollback, and ``.po`` files for translators. Approved texts go live at 
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.nlg.catalog import Catalog, source_texts
 from bot.nlg.lint import Problem, check
 from bot.nlg.messages import BUTTON_TEXTS, MESSAGES
-from bot.store.console_models import StaffUser
+from bot.store.approvals import existed_before
 from bot.store.content_models import MessageEdit
 from bot.store.models import Service, utcnow
 
@@ -90,13 +89,6 @@ def propose(session: Session, key: str, language: str, text: str, author: str) -
     session.add(edit)
     session.flush()
     return Proposal(edit, lint(session, key, language, text))
-
-
-def existed_before(session: Session, staff_id: str, when: dt.datetime) -> bool:
-    """Whether the account ``staff_id`` was made before ``when`` (a second person who is really a
-    second person, not an account made for the occasion)."""
-    created = session.scalar(select(StaffUser.created_at).where(StaffUser.id == staff_id))
-    return created is not None and created < when
 
 
 def approve(session: Session, catalog: Catalog, edit_id: int, approver: str) -> MessageEdit:

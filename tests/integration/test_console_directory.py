@@ -566,7 +566,7 @@ async def test_countries_page_lists_every_oas_state_with_its_sources(
     assert "Sin confirmar" in page.text  # unconfirmed numbers are marked, not hidden from admins
 
 
-async def test_an_admin_edits_a_countrys_numbers_and_the_next_reply_uses_them(
+async def test_an_admin_edits_a_countrys_numbers_and_the_reply_uses_them_once_approved(
     stack: Runtime, ada: httpx.AsyncClient, staff: dict[str, Account]
 ) -> None:
     form = await ada.get("/directory/country/PY")
@@ -588,11 +588,28 @@ async def test_an_admin_edits_a_countrys_numbers_and_the_next_reply_uses_them(
         "confirmed_1": "on",
     }
     saved = await ada.post("/directory/country/PY", data=fields)
-    assert saved.status_code == 200 and "/directory/country/PY?done=saved" in str(saved.url)
+    assert saved.status_code == 200 and "/directory/country/PY?done=pending" in str(saved.url)
+    with stack.db.session() as s:
+        assert Directory(s).crisis_line("PY") is None  # a crisis reply's numbers: two admins
+    events = audits(stack, staff["ada"].id, "approval.propose")
+    change = events[-1].detail["change"]
+    assert events[-1].detail == {
+        "change": change,
+        "kind": "country",
+        "country": "py",
+        "numbers": 2,
+        "confirmed": 2,
+    }
+    async with client_for(stack) as noa:
+        await sign_in(noa, staff["noa"].email)
+        page = await noa.get("/approvals")
+        approved = await noa.post(
+            "/approvals",
+            data={"csrf": csrf_of(page.text), "change": str(change), "action": "approve"},
+        )
+        assert approved.status_code == 200
     with stack.db.session() as s:
         assert Directory(s).crisis_line("PY") == EmergencyNumber("PY", "123-456")
-    events = audits(stack, staff["ada"].id, "directory.country_update")
-    assert events[-1].detail == {"country": "py", "numbers": 2, "confirmed": 2}
     # a confirmed number without its source is refused whole: nothing changes
     bad = dict(fields, source_1="", number_0="999")
     refused = await ada.post("/directory/country/PY", data=bad)

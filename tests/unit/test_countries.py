@@ -194,11 +194,13 @@ def test_bot_countries_lists_all_35_with_their_sources_and_edits_them(
         assert "https://www.eluniversal.com.mx/" in out and "UNCONFIRMED" in out
         args = ["countries", "set", "CU", "police", "106", "--source", "https://example.org/cu"]
         assert cli.main(args) == 0
+        assert "waits for an admin" in capsys.readouterr().out  # approved in the console
         assert cli.main(["countries", "set", "CU", "crisis", "no number"]) == 1
         capsys.readouterr()
         assert cli.main(["countries", "--code", "cu"]) == 0
         out = capsys.readouterr().out
-        assert "confirmed, verified" in out and "https://example.org/cu" in out
+        assert "UNCONFIRMED" in out and "https://example.org/cu" not in out  # not yet
         assert cli.main(["countries", "remove", "CU", "police", "106"]) == 0
+        assert cli.main(["countries", "remove", "CU", "police", "999"]) == 1
     finally:
         get_settings.cache_clear()
