@@ -63,10 +63,12 @@ class WebPage:
         await asyncio.wait_for(started.wait(), 10)
 
     async def _read(self, started: asyncio.Event) -> None:
+        # A connection of its own, closed when the page stops (as a closed tab closes it).
         try:
-            async with self.client.stream(
-                "GET", "/chat/stream", headers={"x-chat-token": self.token}
-            ) as response:
+            async with (
+                httpx.AsyncClient(base_url=self.client.base_url, timeout=None) as own,
+                own.stream("GET", "/chat/stream", headers={"x-chat-token": self.token}) as response,
+            ):
                 assert response.status_code == 200
                 started.set()
                 kind = ""

@@ -293,7 +293,8 @@ class WebChatChannel:
                 yield ": open\n\n"
                 while loop.time() < deadline:
                     try:
-                        item = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+                        async with asyncio.timeout(HEARTBEAT_SECONDS):
+                            item = await queue.get()
                     except TimeoutError:
                         yield ": ping\n\n"
                         continue
@@ -451,12 +452,12 @@ class WebChatChannel:
             return SendResult(Outcome.DEAD, "no_session")
         if not session.streams:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.attached.wait(), ATTACH_WAIT_SECONDS)
+                async with asyncio.timeout(ATTACH_WAIT_SECONDS):
+                    await session.attached.wait()
         event: dict[str, Any] = {k: payload[k] for k in ("kind", "text", "buttons") if k in payload}
         written = self.sessions.push(session, event)
         if written:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.wait(written), WRITE_WAIT_SECONDS)
+            await asyncio.wait(written, timeout=WRITE_WAIT_SECONDS)
         if any(f.done() and f.result() for f in written):
             return SendResult(Outcome.SENT)
         return SendResult(Outcome.HOLD, "not_listening")  # released when a page listens again
