@@ -201,15 +201,37 @@ async def test_a_resent_message_is_handled_once(stack: Runtime, pages: Any) -> N
 
 
 async def test_replies_wait_for_a_page_that_is_away(stack: Runtime, pages: Any) -> None:
-    page: WebPage = await pages("en")
-    await page.say("hello")
-    await page.stop()
-    await wait_until(lambda: page.closed.is_set())
+    page: WebPage = await pages("en", listen=False)  # the page is not listening (yet)
+    assert (await page.send("hello")).status_code == 202
+    await wait_until(
+        lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id, status="held") == 1
+    )
+    await page.listen()  # the page connects: what waited goes out, in order
+    await wait_until(lambda: len(page.messages()) == 3)
+    assert "EXIT" in page.messages()[0]["text"]
+    await wait_until(lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id) == 0)
+
+
+async def test_a_page_that_left_does_not_count_as_delivered(stack: Runtime, pages: Any) -> None:
+    page: WebPage = await pages("en", listen=False)
+    assert (await page.send("hello")).status_code == 202
+    await wait_until(
+        lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id, status="held") == 1
+    )
+    # A page listens on a connection that is then really closed, as a closed tab closes it.
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.settings.port)
+    request = f"GET /chat/stream HTTP/1.1\r\nHost: x\r\nX-Chat-Token: {page.token}\r\n\r\n"
+    writer.write(request.encode())
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+    await wait_until(lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id) == 0)
+    writer.close()
+    await writer.wait_closed()
     await stack.delivery.send(page.contact_id, [Reply("Still there.", key="staff_message")])
     await wait_until(
         lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id, status="held") == 1
     )
-    await page.listen()  # the page reconnects: what waited goes out
+    await page.listen()
     await wait_until(lambda: [m for m in page.messages() if m["text"] == "Still there."])
     await wait_until(lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id) == 0)
 
