@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels import Channels
+from bot.channels.webchat.channel import MAX_BODY as WEBCHAT_MAX_BODY
 from bot.channels.whatsapp import MAX_BODY as WHATSAPP_MAX_BODY
 from bot.console.app import create_console
 from bot.console.views_messages_po import MAX_PO_BYTES
@@ -45,6 +46,7 @@ def body_rules() -> tuple[BodyRule, ...]:
         BodyRule("/console/directory/import", HSDS_MAX_BYTES + FORM_OVERHEAD),
         BodyRule("/console/messages/po/upload", MAX_PO_BYTES + FORM_OVERHEAD),
         BodyRule("/webhooks/whatsapp", WHATSAPP_MAX_BODY),
+        BodyRule("/chat/", WEBCHAT_MAX_BODY),  # one message: anyone may post here
     )
 
 
@@ -76,7 +78,7 @@ def purge_once(runtime: Runtime) -> int:
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    channels = Channels(runtime)  # Telegram / WhatsApp webhooks, inbox, outbox (configured only)
+    channels = Channels(runtime)  # Telegram / WhatsApp webhooks, web chat, inbox, outbox
 
     async def healthz(request: Request) -> Response:
         if await runtime.rasa.ready():

@@ -29,6 +29,8 @@ PLATFORMS: tuple[Platform, ...] = (
     Platform("telegram", "Telegram", erases_messages=True),
     # WhatsApp: no deleting on the phone; free-form messages only within 24 hours.
     Platform("whatsapp", "WhatsApp", erases_messages=False, reply_window=dt.timedelta(hours=24)),
+    # The web chat: the page keeps nothing and clears itself on exit.
+    Platform("webchat", "the web chat", erases_messages=True),
     # Local channels: `bot chat` and `bot eval` keep nothing on any phone.
     Platform("terminal", "Telegram / WhatsApp", erases_messages=True),
     Platform("eval", "Telegram / WhatsApp", erases_messages=True),

@@ -102,6 +102,26 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 2.0  # how often pending rows are looked for without a wake-up
     outbox_dead_ttl_hours: int = 72  # dead letters (encrypted) are kept this long for staff
 
+    # The web chat (/chat, bot/channels/webchat/, docs/webchat.md): a page on this server, or in
+    # an <iframe> on an organisation's site, for people who cannot keep a messaging app.
+    webchat_enabled: bool = False
+    # Where the quick-exit button and the Esc key send the tab (location.replace: the chat's
+    # history entry is replaced). Something ordinary that loads fast everywhere.
+    webchat_exit_url: str = "https://www.google.com/"
+    # Closing or reloading the tab ends the conversation as the exit word does (nothing kept);
+    # false keeps it (and a handoff request) for staff until the transcript time-to-live.
+    webchat_end_on_close: bool = True
+    # A page whose stream has been gone this long counts as closed (a phone that killed the tab
+    # sends no goodbye).
+    webchat_gone_seconds: int = 120
+    # Sites allowed to frame the chat (Content-Security-Policy frame-ancestors), e.g.
+    # ["https://www.example.org"]; empty: the chat may not be framed at all.
+    webchat_embed_origins: list[str] = Field(default_factory=list)
+    # Messages a minute per client address (and per chat), and new chats a minute per address.
+    webchat_per_minute: int = 30
+    webchat_sessions_per_minute: int = 10
+    webchat_max_sessions: int = 2000  # open chats at once; more get "try again later"
+
     # The staff console (/console) and the live handoff (bot/console/, docs/console.md).
     console_enabled: bool = True
     # "Their turn": minutes after the survivor's last message in which staff may write to someone

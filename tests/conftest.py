@@ -164,6 +164,10 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
         "whatsapp_access_token": "test-access-token",
         "whatsapp_phone_number_id": "277321005464405",
         "whatsapp_api_url": f"http://127.0.0.1:{free_port()}/v21.0",
+        # The web chat; its quick exit goes to a name that never resolves (browser tests
+        # answer it themselves), never to a real site.
+        "webchat_enabled": True,
+        "webchat_exit_url": "https://neutral.invalid/weather",
         "outbox_backoff_seconds": 0.2,
         "outbox_backoff_max_seconds": 1.0,
         "outbox_poll_seconds": 0.2,

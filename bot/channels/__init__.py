@@ -1,8 +1,10 @@
-"""Messaging channels: Telegram and WhatsApp webhooks in, the durable inbox and outbox, sending.
+"""Messaging channels: Telegram and WhatsApp webhooks and the web chat in, the durable inbox and
+outbox, sending.
 
 ``Channels`` builds the channels whose tokens are configured (a channel without its token is not
-started), mounts their webhooks, and runs the inbox worker, the outbox dispatcher and the purge of
-what they keep. The app creates one and starts it in its lifespan.
+started; the web chat runs when ``BOT_WEBCHAT_ENABLED``), mounts their webhooks, and runs the
+inbox worker, the outbox dispatcher and the purge of what they keep. The app creates one and
+starts it in its lifespan.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ PURGE_EVERY_SECONDS = 600
 class Channels:
     def __init__(self, runtime: ChannelParts) -> None:
         from bot.channels.telegram.channel import TelegramChannel
+        from bot.channels.webchat.channel import WebChatChannel
         from bot.channels.whatsapp import WhatsAppChannel
 
         self.runtime = runtime
@@ -40,6 +43,8 @@ class Channels:
                 self.channels["whatsapp"] = WhatsAppChannel(runtime, self.inbox, self.outbox)
             else:  # unsigned webhooks could come from anyone: refuse to run without the secret
                 log.error("whatsapp not started", extra={"error": "no app secret"})
+        if settings.webchat_enabled:
+            self.channels["webchat"] = WebChatChannel(runtime, self.inbox, self.outbox)
         self.outbox.channels = self.channels
         self.inbox.channels = self.channels
         self._purge: asyncio.Task[None] | None = None

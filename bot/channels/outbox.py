@@ -60,8 +60,12 @@ class DeadLetter:
 
 
 async def wait_for(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set or ``seconds`` pass. Not ``asyncio.wait_for``: on Python 3.11 it
+    swallows a cancellation that arrives as the event is set, and the worker's ``stop`` then
+    waits forever (seen at shutdown right after a web chat's exit)."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), max(seconds, 0.0))
+        async with asyncio.timeout(max(seconds, 0.0)):
+            await event.wait()
 
 
 class Outbox(KeyedWorker):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from bot.nlg.messages import BUTTON_TEXTS, MESSAGES
+from bot.nlg.messages import BUTTON_TEXTS, MESSAGES, WEBCHAT_TEXTS
 from bot.settings import PROJECT_ROOT
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
@@ -20,6 +20,7 @@ DOMAIN = "messages"
 def source_texts() -> dict[str, str]:
     texts = {key: m.text for key, m in MESSAGES.items()}
     texts.update(BUTTON_TEXTS)
+    texts.update(WEBCHAT_TEXTS)
     return texts
 
 

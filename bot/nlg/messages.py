@@ -920,4 +920,30 @@ MESSAGES: dict[str, MessageDef] = {
     )
 }
 
+# The web chat page around the messages (bot/channels/webchat/): labels, states and the quick
+# exit. Neutral like everything else: the tab title and the heading show on a shared screen.
+WEBCHAT_TEXTS: dict[str, str] = {
+    "webchat_title": N_("webchat_title", "Chat"),
+    "webchat_exit": N_("webchat_exit", "Quick exit"),
+    "webchat_exit_hint": N_(
+        "webchat_exit_hint", "To leave this page at once, press Esc or tap Quick exit."
+    ),
+    "webchat_log": N_("webchat_log", "Messages"),
+    "webchat_you": N_("webchat_you", "You"),
+    "webchat_them": N_("webchat_them", "Reply"),
+    "webchat_input": N_("webchat_input", "Your message"),
+    "webchat_send": N_("webchat_send", "Send"),
+    "webchat_connecting": N_("webchat_connecting", "Connecting…"),
+    "webchat_connected": N_("webchat_connected", "Connected."),
+    "webchat_offline": N_("webchat_offline", "Connection lost. Trying again…"),
+    "webchat_too_fast": N_("webchat_too_fast", "Please wait a moment, then send it again."),
+    "webchat_busy": N_("webchat_busy", "The chat is busy. Please try again in a few minutes."),
+    "webchat_ended": N_("webchat_ended", "This chat has ended."),
+    "webchat_restart": N_("webchat_restart", "Start a new chat"),
+    "webchat_no_script": N_(
+        "webchat_no_script",
+        "This chat needs JavaScript. If you are in danger now, call your local emergency number.",
+    ),
+}
+
 # Generic words used inside texts: typed numbers and "or".

@@ -75,6 +75,12 @@ class Shots:
         await page.screenshot(path=str(path), full_page=True)
         return path
 
+    async def page(self, who: str, page: Page, step: str) -> Path:
+        """A real page as it is (the web chat on a phone-sized screen, for one)."""
+        path = self._path(who, step)
+        await page.screenshot(path=str(path), full_page=True)
+        return path
+
     async def survivor(self, browser: Browser, survivor: Survivor, step: str) -> Path:
         survivor.pull()
         path = self._path("survivor", step)
