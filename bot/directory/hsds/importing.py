@@ -68,10 +68,36 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def outcome(self, key: str, what: str) -> None:
+        """Note what applying ``key`` does: "created", "updated" or "unchanged"."""
+        {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}[
+            what
+        ].append(key)
 
-def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+
+class TooManyRows(ImportError_):
+    """The file holds more rows than one import may: ``limit`` says how many it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} rows in the file (all tables together)")
+        self.limit = limit
+
+
+_LISTS = ("phones", "languages", "schedules", "service_areas", "attributes")
+
+
+def json_rows(item: Any) -> int:
+    """The rows a JSON service object would be as CSV tables: itself and each item of its lists,
+    so one limit means the same for both forms of a file."""
+    if not isinstance(item, dict):
+        return 1
+    return 1 + sum(len(v) for key in _LISTS if isinstance(v := item.get(key), list))
+
+
+def read(path: Path, max_rows: int = MAX_ROWS) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Service objects from a JSON file, a zip of CSVs or a folder of CSVs, with where each came
-    from (for error messages)."""
+    from (for error messages). More than ``max_rows`` rows raises ``TooManyRows``, counted as
+    they are read, so a small zip of a huge table costs no more than the limit."""
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -82,6 +108,8 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
             raise ImportError_('expected a list of services, or {"services": [...]}')
         if len(services) > MAX_SERVICES:
             raise ImportError_(f"more than {MAX_SERVICES} services in one file")
+        if sum(json_rows(item) for item in services) > max_rows:
+            raise TooManyRows(max_rows)
         return services, {str(i): f"services[{i}]" for i in range(len(services))}
     if path.suffix == ".zip":
         try:
@@ -102,8 +130,8 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
         rows = tables_rows.setdefault(name, [])
         for row in csv.DictReader(io.StringIO(text)):
             count += 1
-            if count > MAX_ROWS:
-                raise ImportError_(f"more than {MAX_ROWS} rows in the CSV files together")
+            if count > max_rows:
+                raise TooManyRows(max_rows)
             rows.append(row)
     return from_tables(tables_rows)
 
@@ -303,13 +331,44 @@ def import_services(
     dry_run: bool,
     countries: list[dict[str, Any]] | None = None,
 ) -> ImportReport:
-    """Services (and the countries beside them, if the file has any), all or nothing. Countries
-    are reported as ``country:XX``."""
+    """Services (and the countries beside them, if the file has any), all or nothing, in the
+    caller's one transaction (the command line). Countries are reported as ``country:XX``. The
+    console runs the same steps in batches instead (``bot/directory/hsds/jobs.py``)."""
     report = ImportReport()
     country_records = _check_countries(countries or [], report)
+    records = check_items(items, where, 0, report, set())
+    if report.errors:
+        return report
+    for c in country_records:
+        report.outcome(f"country:{c['code']}", country_outcome(session, c))
+        if not dry_run:
+            apply_country(session, c)
+    for record in records:
+        existing = session.get(Service, record["id"])
+        report.outcome(record["id"], service_outcome(existing, record))
+        if not dry_run:
+            apply_service(session, existing, record)
+    report.applied = not dry_run
+    return report
+
+
+def check_countries(items: list[dict[str, Any]], report: ImportReport) -> list[dict[str, Any]]:
+    """Each country as it will be stored; errors go to the report (nothing is read or written)."""
+    return _check_countries(items, report)
+
+
+def check_items(
+    items: list[dict[str, Any]],
+    where: dict[str, str],
+    start: int,
+    report: ImportReport,
+    seen: set[str],
+) -> list[dict[str, Any]]:
+    """Service objects ``items`` (the file's from index ``start``) as records; each refused one
+    goes to the report with its place. ``seen`` carries the ids met so far, so a batch finds an
+    id that an earlier batch had. Reads no database: a batch of checks holds no lock."""
     records = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
+    for i, item in enumerate(items, start=start):
         place = where.get(str(i), f"services[{i}]")
         try:
             record = normalise(item)
@@ -332,33 +391,30 @@ def import_services(
         seen.add(record["id"])
         records.append(record)
         report.names[record["id"]] = record["name"]
-    if report.errors:
-        return report
-    for c in country_records:
-        key = f"country:{c['code']}"
-        stored = session.get(Country, c["code"])
-        if stored is None:
-            report.created.append(key)
-        elif stored.numbers != c["numbers"] or (
-            c["languages"] and stored.languages != c["languages"]
-        ):
-            report.updated.append(key)
-        else:
-            report.unchanged.append(key)
-        if not dry_run:
-            replace_numbers(session, c["code"], c["numbers"], c["languages"] or None)
-    for record in records:
-        existing = session.get(Service, record["id"])
-        if existing is None:
-            report.created.append(record["id"])
-        elif _differs(existing, record):
-            report.updated.append(record["id"])
-        else:
-            report.unchanged.append(record["id"])
-        if not dry_run:
-            _apply(session, existing, record)
-    report.applied = not dry_run
-    return report
+    return records
+
+
+def country_outcome(session: Session, c: dict[str, Any]) -> str:
+    """ "created", "updated" or "unchanged": what applying this country record would do."""
+    stored = session.get(Country, c["code"])
+    if stored is None:
+        return "created"
+    if stored.numbers != c["numbers"] or (c["languages"] and stored.languages != c["languages"]):
+        return "updated"
+    return "unchanged"
+
+
+def service_outcome(existing: Service | None, record: dict[str, Any]) -> str:
+    """ "created", "updated" or "unchanged": what applying this record over ``existing`` does."""
+    if existing is None:
+        return "created"
+    return "updated" if _differs(existing, record) else "unchanged"
+
+
+def apply_country(session: Session, c: dict[str, Any]) -> None:
+    """Write one checked country record (its emergency and support numbers). Like
+    ``apply_service``, the one place an import changes a country."""
+    replace_numbers(session, c["code"], c["numbers"], c["languages"] or None)
 
 
 def _differs(svc: Service, record: dict[str, Any]) -> bool:
@@ -372,7 +428,10 @@ def _differs(svc: Service, record: dict[str, Any]) -> bool:
     return False
 
 
-def _apply(session: Session, svc: Service | None, record: dict[str, Any]) -> None:
+def apply_service(session: Session, svc: Service | None, record: dict[str, Any]) -> None:
+    """Write one checked record over ``svc`` (None: a new entry). The one place an import changes
+    a service, whether from the command line or a console job, so a rule about what may change
+    (say, a second admin for crisis categories) is applied here once."""
     o = record["organization"]
     org = session.get(Organization, o["id"]) or Organization(id=o["id"])
     org.name, org.description, org.url = o["name"], o["description"], o["url"]
