@@ -32,7 +32,7 @@ from kit import (
 )
 from sqlalchemy import func, select
 
-from bot.directory.hsds import exporting, importing
+from bot.directory.hsds import csv_tables, exporting, importing
 from bot.directory.hsds.jobs import ImportJobs
 from bot.directory.uploads import Uploads
 from bot.runtime import Runtime
@@ -392,7 +392,7 @@ async def test_a_file_over_the_row_limit_is_refused_with_the_limit_named(
     items = entries(3)
     rows = sum(importing.json_rows(item) for item in items)
     monkeypatch.setattr(stack.imports, "max_rows", rows - 1)
-    tables = exporting.to_tables(items)
+    tables = csv_tables.to_tables(items)
     assert sum(len(t) for t in tables.values()) - len(tables["organization"]) == rows
 
     for name, body in (
