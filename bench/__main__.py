@@ -379,10 +379,10 @@ def _summary(latencies: list[float], unanswered: int) -> dict[str, float]:
     }
 
 
-async def security(quick: bool, apology: str) -> dict[str, Any]:
+async def security(quick: bool, apology: str, services: int = 0) -> dict[str, Any]:
     """Crisis replies idle, then while clients hammer the sign-in form and an admin imports a
     large HSDS file (checked, then applied), in the same bot process."""
-    services = 300 if quick else 2000
+    services = services or (300 if quick else 2000)
     idle_count = 12 if quick else 60
     hammer_clients = 8
     sink = TelegramSink("4242:BENCH", free_port())
@@ -406,6 +406,7 @@ async def security(quick: bool, apology: str) -> dict[str, Any]:
                 await admin.sign_in()
                 hammer = Hammer(base, hammer_clients)
                 hammer.start()
+                signin = await crisis_probe(bot, sink, client, survivors, idle_count)
                 importing = asyncio.create_task(admin.run_import(body, run))
                 try:
                     loaded = await crisis_probe(
@@ -424,6 +425,7 @@ async def security(quick: bool, apology: str) -> dict[str, Any]:
         f"{hammer_clients} clients post wrong passwords to /console/signin (rate limits lifted) "
         "and an admin checks and applies an HSDS zip of CSV tables",
         "idle": _summary(*idle),
+        "signin_only": _summary(*signin),
         "under_load": _summary(*loaded),
         "signin": {
             "clients": hammer_clients,
@@ -469,13 +471,13 @@ async def run(quick: bool, skip_stock: bool = False) -> dict[str, Any]:
     return result
 
 
-async def run_security(quick: bool) -> dict[str, Any]:
+async def run_security(quick: bool, services: int = 0) -> dict[str, Any]:
     apology = Catalog(["es"]).text("utter_service_unavailable", "es").split("{", 1)[0]
     return {
         "timestamp": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"),
         "quick": quick,
         "machine": machine(),
-        "security": await security(quick, apology.splitlines()[0]),
+        "security": await security(quick, apology.splitlines()[0], services),
     }
 
 
@@ -498,6 +500,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
+        "--services",
+        type=int,
+        default=0,
+        help="security: services in the imported file (default 2000; 300 with --quick)",
+    )
+    parser.add_argument(
         "--skip-stock", action="store_true", help="leave out the stock baseline if not cached"
     )
     parser.add_argument("--out", default=str(RESULTS))
@@ -505,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.scenario == "security":
-        result = asyncio.run(run_security(args.quick))
+        result = asyncio.run(run_security(args.quick, args.services))
         path = out / f"{result['timestamp']}-security{'-quick' if args.quick else ''}.json"
         path.write_text(json.dumps(result, indent=2))
         print(render_security(result))

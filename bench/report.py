@@ -112,7 +112,13 @@ def security_lines(s: dict[str, Any], number: str) -> str:
         f"   ({s['driver']})",
         f"{'':24}{'n':>6}{'p50':>10}{'p99':>10}{'max':>10}{'no answer':>11}   (ms)",
     ]
-    for label, key in (("idle", "idle"), ("sign-in + import", "under_load")):
+    for label, key in (
+        ("idle", "idle"),
+        ("sign-in hammered", "signin_only"),
+        ("sign-in + import", "under_load"),
+    ):
+        if key not in s:
+            continue
         row = s[key]
         lines.append(
             f"   {label:21}{row['n']:>6.0f}{row['p50']:>10.1f}{row['p99']:>10.1f}"

@@ -3,7 +3,7 @@
 An upload used to be parsed, checked and applied inside one request: a 3 KB zip of a 2 MB table
 held the server for 35 seconds, and on SQLite the apply held the one write lock while it wrote, so
 webhooks and crisis replies waited behind it. Here an upload becomes a stored ``ImportJob``, and
-the work runs in the background on one low-priority worker thread of its own:
+the work runs in the background on one worker thread of its own, pausing between batches:
 
 1. **Check**: the file is read (refused past ``max_rows`` rows, counted as they are read), then
    every entry is checked ``batch`` at a time and compared with the directory (reads only). If any
@@ -28,11 +28,12 @@ import asyncio
 import contextlib
 import csv
 import logging
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 
@@ -48,9 +49,11 @@ log = logging.getLogger("bot.directory.jobs")
 
 RUNNING = ("checking", "applying")
 FINISHED = ("checked", "rejected", "refused", "done", "cancelled", "failed", "interrupted")
+PAUSE = 1.0  # after each batch, a pause this many times as long as the batch took
 REPORT_MAX = 500  # refused rows, and new or updated entries, listed on the page (counts are whole)
 READ_ERRORS = (ImportError_, zipfile.BadZipFile, UnicodeDecodeError, KeyError, csv.Error, OSError)
 
+T = TypeVar("T")
 Audit = Callable[..., None]  # (staff_id, action, **counts): the console's audit log
 
 
@@ -92,9 +95,11 @@ class ImportJobs:
         self.audit = audit
         self.max_rows = max_rows
         self.batch = max(1, batch)
-        # One thread, at the CPU pool's lower priority: an import never takes the threads that
-        # check passwords, and the event loop that answers survivors comes first.
-        self.cpu = CpuPool(1, queue=2)
+        # One thread of its own: an import never takes the threads that check passwords. At
+        # normal priority, not nice 10: a low-priority thread that the kernel preempts while it
+        # holds the interpreter's lock would keep the event loop waiting until it runs again
+        # (priority inversion); ``_step``'s pauses give the loop its time instead.
+        self.cpu = CpuPool(1, queue=2, lower_priority=False)
         self._task: asyncio.Task[None] | None = None
 
     # --- what the console asks ---
@@ -238,6 +243,15 @@ class ImportJobs:
         self._finish(job.id, "refused", reason=reason, detail=detail)
         self.audit(job.staff_id, "directory.import_check", job=job.id, readable=False, why=reason)
 
+    async def _step(self, fn: Callable[..., T], *args: Any) -> T:
+        """One batch on the worker thread, then a pause as long as it took (at most a second).
+        While the worker runs Python it holds the interpreter's lock half the time at best; the
+        pause leaves the event loop whole stretches without it, at the cost of a slower import."""
+        started = time.monotonic()
+        result = await self.cpu.run(fn, *args)
+        await asyncio.sleep(min(1.0, (time.monotonic() - started) * PAUSE))
+        return result
+
     async def _check_all(self, job_id: str, parsed: Parsed, compare: bool) -> Checked | None:
         """Every entry checked, ``batch`` at a time; with ``compare``, each batch also compared
         with the directory (reads only). None when cancelled."""
@@ -248,18 +262,20 @@ class ImportJobs:
         if compare and not checked.report.errors:
             await self.cpu.run(self._compare, checked.countries, [], checked.report)
         for start in range(0, len(parsed.items), self.batch):
-            if self._cancelled(job_id):
+            if await self.cpu.run(self._cancelled, job_id):
                 return None
             chunk = parsed.items[start : start + self.batch]
-            records = await self.cpu.run(
+            records = await self._step(
                 importing.check_items, chunk, parsed.where, start, checked.report, seen
             )
             checked.services += records
             if compare and not checked.report.errors:
-                await self.cpu.run(self._compare, [], records, checked.report)
+                await self._step(self._compare, [], records, checked.report)
             done += len(chunk)
             if compare:  # the check's progress; an apply's is what it has written
-                self._update(job_id, done=done, errors=len(checked.report.errors))
+                await self.cpu.run(
+                    self._update, job_id, done=done, errors=len(checked.report.errors)
+                )
         return checked
 
     def _compare(
@@ -330,11 +346,11 @@ class ImportJobs:
             for i in range(0, len(checked.services), self.batch)
         ]
         for countries, services in batches:
-            if self._cancelled(job_id):
+            if await self.cpu.run(self._cancelled, job_id):
                 self._stopped(job_id)
                 return
             if countries or services:
-                await self.cpu.run(self._write_batch, job_id, countries, services, report)
+                await self._step(self._write_batch, job_id, countries, services, report)
         report.names = checked.report.names
         job = self._finish(job_id, "done", report=_report_json(report))
         assert job is not None
