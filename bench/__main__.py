@@ -2,6 +2,7 @@
 
     python -m bench            # the full run (about 10 minutes once both models are trained)
     python -m bench --quick    # a short smoke run (the test suite runs this)
+    python -m bench security   # only crisis replies while sign-in is hammered and an import runs
 
 Prints a table, writes ``bench/results/<timestamp>.json`` (with the machine's description) and
 ``bench/results/latest.png`` (latency against load, and accuracy across past runs). Nothing here is
@@ -27,8 +28,16 @@ from typing import Any
 
 import httpx
 
-from bench.measure import LoadStep, machine, measure_safety, offered_load, rss_mb
-from bench.report import plot, render
+from bench.measure import LoadStep, machine, measure_safety, offered_load, percentile, rss_mb
+from bench.report import plot, render, render_security
+from bench.security import (
+    ConsoleAdmin,
+    Hammer,
+    ImportRun,
+    console_env,
+    create_admin,
+    directory_zip,
+)
 from bench.telegram_sink import TelegramSink, text_update
 from bot.evaluation import evaluate_language
 from bot.net import free_port
@@ -46,6 +55,7 @@ CONFIGS = {"ours": "config.yml", "stock": "bench/stock_config.yml"}
 LANGS = ["en", "es", "pt", "fr"]
 
 WEBHOOK_SECRET = "bench-webhook-secret"
+SECRET_KEY = "bench-secret-key"
 GREETING = {"en": "hello", "es": "hola", "pt": "olá", "fr": "bonjour"}
 COLD_START = ["hola", "necesito un abogado"]  # the second one needs Rasa
 # What the simulated survivors send, in turn: (kind, language, text). Crisis messages are answered
@@ -63,6 +73,7 @@ SCRIPT = [
     ("crisis", "fr", "ils m'ont enfermée aidez-moi"),
 ]
 ORDINARY = [text for kind, _, text in SCRIPT if kind == "ordinary"]
+CRISIS = [(language, text) for kind, language, text in SCRIPT if kind == "crisis"]
 
 
 async def understanding(config: str, quick: bool) -> dict[str, Any]:
@@ -127,7 +138,7 @@ class BotProcess:
     """The real `bot run` in its own process (so its memory is its own), on Telegram, whose API
     is the stand-in on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, sink: TelegramSink) -> None:
+    def __init__(self, tmp: Path, sink: TelegramSink, extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.sink = sink
         self.env = dict(
@@ -135,12 +146,13 @@ class BotProcess:
             BOT_DATA_DIR=str(tmp),
             BOT_PORT=str(self.port),
             BOT_RASA_PORT=str(free_port()),
-            BOT_SECRET_KEY="bench-secret-key",
+            BOT_SECRET_KEY=SECRET_KEY,
             BOT_LOG_LEVEL="WARNING",
             BOT_TELEGRAM_TOKEN=sink.token,
             BOT_TELEGRAM_SECRET=WEBHOOK_SECRET,
             BOT_TELEGRAM_API_URL=f"http://127.0.0.1:{sink.port}",
         )
+        self.env.update(extra or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.webhook = f"http://127.0.0.1:{self.port}/webhooks/telegram"
         self._updates = itertools.count(1)
@@ -315,6 +327,118 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
     }
 
 
+async def crisis_probe(
+    bot: BotProcess,
+    sink: TelegramSink,
+    client: httpx.AsyncClient,
+    survivors: Survivors,
+    count: int,
+    until: asyncio.Task[None] | None = None,
+    most: int = 600,
+    gap: float = 0.25,
+) -> tuple[list[float], int]:
+    """Crisis messages from Telegram contacts, one at a time (``gap`` apart): at least ``count``,
+    and on until ``until`` is done. Returns the latencies (webhook POST to the first
+    ``sendMessage``, ms) and how many got no answer within a minute."""
+    latencies: list[float] = []
+    unanswered = 0
+    n = 0
+    while n < most and (n < count or (until is not None and not until.done())):
+        language, text = CRISIS[n % len(CRISIS)]
+        person = survivors.free(language)
+        if person is None:  # both people of this language are still being answered
+            await asyncio.sleep(0.05)
+            continue
+        person.in_flight = True
+        try:
+            sent = time.monotonic()
+            answered = False
+            if await bot.post(client, person, text):
+                while time.monotonic() - sent < 60:
+                    arrived = sink.first_after(person.chat_id, sent)
+                    if arrived is not None:
+                        latencies.append((arrived - sent) * 1000)
+                        answered = True
+                        break
+                    await asyncio.sleep(0.005)
+            unanswered += not answered
+        finally:
+            person.in_flight = False
+        n += 1
+        await asyncio.sleep(gap)
+    return latencies, unanswered
+
+
+def _summary(latencies: list[float], unanswered: int) -> dict[str, float]:
+    return {
+        "n": float(len(latencies)),
+        "p50": round(percentile(latencies, 50), 1),
+        "p99": round(percentile(latencies, 99), 1),
+        "max": round(max(latencies), 1) if latencies else float("nan"),
+        "unanswered": float(unanswered),
+    }
+
+
+async def security(quick: bool, apology: str, services: int = 0) -> dict[str, Any]:
+    """Crisis replies idle, then while clients hammer the sign-in form and an admin imports a
+    large HSDS file (checked, then applied), in the same bot process."""
+    services = services or (300 if quick else 2000)
+    idle_count = 12 if quick else 60
+    hammer_clients = 8
+    sink = TelegramSink("4242:BENCH", free_port())
+    sink.start()
+    body, csv_bytes, rows = directory_zip(services)
+    run = ImportRun(services, len(body), csv_bytes, rows)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        bot = BotProcess(Path(tmp), sink, extra=console_env())
+        bot.start()
+        try:
+            await bot.first_answer(apology)
+            create_admin(Path(tmp), SECRET_KEY)
+            base = f"http://127.0.0.1:{bot.port}"
+            async with httpx.AsyncClient(timeout=60) as client:
+                survivors = Survivors(bot, sink)
+                await survivors.grow(client, 12)
+                await asyncio.sleep(2)
+                rss_before = bot.rss()
+                idle = await crisis_probe(bot, sink, client, survivors, idle_count)
+                admin = ConsoleAdmin(base)
+                await admin.sign_in()
+                hammer = Hammer(base, hammer_clients)
+                hammer.start()
+                signin = await crisis_probe(bot, sink, client, survivors, idle_count)
+                importing = asyncio.create_task(admin.run_import(body, run))
+                try:
+                    loaded = await crisis_probe(
+                        bot, sink, client, survivors, idle_count, until=importing
+                    )
+                    await importing
+                finally:
+                    await hammer.stop()
+                    await admin.aclose()
+                rss_after = bot.rss()
+        finally:
+            bot.stop()
+            sink.stop()
+    return {
+        "driver": "Telegram webhook -> crisis route -> outbox -> Bot API stand-in, while "
+        f"{hammer_clients} clients post wrong passwords to /console/signin (rate limits lifted) "
+        "and an admin checks and applies an HSDS zip of CSV tables",
+        "idle": _summary(*idle),
+        "signin_only": _summary(*signin),
+        "under_load": _summary(*loaded),
+        "signin": {
+            "clients": hammer_clients,
+            "attempts": hammer.attempts,
+            "statuses": {str(k): v for k, v in sorted(hammer.statuses.items())},
+            "errors": hammer.errors,
+        },
+        "import": run.json(),
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+    }
+
+
 async def run(quick: bool, skip_stock: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {
         "timestamp": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"),
@@ -342,7 +466,19 @@ async def run(quick: bool, skip_stock: bool = False) -> dict[str, Any]:
     # The opening words of the apology sent while Rasa is not ready (before any placeholder).
     apology = Catalog(["es"]).text("utter_service_unavailable", "es").split("{", 1)[0]
     result["end_to_end"] = await end_to_end(quick, apology.splitlines()[0])
+    if not quick:
+        result["security"] = await security(quick, apology.splitlines()[0])
     return result
+
+
+async def run_security(quick: bool, services: int = 0) -> dict[str, Any]:
+    apology = Catalog(["es"]).text("utter_service_unavailable", "es").split("{", 1)[0]
+    return {
+        "timestamp": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"),
+        "quick": quick,
+        "machine": machine(),
+        "security": await security(quick, apology.splitlines()[0], services),
+    }
 
 
 def _stock_available() -> bool:
@@ -355,15 +491,35 @@ def _stock_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        choices=("all", "security"),
+        default="all",
+        help="security: only crisis replies while sign-in is hammered and an import runs",
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--services",
+        type=int,
+        default=0,
+        help="security: services in the imported file (default 2000; 300 with --quick)",
+    )
     parser.add_argument(
         "--skip-stock", action="store_true", help="leave out the stock baseline if not cached"
     )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.quick, args.skip_stock))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.scenario == "security":
+        result = asyncio.run(run_security(args.quick, args.services))
+        path = out / f"{result['timestamp']}-security{'-quick' if args.quick else ''}.json"
+        path.write_text(json.dumps(result, indent=2))
+        print(render_security(result))
+        print(f"\nresults: {path}")
+        return 0
+    result = asyncio.run(run(args.quick, args.skip_stock))
     path = out / f"{result['timestamp']}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps(result, indent=2))
     print(render(result))

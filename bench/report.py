@@ -91,6 +91,51 @@ def render(r: dict[str, Any]) -> str:
         f"{sa['p99_ms']:.2f} ms over {sa['messages']} messages; tables load in "
         f"{sa['load_seconds']} s",
     ]
+    if "security" in r:
+        lines += ["", security_lines(r["security"], "5. ")]
+    return "\n".join(lines)
+
+
+def render_security(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    head = (
+        f"bench security {r['timestamp']}{' (quick)' if r['quick'] else ''} on "
+        f"{m.get('cpus')} CPUs, {m.get('memory_gb')} GB: {m.get('cpu', '')}"
+    )
+    return head + "\n\n" + security_lines(r["security"], "")
+
+
+def security_lines(s: dict[str, Any], number: str) -> str:
+    """Crisis replies idle and under attack, side by side, with what the loads did."""
+    lines = [
+        f"{number}Crisis replies while sign-in is hammered and an HSDS import runs",
+        f"   ({s['driver']})",
+        f"{'':24}{'n':>6}{'p50':>10}{'p99':>10}{'max':>10}{'no answer':>11}   (ms)",
+    ]
+    for label, key in (
+        ("idle", "idle"),
+        ("sign-in hammered", "signin_only"),
+        ("sign-in + import", "under_load"),
+    ):
+        if key not in s:
+            continue
+        row = s[key]
+        lines.append(
+            f"   {label:21}{row['n']:>6.0f}{row['p50']:>10.1f}{row['p99']:>10.1f}"
+            f"{row['max']:>10.1f}{row['unanswered']:>11.0f}"
+        )
+    signin, imp = s["signin"], s["import"]
+    statuses = ", ".join(f"{k}: {v}" for k, v in signin["statuses"].items())
+    lines += [
+        f"   sign-in: {signin['clients']} clients, {signin['attempts']} wrong passwords "
+        f"answered ({statuses}), {signin['errors']} connection errors",
+        f"   import: {imp['services']} services, {imp['csv_rows']} CSV rows, "
+        f"{imp['csv_bytes'] / 1e6:.1f} MB of CSV in a {imp['zip_bytes'] / 1e3:.0f} KB zip; "
+        f"upload answered in {imp['upload_seconds']} s, checked in {imp['check_seconds']} s, "
+        f"applied in {imp['apply_seconds']} s ({imp['state']})",
+        f"   bot memory: {s['rss_before']['bot_mb']} MB before, "
+        f"{s['rss_after']['bot_mb']} MB after",
+    ]
     return "\n".join(lines)
 
 

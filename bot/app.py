@@ -122,10 +122,12 @@ def create_app(runtime: Runtime) -> Starlette:
         watcher = asyncio.create_task(
             watch_queue(runtime.live, runtime.settings.handoff_watch_seconds)
         )  # the honest "nobody answered yet"
+        runtime.imports.recover()  # a job the last process left running: interrupted
         await channels.start()
         try:
             yield
         finally:
+            await runtime.imports.stop()
             await channels.stop()
             task.cancel()
             watcher.cancel()

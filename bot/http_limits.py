@@ -220,16 +220,19 @@ class CpuPool:
     crisis reply is not kept waiting for a core.
     """
 
-    def __init__(self, threads: int, queue: int) -> None:
+    def __init__(self, threads: int, queue: int, lower_priority: bool = True) -> None:
         self.threads = max(1, threads)
         self.queue = queue
+        self.lower_priority = lower_priority
         self._waiting = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
-                self.threads, thread_name_prefix="cpu", initializer=_lower_priority
+                self.threads,
+                thread_name_prefix="cpu",
+                initializer=_lower_priority if self.lower_priority else None,
             )
         return self._executor
 

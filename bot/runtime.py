@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from actions.services import ActionFindServices
+from bot.console import audit as audit_log
 from bot.conversation import Conversations, Countries, Parts
 from bot.delivery import Delivery
+from bot.directory.hsds.jobs import ImportJobs
 from bot.directory.seed import merge_reference, seed_if_empty
 from bot.directory.service import Directory
+from bot.directory.uploads import Uploads
 from bot.events import EventBus
 from bot.handoff.hours import HoursError, TeamHours, parse_holidays
 from bot.handoff.live import LiveHandoff
@@ -59,6 +63,7 @@ class Runtime:
     delivery: Delivery
     live: LiveHandoff
     callbacks: Callbacks
+    imports: ImportJobs  # HSDS imports from the console, one at a time in the background
     rasa_process: RasaProcess | None = None  # set by the Stack; replaced by a model switch
 
     @property
@@ -162,6 +167,13 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         contexts,
         [ActionFindServices(renderer, db, contexts)],
     )
+    imports = ImportJobs(
+        db,
+        Uploads(settings.data_dir),
+        _audit_to(db),
+        settings.directory_import_max_rows,
+        settings.directory_import_batch_rows,
+    )
     return Runtime(
         settings=settings,
         db=db,
@@ -180,4 +192,15 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         delivery=delivery,
         live=live,
         callbacks=callbacks,
+        imports=imports,
     )
+
+
+def _audit_to(db: Database) -> Callable[..., None]:
+    """The audit log, for parts below the console that must record what they did."""
+
+    def record(staff_id: str | None, action: str, **detail: str | int | bool | None) -> None:
+        with db.session() as s:
+            audit_log.record(s, staff_id, action, None, **detail)
+
+    return record

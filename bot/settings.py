@@ -151,6 +151,13 @@ class Settings(BaseSettings):
     # Entries not verified for this many days are flagged for staff, then no longer offered.
     directory_flag_after_days: int = 90
     directory_hide_after_days: int = 365
+    # HSDS imports from the console run as background jobs (bot/directory/hsds/jobs.py): a file
+    # may hold at most this many rows (CSV rows of all tables together; in JSON, each service and
+    # each of its phones, languages, schedules, areas and attributes), and is checked and written
+    # this many entries at a time, each batch its own transaction, so crisis replies and webhooks
+    # take the database between batches.
+    directory_import_max_rows: int = 50_000
+    directory_import_batch_rows: int = 100
 
     # What one HTTP client may make the server read and compute (bot/http_limits.py): bodies of
     # routes without a larger limit of their own, how long a body may take to arrive, and the

@@ -257,3 +257,37 @@ def plain_everyday(lexicons: Lexicons, language: str) -> str:
         for text in safety_set(language).everyday
         if not laughter(text) and not table.markers(text)
     )
+
+
+async def settled(
+    runtime: Runtime, client: httpx.AsyncClient, page: httpx.Response
+) -> httpx.Response:
+    """An import job's page once its work has finished (the job is awaited, not polled by
+    time); any other page as it is."""
+    if "/directory/import/" not in page.url.path:
+        return page
+    await runtime.imports.wait()
+    return await client.get(str(page.url))
+
+
+async def import_file(
+    runtime: Runtime, client: httpx.AsyncClient, name: str, body: bytes
+) -> httpx.Response:
+    """Upload an HSDS file on the import page, as a browser would; the job's page once its check
+    has finished (or the upload page, when the file was not taken)."""
+    page = await client.get("/directory/import")
+    posted = await client.post(
+        "/directory/import",
+        data={"csrf": csrf_of(page.text), "action": "check"},
+        files={"file": (name, body, "application/octet-stream")},
+    )
+    return await settled(runtime, client, posted)
+
+
+async def apply_import(
+    runtime: Runtime, client: httpx.AsyncClient, checked: httpx.Response
+) -> httpx.Response:
+    """Press "Apply this import" on a checked job's page; its page once the apply has finished."""
+    path = checked.url.path.removeprefix("/console")
+    posted = await client.post(f"{path}/apply", data={"csrf": csrf_of(checked.text)})
+    return await settled(runtime, client, posted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bot.directory.hsds.jobs import ImportJobs
 from bot.events import EventBus
 from bot.handoff.hours import TeamHours
 from bot.handoff.live import LiveHandoff
@@ -35,6 +36,9 @@ class ConsoleParts(RetrainParts, Protocol):
 
     @property
     def live(self) -> LiveHandoff: ...
+
+    @property
+    def imports(self) -> ImportJobs: ...
 
     def reload_operations(self) -> None:
         """Apply the admins' operating settings now (hours, exit words, lexicon entries)."""

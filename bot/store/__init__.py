@@ -1,5 +1,19 @@
 """Storage: SQLAlchemy models (all tables registered on import), Alembic migrations, crypto."""
 
-from bot.store import channel_models, console_models, content_models, models, ops_models
+from bot.store import (
+    channel_models,
+    console_models,
+    content_models,
+    job_models,
+    models,
+    ops_models,
+)
 
-__all__ = ["channel_models", "console_models", "content_models", "models", "ops_models"]
+__all__ = [
+    "channel_models",
+    "console_models",
+    "content_models",
+    "job_models",
+    "models",
+    "ops_models",
+]

@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
-from kit import Account, Survivor, clean_presence, client_for, csrf_of, sign_in, staff
+from kit import (
+    Account,
+    Survivor,
+    apply_import,
+    clean_presence,
+    client_for,
+    csrf_of,
+    import_file,
+    sign_in,
+    staff,
+)
 from sqlalchemy import select
 
 from bot.directory import editing
@@ -32,7 +41,6 @@ from bot.store.models import Organization, Service
 
 __all__ = ["clean_presence", "staff"]  # fixtures used by name
 TODAY = dt.date.today()
-TOKEN = re.compile(r'name="token" value="([^"]+)"')
 
 
 # --- helpers ---
@@ -144,15 +152,6 @@ def audits(stack: Runtime, staff_id: str, prefix: str) -> list[AuditEvent]:
                 .order_by(AuditEvent.id)
             )
         )
-
-
-async def upload(client: httpx.AsyncClient, name: str, body: bytes) -> httpx.Response:
-    page = await client.get("/directory/import")
-    return await client.post(
-        "/directory/import",
-        data={"csrf": csrf_of(page.text), "action": "check"},
-        files={"file": (name, body, "application/octet-stream")},
-    )
 
 
 # --- creating, editing, retiring ---
@@ -390,7 +389,7 @@ async def test_export_then_import_round_trips_through_the_console(
     assert [c["code"] for c in zipped] == codes
 
     for name, body in (("export.json", as_json.content), ("export.zip", as_zip.content)):
-        checked = await upload(ada, name, body)
+        checked = await import_file(stack, ada, name, body)
         assert checked.status_code == 200, checked.text
         assert "Revisión superada: todavía no se escribió nada" in checked.text
         assert (
@@ -431,7 +430,7 @@ async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
         bad_boolean,
         twin,
     ]
-    checked = await upload(ada, "bad.json", json.dumps({"services": items}).encode())
+    checked = await import_file(stack, ada, "bad.json", json.dumps({"services": items}).encode())
     assert checked.status_code == 422
     page = checked.text
     assert "Rechazado: no se importó nada" in page and "Entradas por corregir: 7." in page
@@ -453,25 +452,23 @@ async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
     # Corrected, it is checked, then applied; the kept file cannot be applied twice.
     fixed = [variant(8, name="Importado de prueba", service_areas=[{"id": "a", "name": "PA"}])]
     created.services.append(fixed[0]["id"])
-    checked = await upload(ada, "good.json", json.dumps(fixed).encode())
+    checked = await import_file(stack, ada, "good.json", json.dumps(fixed).encode())
     assert "Si lo aplicas: nuevos: 1, actualizados: 0, sin cambios: 0." in checked.text
     assert "Importado de prueba" in checked.text
     with stack.db.session() as s:
         assert s.get(Service, fixed[0]["id"]) is None  # a check writes nothing
-    token = TOKEN.search(checked.text)
-    assert token
-    form = {"csrf": csrf_of(checked.text), "action": "apply", "token": token.group(1)}
-    applied = await ada.post("/directory/import", data=form)
+    applied = await apply_import(stack, ada, checked)
     assert "Nuevos: 1, actualizados: 0, sin cambios: 0." in applied.text
     with stack.db.session() as s:
         svc = s.get(Service, fixed[0]["id"])
         assert svc is not None and svc.country == "PA"
-    again = await ada.post("/directory/import", data=form)
-    assert again.status_code == 422 and "Esta revisión caducó" in again.text
+    again = await apply_import(stack, ada, checked)  # the same page's button, pressed again
+    assert "Esta importación no puede hacer eso ahora." in again.text
+    assert "Nuevos: 1, actualizados: 0, sin cambios: 0." in again.text
 
-    wrong = await upload(ada, "notes.txt", b"hello")
+    wrong = await import_file(stack, ada, "notes.txt", b"hello")
     assert "Sube un archivo .json o un .zip de archivos CSV (HSDS 3.0)." in wrong.text
-    broken = await upload(ada, "broken.json", b"{not json")
+    broken = await import_file(stack, ada, "broken.json", b"{not json")
     assert "No se pudo leer el archivo como HSDS." in broken.text
 
 

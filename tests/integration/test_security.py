@@ -34,6 +34,7 @@ from kit import (
     clean_presence,
     client_for,
     csrf_of,
+    import_file,
     sign_in,
     signed_in,
     staff,
@@ -179,26 +180,21 @@ async def test_a_small_zip_of_many_rows_is_refused_off_the_event_loop(
     threads: list[int] = []
     reading = importing.read
 
-    def spy(path: Path) -> Any:
+    def spy(path: Path, max_rows: int = importing.MAX_ROWS) -> Any:
         threads.append(threading.get_ident())
-        return reading(path)
+        return reading(path, max_rows)
 
     monkeypatch.setattr(importing, "read", spy)
-    rows = "id,organization_id,name\n" + "".join(
-        f"s{i},o1,Service {i}\n" for i in range(importing.MAX_ROWS + 1)
-    )
+    limit = stack.settings.directory_import_max_rows
+    rows = "id,organization_id,name\n" + "".join(f"s{i},o1,Service {i}\n" for i in range(limit + 1))
     packed = io.BytesIO()
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("service.csv", rows)
     assert len(packed.getvalue()) < 300_000  # small to send, large to parse
     admin = await signed_in(staff["ada"].email)
-    page = await admin.get("/directory/import")
-    answer = await admin.post(
-        "/directory/import",
-        data={"csrf": csrf_of(page.text), "action": "check"},
-        files={"file": ("bomb.zip", packed.getvalue(), "application/zip")},
-    )
-    assert answer.status_code == 422 and f"more than {importing.MAX_ROWS} rows" in answer.text
+    answer = await import_file(stack, admin, "bomb.zip", packed.getvalue())
+    assert answer.status_code == 422
+    assert f"El archivo tiene más de {limit} filas (todas sus tablas juntas)" in answer.text
     assert threads and loop_thread not in threads
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.directory.country_editing import replace_numbers
+from bot.directory.changes import CountryChange, ServiceChange, propose_or_apply
 from bot.directory.hsds.csv_tables import from_tables
 from bot.directory.hsds.schema import (
     FLAGS,
@@ -36,7 +36,7 @@ from bot.directory.hsds.schema import (
     verified_date,
 )
 from bot.directory.numbers import NumberProblem, clean_all
-from bot.needs import CATEGORIES
+from bot.needs import CATEGORIES, CRISIS_CATEGORIES
 from bot.store.models import Country, Organization, Service
 
 # A directory is a few MB and a few thousand rows; more is a mistake or an attack (a 3 KB zip can
@@ -65,15 +65,43 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     applied: bool = False
     names: dict[str, str] = field(default_factory=dict)  # service id -> name, for showing
+    # Changes held for a second admin (a hotline entry, a country's numbers): not yet live.
+    pending: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    def outcome(self, key: str, what: str) -> None:
+        """Note what applying ``key`` does: "created", "updated" or "unchanged"."""
+        {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}[
+            what
+        ].append(key)
 
-def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+
+class TooManyRows(ImportError_):
+    """The file holds more rows than one import may: ``limit`` says how many it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} rows in the file (all tables together)")
+        self.limit = limit
+
+
+_LISTS = ("phones", "languages", "schedules", "service_areas", "attributes")
+
+
+def json_rows(item: Any) -> int:
+    """The rows a JSON service object would be as CSV tables: itself and each item of its lists,
+    so one limit means the same for both forms of a file."""
+    if not isinstance(item, dict):
+        return 1
+    return 1 + sum(len(v) for key in _LISTS if isinstance(v := item.get(key), list))
+
+
+def read(path: Path, max_rows: int = MAX_ROWS) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Service objects from a JSON file, a zip of CSVs or a folder of CSVs, with where each came
-    from (for error messages)."""
+    from (for error messages). More than ``max_rows`` rows raises ``TooManyRows``, counted as
+    they are read, so a small zip of a huge table costs no more than the limit."""
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -84,6 +112,8 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
             raise ImportError_('expected a list of services, or {"services": [...]}')
         if len(services) > MAX_SERVICES:
             raise ImportError_(f"more than {MAX_SERVICES} services in one file")
+        if sum(json_rows(item) for item in services) > max_rows:
+            raise TooManyRows(max_rows)
         return services, {str(i): f"services[{i}]" for i in range(len(services))}
     if path.suffix == ".zip":
         try:
@@ -104,8 +134,8 @@ def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
         rows = tables_rows.setdefault(name, [])
         for row in csv.DictReader(io.StringIO(text)):
             count += 1
-            if count > MAX_ROWS:
-                raise ImportError_(f"more than {MAX_ROWS} rows in the CSV files together")
+            if count > max_rows:
+                raise TooManyRows(max_rows)
             rows.append(row)
     return from_tables(tables_rows)
 
@@ -329,14 +359,48 @@ def import_services(
     where: dict[str, str],
     dry_run: bool,
     countries: list[dict[str, Any]] | None = None,
+    author: str | None = None,
 ) -> ImportReport:
-    """Services (and the countries beside them, if the file has any), all or nothing. Countries
-    are reported as ``country:XX``."""
+    """Services (and the countries beside them, if the file has any), all or nothing, in the
+    caller's one transaction (the command line; ``author`` None: no staff account). Countries are
+    reported as ``country:XX``. The console runs the same steps in batches instead
+    (``bot/directory/hsds/jobs.py``). What a crisis reply shows is held for a second admin
+    (``report.pending``)."""
     report = ImportReport()
     country_records = _check_countries(countries or [], report)
+    records = check_items(items, where, 0, report, set())
+    if report.errors:
+        return report
+    for c in country_records:
+        report.outcome(f"country:{c['code']}", country_outcome(session, c))
+        if not dry_run and apply_country(session, c, author):
+            report.pending.append(f"country:{c['code']}")
+    for record in records:
+        existing = session.get(Service, record["id"])
+        report.outcome(record["id"], service_outcome(existing, record))
+        if not dry_run and apply_service(session, existing, record, author):
+            report.pending.append(record["id"])
+    report.applied = not dry_run
+    return report
+
+
+def check_countries(items: list[dict[str, Any]], report: ImportReport) -> list[dict[str, Any]]:
+    """Each country as it will be stored; errors go to the report (nothing is read or written)."""
+    return _check_countries(items, report)
+
+
+def check_items(
+    items: list[dict[str, Any]],
+    where: dict[str, str],
+    start: int,
+    report: ImportReport,
+    seen: set[str],
+) -> list[dict[str, Any]]:
+    """Service objects ``items`` (the file's from index ``start``) as records; each refused one
+    goes to the report with its place. ``seen`` carries the ids met so far, so a batch finds an
+    id that an earlier batch had. Reads no database: a batch of checks holds no lock."""
     records = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
+    for i, item in enumerate(items, start=start):
         place = where.get(str(i), f"services[{i}]")
         try:
             record = normalise(item)
@@ -359,33 +423,32 @@ def import_services(
         seen.add(record["id"])
         records.append(record)
         report.names[record["id"]] = record["name"]
-    if report.errors:
-        return report
-    for c in country_records:
-        key = f"country:{c['code']}"
-        stored = session.get(Country, c["code"])
-        if stored is None:
-            report.created.append(key)
-        elif stored.numbers != c["numbers"] or (
-            c["languages"] and stored.languages != c["languages"]
-        ):
-            report.updated.append(key)
-        else:
-            report.unchanged.append(key)
-        if not dry_run:
-            replace_numbers(session, c["code"], c["numbers"], c["languages"] or None)
-    for record in records:
-        existing = session.get(Service, record["id"])
-        if existing is None:
-            report.created.append(record["id"])
-        elif _differs(existing, record):
-            report.updated.append(record["id"])
-        else:
-            report.unchanged.append(record["id"])
-        if not dry_run:
-            _apply(session, existing, record)
-    report.applied = not dry_run
-    return report
+    return records
+
+
+def country_outcome(session: Session, c: dict[str, Any]) -> str:
+    """ "created", "updated" or "unchanged": what applying this country record would do."""
+    stored = session.get(Country, c["code"])
+    if stored is None:
+        return "created"
+    if stored.numbers != c["numbers"] or (c["languages"] and stored.languages != c["languages"]):
+        return "updated"
+    return "unchanged"
+
+
+def service_outcome(existing: Service | None, record: dict[str, Any]) -> str:
+    """ "created", "updated" or "unchanged": what applying this record over ``existing`` does."""
+    if existing is None:
+        return "created"
+    return "updated" if _differs(existing, record) else "unchanged"
+
+
+def apply_country(session: Session, c: dict[str, Any], author: str | None = None) -> bool:
+    """Write one checked country record (its emergency and support numbers), or hold it for a
+    second admin: a crisis reply shows these numbers (``bot/directory/changes.py``). Like
+    ``apply_service``, the one place an import changes a country. True when held."""
+    change = CountryChange(c["code"], c["numbers"], c["languages"] or None)
+    return propose_or_apply(session, change, author).pending is not None
 
 
 def _differs(svc: Service, record: dict[str, Any]) -> bool:
@@ -399,7 +462,17 @@ def _differs(svc: Service, record: dict[str, Any]) -> bool:
     return False
 
 
-def _apply(session: Session, svc: Service | None, record: dict[str, Any]) -> None:
+def apply_service(
+    session: Session, svc: Service | None, record: dict[str, Any], author: str | None = None
+) -> bool:
+    """Write one checked record over ``svc`` (None: a new entry), or hold it for a second admin
+    when the entry is or becomes one a crisis reply shows (a hotline: ``propose_or_apply``). The
+    one place an import changes a service, from the command line or a console job. True when
+    held."""
+    crisis = CRISIS_CATEGORIES & {*(svc.categories if svc else []), *record.get("categories", [])}
+    if crisis:
+        change = ServiceChange("save", record["id"], record)
+        return propose_or_apply(session, change, author).pending is not None
     o = record["organization"]
     org = session.get(Organization, o["id"]) or Organization(id=o["id"])
     org.name, org.description, org.url = o["name"], o["description"], o["url"]
@@ -412,3 +485,4 @@ def _apply(session: Session, svc: Service | None, record: dict[str, Any]) -> Non
     svc.organization_id = org.id
     session.add(svc)
     session.flush()
+    return False

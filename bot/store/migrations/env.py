@@ -10,6 +10,7 @@ from bot.store import (  # noqa: F401 - register their tables
     channel_models,
     console_models,
     content_models,
+    job_models,
     ops_models,
 )
 from bot.store.db import normalise_url

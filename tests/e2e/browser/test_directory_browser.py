@@ -1,6 +1,6 @@
 """An HSDS import in a real browser: a file with one bad row is rejected whole, with the row's
-place and reason; the corrected file is checked, applied, and the assistant offers the new entry
-in its very next answer.
+place and reason; the corrected file is checked, applied (the job's page follows both as they
+run), and the assistant offers the new entry in its very next answer.
 
 Admin Ada uses Chromium (Playwright, console in Spanish); the survivor is the real gateway
 (``kit.Survivor``). Screenshots go to tests/artifacts/console/<backend>/directory-*.png.
@@ -84,10 +84,13 @@ def ids(stack: Runtime) -> Iterator[dict[str, str]]:
 
 
 async def upload(page: Page, name: str, body: bytes) -> None:
+    """Upload on the import page; the job's page then follows its check (htmx, every second)
+    until it has finished."""
+    await page.goto(page.url.split("/directory/import")[0] + "/directory/import")
     payload: FilePayload = {"name": name, "mimeType": "application/zip", "buffer": body}
     await page.set_input_files("#f-file", files=[payload])
     await page.get_by_role("button", name="Revisar el archivo (no se escribe nada)").click()
-    await page.wait_for_selector("#import-result")
+    await page.wait_for_selector("#import-result:not([data-state=checking])", timeout=TIMEOUT)
 
 
 async def test_hsds_import_rejects_a_bad_row_then_the_assistant_offers_the_new_entry(
@@ -137,7 +140,7 @@ async def test_hsds_import_rejects_a_bad_row_then_the_assistant_offers_the_new_e
     await shots.staff(page, "dry-run-would-create")
 
     await page.click("#apply-import")
-    await page.wait_for_selector("#import-result >> text=Importado")
+    await page.wait_for_selector("#import-result[data-state=done]", timeout=TIMEOUT)
     assert "Nuevos: 2, actualizados: 0, sin cambios: 0." in await page.inner_text("#import-result")
     await shots.staff(page, "applied")
 

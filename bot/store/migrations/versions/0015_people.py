@@ -4,7 +4,7 @@ with immigration (one flag for two different things before), and whether it is f
 only
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
