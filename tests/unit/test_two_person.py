@@ -287,7 +287,7 @@ def test_country_numbers_wait_and_a_bad_number_is_refused_at_once(db: Database) 
 
 
 def test_an_import_holds_its_crisis_part_and_applies_the_rest(db: Database) -> None:
-    """The hook for the HSDS import: each normalised record through ``propose_or_apply``."""
+    """An HSDS import: the hotline's new phone waits, the legal entry's new name applies."""
     with db.session() as s:
         items = exporting.export_json(s)["services"]
     by_id = {str(item["id"]): item for item in items}
@@ -295,15 +295,12 @@ def test_an_import_holds_its_crisis_part_and_applies_the_rest(db: Database) -> N
     hotline["phones"] = [{"number": "9999", "type": "voice"}]
     legal = by_id["gt-abogados"]
     legal["name"] = "Renamed by import"
-    results = {}
     with db.session() as s:
-        for item in (hotline, legal):
-            record = importing.normalise(item)
-            outcome = changes.propose_or_apply(
-                s, ServiceChange("save", record["id"], record), "ana"
-            )
-            results[record["id"]] = outcome.applied
-    assert results == {"gt-pdh-denuncias": False, str(legal["id"]): True}
+        # The import's own entry point (the command line's; the console's job calls the same
+        # ``apply_service`` per batch).
+        report = importing.import_services(s, [hotline, legal], {}, dry_run=False, author="ana")
+    assert report.pending == ["gt-pdh-denuncias"]
+    assert "gt-pdh-denuncias" in report.updated and str(legal["id"]) in report.updated
     assert hotline_phone(db) == "1555"
     with db.session() as s:
         renamed = s.get(Service, str(legal["id"]))
