@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from actions.services import ActionFindServices
 from bot.conversation import Conversations, Countries, Parts
+from bot.conversation.rate import ContactRate
 from bot.delivery import Delivery
 from bot.directory.seed import merge_reference, seed_if_empty
 from bot.directory.service import Directory
@@ -149,6 +150,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
             events=events,
             domain_intents=frozenset(domain_intents()),
             countries=Countries(settings.languages),
+            rate=ContactRate(settings.contact_rate_messages, settings.contact_rate_window_seconds),
         )
     )
     live = LiveHandoff(settings, db, locks, handoffs, renderer, hours, delivery, rasa, events)

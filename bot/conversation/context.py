@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.conversation.rate import Verdict
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
 from bot.safety.screen import Screening
@@ -38,6 +39,7 @@ class TurnContext:
     extras: dict[str, Any] = field(default_factory=dict)
     route: str = ""
     danger: float | None = None  # the model's crisis share (Parse.share of the crisis intents)
+    rate: Verdict = field(default_factory=Verdict)  # above the contact's rate limit?
     _directory: Directory | None = None
 
     @property
