@@ -35,7 +35,7 @@ class _Window:
 @dataclass(frozen=True)
 class Verdict:
     over: bool = False  # this message is above the limit
-    note: bool = False  # and it is the first one above it in this window: say so once
+    note: bool = False  # and the person has not been told yet in this window
 
 
 class ContactRate:
@@ -63,9 +63,15 @@ class ContactRate:
         window.count += 1
         if window.count <= self.limit:
             return Verdict()
-        note = not window.noted
-        window.noted = True
-        return Verdict(over=True, note=note)
+        return Verdict(over=True, note=not window.noted)
+
+    def told(self, contact_id: str) -> None:
+        """The person was asked to slow down: not again in this window. (Marked only when the
+        note is sent, so a message above the limit that goes through anyway, a button or the
+        exit word, does not use it up.)"""
+        window = self._windows.get(contact_id)
+        if window is not None:
+            window.noted = True
 
     def forget(self, contact_id: str) -> None:
         """The contact was erased (DELETE): nothing about them stays, a count included."""

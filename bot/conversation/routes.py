@@ -87,6 +87,7 @@ async def _slow_down(p: Parts, ctx: TurnContext) -> None:
     if ctx.rate.note:
         key = "utter_slow_down_handoff" if ctx.live else "utter_slow_down"
         ctx.answer(p.renderer.render(key, ctx.render, ctx.directory))
+        p.rate.told(ctx.contact.id)
 
 
 def _too_fast(ctx: TurnContext) -> bool:
