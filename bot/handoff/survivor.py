@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.directory.service import Directory
+from bot.events import Event
 from bot.handoff import card
 from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
@@ -199,6 +200,8 @@ class HandoffDesk:
             state.code_word_failures += 1
             result = "no_match"
         self.handoffs.keep_message(s, conv, result, "check")
+        # The case view's panel refreshes on this (a match opens the details); no content.
+        self.handoffs.events.publish(Event("handoff.code_word", conv.id, {"handoff": req.id}))
         s.add(  # who asked, and what came of it; as the console's audit rows, never the word
             AuditEvent(
                 staff_id=req.staff_id,
