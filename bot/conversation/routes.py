@@ -91,9 +91,11 @@ async def _slow_down(p: Parts, ctx: TurnContext) -> None:
 
 
 def _too_fast(ctx: TurnContext) -> bool:
-    """Above the limit, and neither a command, a crisis, a code-word answer (routed before this)
-    nor a button: a tap only does what the last question offered."""
-    return ctx.rate.over and not ctx.msg.payload
+    """Above the limit, and neither a command, a crisis, a code-word answer (routed before this),
+    a button (a tap only does what the last question offered) nor the code word being set (it
+    must be hashed and deleted from the chat, not left there unanswered)."""
+    setting_code_word = ctx.conv.awaiting == Awaiting.CODE_WORD
+    return ctx.rate.over and not ctx.msg.payload and not setting_code_word
 
 
 ROUTES: tuple[Route, ...] = (

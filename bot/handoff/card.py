@@ -30,8 +30,6 @@ LANGUAGE_NAMES = NATIVE_NAMES
 # Wrong answers to staff's "what is your code word" before the case stays hidden for good (a
 # supervisor takes over): enough for a typo or two, too few to guess a word.
 MAX_CODE_WORD_TRIES = 5
-# What the transcript keeps of an answer to that question: the result, never the word.
-CODE_WORD_RESULTS = ("matched", "no_match", "blocked")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,10 @@ async def test_above_the_limit_the_assistant_asks_once_to_slow_down_and_never_bl
     assert crisis.crisis and crisis.replies[0].key.startswith("utter_crisis")
     tapped = await survivor.tap("/request_human")  # a button does what the question offered
     assert tapped.intent != "rate_limited" and tapped.replies
+    await survivor.tap("/card_code_word")
+    saved = await survivor.say("Girasol azul")  # hashed and deleted, never left unanswered
+    assert saved.replies[0].key == "utter_code_word_saved"
+    assert saved.extras.get("forget_message") is True
     clock[0] += 60  # a new window: answered again
     again = await survivor.say("necesito un abogado")
     assert again.intent != "rate_limited" and again.replies
