@@ -151,6 +151,9 @@ class BotProcess:
             BOT_TELEGRAM_TOKEN=sink.token,
             BOT_TELEGRAM_SECRET=WEBHOOK_SECRET,
             BOT_TELEGRAM_API_URL=f"http://127.0.0.1:{sink.port}",
+            # The simulated people write far faster than a person can (that is the load being
+            # measured); the per-contact rate limit would answer them with silence.
+            BOT_CONTACT_RATE_MESSAGES="0",
         )
         self.env.update(extra or {})
         self.proc: subprocess.Popen[bytes] | None = None

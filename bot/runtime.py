@@ -11,6 +11,7 @@ from sqlalchemy import select
 from actions.services import ActionFindServices
 from bot.console import audit as audit_log
 from bot.conversation import Conversations, Countries, Parts
+from bot.conversation.rate import ContactRate
 from bot.delivery import Delivery
 from bot.directory.hsds.jobs import ImportJobs
 from bot.directory.seed import merge_reference, seed_if_empty
@@ -156,6 +157,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
             domain_intents=frozenset(domain_intents()),
             countries=Countries(settings.languages),
             people=PeopleReader(settings.languages),
+            rate=ContactRate(settings.contact_rate_messages, settings.contact_rate_window_seconds),
         )
     )
     live = LiveHandoff(settings, db, locks, handoffs, renderer, hours, delivery, rasa, events)

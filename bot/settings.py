@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     team_holidays: str = ""  # comma separated ISO dates
     handoff_accept_timeout_minutes: int = 5
 
+    # The per-contact rate limit (bot/conversation/rate.py): messages one person may send in a
+    # window before the assistant asks them, once, to slow down. Crisis words, commands, the code
+    # word and buttons always go through; in a live handoff every message is still kept for the
+    # team. 0 turns it off.
+    contact_rate_messages: int = 30
+    contact_rate_window_seconds: int = 60
+
     # Data retention.
     transcript_ttl_hours: int = 24
     dedupe_ttl_days: int = 7

@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.console.auth import Staff
-from bot.handoff.card import Safety
+from bot.handoff.card import MAX_CODE_WORD_TRIES, Safety
 from bot.handoff.live import LiveHandoff
 from bot.handoff.policy import Permission
 from bot.handoff.service import Handoffs
 from bot.store.console_models import CannedReply, HandoffNote, StaffUser
 from bot.store.crypto import Crypto
 from bot.store.models import (
+    Awaiting,
     Contact,
     HandoffMessage,
     HandoffRequest,
@@ -31,6 +32,9 @@ from bot.store.models import (
 from bot.store.ops_models import answers, team_languages
 
 PRESENCE_FRESH = dt.timedelta(minutes=2)
+# Transcript lines decrypted and shown at once; older ones a page at a time on request. Bounds
+# what one refresh costs however much a person wrote (BOT_CONTACT_RATE_* bounds how fast).
+TRANSCRIPT_PAGE = 200
 
 
 @dataclass
@@ -97,6 +101,16 @@ class Case:
     messages: list[Line] = field(default_factory=list)
     notes: list[NoteLine] = field(default_factory=list)
     hidden_messages: int = 0
+    # Lines the viewer may see that are older than this page, and the first line's id (the
+    # "show earlier" link reads the page before it); ``before`` is the page asked for, if any.
+    earlier_messages: int = 0
+    first_message_id: int | None = None
+    before: int | None = None
+    code_word_asked: bool = False  # staff asked; the survivor's answer has not come yet
+
+    @property
+    def code_word_blocked(self) -> bool:
+        return self.code_word_failures >= MAX_CODE_WORD_TRIES
 
     @property
     def gated(self) -> bool:
@@ -216,6 +230,7 @@ def case_view(
     crypto: Crypto,
     req: HandoffRequest,
     now: dt.datetime | None = None,
+    before: int | None = None,
 ) -> Case:
     now = now or utcnow()
     state = live.handoffs.state(s, req)
@@ -239,18 +254,12 @@ def case_view(
         code_word_failures=state.code_word_failures,
         last_inbound_at=state.last_inbound_at,
         permission=live.permission(s, req, now),
+        before=before,
+        code_word_asked=req.conversation.awaiting == Awaiting.CODE_WORD_CHECK,
     )
     if not case.gated and req.card_consent:
         case.country, case.needs = req.country, list(req.needs or [])
-    for m in s.scalars(
-        select(HandoffMessage)
-        .where(HandoffMessage.handoff_id == req.id)
-        .order_by(HandoffMessage.id)
-    ):
-        if case.gated and (req.accepted_at is None or m.at < req.accepted_at):
-            case.hidden_messages += 1
-            continue
-        case.messages.append(Line(m.direction, crypto.decrypt(m.text_enc) or "", m.at))
+    _transcript(s, crypto, req, case)
     if not case.gated:
         names = {u.id: u.display_name for u in s.scalars(select(StaffUser))}
         for n in s.scalars(
@@ -260,3 +269,31 @@ def case_view(
                 NoteLine(names.get(n.staff_id or "", "—"), crypto.decrypt(n.text_enc) or "", n.at)
             )
     return case
+
+
+def _transcript(s: Session, crypto: Crypto, req: HandoffRequest, case: Case) -> None:
+    """The last page of lines the viewer may see (or the page before ``case.before``), counted
+    and decrypted page by page: a transcript of thousands of lines costs one page per refresh.
+    With the code word not yet confirmed, what was written before this person joined is only
+    counted, never read."""
+    mine = HandoffMessage.handoff_id == req.id
+    visible = select(HandoffMessage).where(mine)
+    if case.gated:
+        joined = req.accepted_at
+        hidden = mine if joined is None else mine & (HandoffMessage.at < joined)
+        counted = select(func.count()).select_from(HandoffMessage).where(hidden)
+        case.hidden_messages = int(s.scalar(counted) or 0)
+        if joined is None:
+            return
+        visible = visible.where(HandoffMessage.at >= joined)
+    page = visible
+    if case.before is not None:
+        page = page.where(HandoffMessage.id < case.before)
+    rows = list(s.scalars(page.order_by(HandoffMessage.id.desc()).limit(TRANSCRIPT_PAGE)))
+    rows.reverse()
+    for m in rows:
+        case.messages.append(Line(m.direction, crypto.decrypt(m.text_enc) or "", m.at))
+    if rows:
+        case.first_message_id = rows[0].id
+        older = visible.where(HandoffMessage.id < rows[0].id).subquery()
+        case.earlier_messages = int(s.scalar(select(func.count()).select_from(older)) or 0)

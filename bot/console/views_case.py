@@ -14,16 +14,23 @@ from starlette.routing import Route
 from bot.console import queries
 from bot.console.auth import Staff
 from bot.console.core import Console
-from bot.handoff.card import code_word_matches
+from bot.handoff.card import MAX_CODE_WORD_TRIES
 from bot.handoff.live import Gone, NotAllowed
 from bot.store.console_models import HandoffNote, StaffUser
 from bot.store.models import HandoffRequest
 
 MAX_TEXT = 4000
-MAX_CODE_WORD_TRIES = 5
 
 
-def _load(console: Console, staff: Staff, hid: str) -> tuple[queries.Case | None, str]:
+def _before(request: Request) -> int | None:
+    """The transcript page asked for: lines older than this id (``?before=``), else the latest."""
+    raw = request.query_params.get("before", "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _load(
+    console: Console, staff: Staff, hid: str, before: int | None = None
+) -> tuple[queries.Case | None, str]:
     """The case as this person may see it, or a reason it is refused."""
     with console.rt.db.session() as s:
         req = s.get(HandoffRequest, hid)
@@ -31,7 +38,7 @@ def _load(console: Console, staff: Staff, hid: str) -> tuple[queries.Case | None
             return None, "gone"
         if not queries.may_view(staff, req):
             return None, "not_yours"
-        return queries.case_view(s, console.live, console.rt.crypto, req), ""
+        return queries.case_view(s, console.live, console.rt.crypto, req, before=before), ""
 
 
 def _refuse(console: Console, request: Request, staff: Staff, reason: str) -> Response:
@@ -40,7 +47,7 @@ def _refuse(console: Console, request: Request, staff: Staff, reason: str) -> Re
 
 async def case_page(console: Console, request: Request, staff: Staff) -> Response:
     hid = str(request.path_params["hid"])
-    case, reason = _load(console, staff, hid)
+    case, reason = _load(console, staff, hid, _before(request))
     if case is None:
         if reason == "not_yours":
             with console.rt.db.session() as s:
@@ -75,7 +82,7 @@ async def fragment(console: Console, request: Request, staff: Staff) -> Response
     hid, part = str(request.path_params["hid"]), str(request.path_params["part"])
     if part not in ("messages", "panel", "reply-status", "notes"):
         return Response(status_code=404)
-    case, reason = _load(console, staff, hid)
+    case, reason = _load(console, staff, hid, _before(request) if part == "messages" else None)
     if case is None:
         return console.html(request, staff, "_gone.html", reason=reason)
     return console.html(request, staff, f"_{part.replace('-', '_')}.html", case=case)
@@ -167,28 +174,32 @@ async def note(console: Console, request: Request, staff: Staff) -> Response:
     return console.go(f"/c/{hid}")
 
 
-async def code_word(console: Console, request: Request, staff: Staff) -> Response:
+async def ask_code_word(console: Console, request: Request, staff: Staff) -> Response:
+    """Ask the survivor for their code word. Staff never type or read it: the survivor's answer
+    is checked by the assistant and only the result reaches the transcript (and this page)."""
     hid = str(request.path_params["hid"])
     form = await console.form(request, staff)
     if form is None:
         return console.error(request, staff, 403, "csrf")
-    attempt = str(form.get("code_word", ""))
     with console.rt.db.session() as s:
         req = s.get(HandoffRequest, hid)
         if req is None or req.status != "accepted" or req.staff_id != staff.id:
             return console.error(request, staff, 403, "not_yours")
-        state = console.rt.handoffs.state(s, req)
         conversation_id = req.conversation_id
-        if state.code_word_failures >= MAX_CODE_WORD_TRIES:
-            result = "blocked"
-        elif code_word_matches(console.rt.crypto, req.code_word_hash, attempt):
-            req.code_word_confirmed = True
-            result = "ok"
-        else:
-            state.code_word_failures += 1
-            result = "wrong"
-    console.audit(staff.id, f"case.code_word_{result}", conversation_id)
-    return console.go(f"/c/{hid}" + ("" if result == "ok" else f"?problem=code_word_{result}"))
+        blocked = console.rt.handoffs.state(s, req).code_word_failures >= MAX_CODE_WORD_TRIES
+    if blocked:
+        console.audit(staff.id, "case.code_word_ask_refused", conversation_id, reason="blocked")
+        return console.go(f"/c/{hid}?problem=code_word_blocked")
+    try:
+        await console.live.ask_code_word(hid, staff.id)
+    except NotAllowed as refused:
+        reason = refused.permission.reason
+        console.audit(staff.id, "case.code_word_ask_refused", conversation_id, reason=reason)
+        return console.go(f"/c/{hid}?problem={reason}")
+    except Gone:
+        return console.go(f"/c/{hid}?problem=gone")
+    console.audit(staff.id, "case.code_word_asked", conversation_id)
+    return console.go(f"/c/{hid}")
 
 
 async def transfer(console: Console, request: Request, staff: Staff) -> Response:
@@ -259,7 +270,7 @@ def routes(console: Console) -> list[Route]:
         Route("/c/{hid}/accept", console.guard(accept), methods=["POST"]),
         Route("/c/{hid}/reply", console.guard(reply), methods=["POST"]),
         Route("/c/{hid}/note", console.guard(note), methods=["POST"]),
-        Route("/c/{hid}/code-word", console.guard(code_word), methods=["POST"]),
+        Route("/c/{hid}/code-word", console.guard(ask_code_word), methods=["POST"]),
         Route("/c/{hid}/transfer", console.guard(transfer), methods=["POST"]),
         Route("/c/{hid}/finish/{how}", console.guard(finish), methods=["POST"]),
     ]

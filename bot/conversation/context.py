@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.conversation.rate import Verdict
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
 from bot.safety.people import PeopleReading
@@ -43,6 +44,7 @@ class TurnContext:
     people: PeopleReading = field(default_factory=PeopleReading)
     # False for a message that must reveal nothing, not even what this service is (probing).
     introduce: bool = True
+    rate: Verdict = field(default_factory=Verdict)  # above the contact's rate limit?
     _directory: Directory | None = None
 
     @property

@@ -4,20 +4,30 @@ These run only on the exact command (the whole message is the word) or on an exp
 question ``ask`` puts when the model reads a wish to leave or to erase: never on a model's guess.
 Rasa's trackers are erased after the commit, so a turn that fails erases nothing and its retry
 erases everything.
+
+Every trace goes in the same commit (``erase_traces``): the conversation and what hangs on it
+(handoff, transcript, notes), the consents the person gave, the audit rows that name an erased
+conversation (one row without any id keeps their count, so the log still adds up), and every
+message the outbox still holds for them, dead letters included. Only the reply to this very
+command, queued after the commit, goes out.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.events import Event
 from bot.platforms import platform
 from bot.rasa.client import RasaUnavailable
-from bot.store.models import Contact, Conversation
+from bot.store.channel_models import OutboxMessage
+from bot.store.console_models import AuditEvent
+from bot.store.models import Consent, Contact, Conversation
 from bot.types import Reply
 
 log = logging.getLogger("bot.conversation")
@@ -57,13 +67,13 @@ def leave(p: Parts, ctx: TurnContext) -> None:
         ctx.replies.append(reply)
     elif p.settings.exit_reply:
         ctx.replies.append(Reply(p.settings.exit_reply, key="exit_reply"))
-    _end_conversation(p, ctx)
+    _end_conversation(p, ctx, "exit")
     ctx.extras["erase_chat"] = True
 
 
 def stop(p: Parts, ctx: TurnContext) -> None:
     ctx.replies.append(p.renderer.render("utter_stop", ctx.render, ctx.directory))
-    _end_conversation(p, ctx)
+    _end_conversation(p, ctx, "stop")
 
 
 def delete_everything(p: Parts, ctx: TurnContext) -> None:
@@ -75,7 +85,12 @@ def delete_everything(p: Parts, ctx: TurnContext) -> None:
     senders = set(
         s.scalars(select(Conversation.rasa_sender).where(Conversation.contact_id == contact_id))
     )
+    conversations = set(
+        s.scalars(select(Conversation.id).where(Conversation.contact_id == contact_id))
+    )
+    erase_traces(s, contact_id, conversations | {ctx.conv.id}, "delete")
     s.execute(delete(Contact).where(Contact.id == contact_id))
+    p.rate.forget(contact_id)
     _close(p, ctx, senders | {ctx.conv.rasa_sender})
     ctx.extras["erase_chat"] = True
 
@@ -88,8 +103,51 @@ def forget(p: Parts, channel: str, user_id: str) -> set[str]:
         senders = set(
             s.scalars(select(Conversation.rasa_sender).where(Conversation.contact_id == contact_id))
         )
+        conversations = set(
+            s.scalars(select(Conversation.id).where(Conversation.contact_id == contact_id))
+        )
+        erase_traces(s, contact_id, conversations, "delete")
         s.execute(delete(Contact).where(Contact.id == contact_id))
+    p.rate.forget(contact_id)
     return senders
+
+
+def erase_traces(
+    s: Session, contact_id: str, conversation_ids: Collection[str], how: str
+) -> dict[str, int]:
+    """What outlives a conversation's or a contact's own rows, erased in the caller's unit of
+    work; returns how many rows of each kind went (for the tests and the count-only audit row).
+
+    - consents: given inside the conversation that is being erased, and by this person;
+    - audit rows naming an erased conversation: staff's actions stay accountable as a number
+      (``erasure.audit_rows``, no conversation, no staff id), not as a trail to this person;
+    - the outbox: pending and held replies, and dead letters, which were kept 72 hours for
+      staff and named the contact.
+    """
+    gone = {
+        "consents": _count(s.execute(delete(Consent).where(Consent.contact_id == contact_id))),
+        "outbox": _count(
+            s.execute(delete(OutboxMessage).where(OutboxMessage.contact_id == contact_id))
+        ),
+        "audit": 0,
+    }
+    if conversation_ids:
+        named = AuditEvent.conversation_id.in_(list(conversation_ids))
+        gone["audit"] = _count(s.execute(delete(AuditEvent).where(named)))
+    if gone["audit"]:
+        s.add(
+            AuditEvent(
+                staff_id=None,
+                action="erasure.audit_rows",
+                conversation_id=None,
+                detail={"rows": gone["audit"], "by": how},
+            )
+        )
+    return gone
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def erase_trackers(p: Parts, senders: set[str]) -> None:
@@ -102,10 +160,11 @@ async def erase_trackers(p: Parts, senders: set[str]) -> None:
             log.warning("could not erase rasa tracker")
 
 
-def _end_conversation(p: Parts, ctx: TurnContext) -> None:
+def _end_conversation(p: Parts, ctx: TurnContext, how: str) -> None:
     s = ctx.session
     _ended(p, ctx)
     s.flush()
+    erase_traces(s, ctx.contact.id, {ctx.conv.id}, how)
     s.execute(delete(Conversation).where(Conversation.id == ctx.conv.id))
     _close(p, ctx, {ctx.conv.rasa_sender})
 

@@ -7,13 +7,16 @@ from bot.conversation.parts import Parts
 from bot.language import decide
 from bot.safety.commands import LANGUAGE_NAMES
 from bot.safety.text import fold_command
+from bot.store.models import Awaiting
 
 
 def apply_detection(p: Parts, ctx: TurnContext) -> None:
     """Settle this message's language before anything is rendered (never flips on one word)."""
     msg, conv, languages = ctx.msg, ctx.conv, p.settings.languages
     hint = msg.language_hint if msg.language_hint in languages else None
-    if msg.payload or not msg.text or ctx.screening.command is not None:
+    # A code word says nothing about the person's language (and is read by nothing but its hash).
+    code_word = conv.awaiting in (Awaiting.CODE_WORD, Awaiting.CODE_WORD_CHECK)
+    if msg.payload or not msg.text or ctx.screening.command is not None or code_word:
         if conv.language is None:
             conv.language = hint or p.settings.default_language
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.conversation.rate import ContactRate
 from bot.directory.countries import CountryResolver
 from bot.directory.service import Directory
 from bot.events import EventBus
@@ -88,3 +89,4 @@ class Parts:
     domain_intents: frozenset[str]
     countries: Countries
     people: People
+    rate: ContactRate

@@ -64,18 +64,50 @@ async def _code_word(p: Parts, ctx: TurnContext) -> None:
     ctx.extras["forget_message"] = True  # the channel deletes it from the chat where it can
 
 
-def _awaiting_code_word(ctx: TurnContext) -> bool:
-    return ctx.conv.awaiting == Awaiting.CODE_WORD and bool(ctx.text)
+async def _check_code_word(p: Parts, ctx: TurnContext) -> None:
+    """The answer to staff's question for the code word: compared with its hash and forgotten.
+    Staff see only the result; the message is deleted from the chat where the platform allows."""
+    ctx.intent, ctx.confidence = "code_word", 1.0
+    ctx.answer(*p.desk.check_code_word(ctx.session, ctx.conv, ctx.render, ctx.directory, ctx.text))
+    ctx.extras["forget_message"] = True
+
+
+def _checking_code_word(ctx: TurnContext) -> bool:
+    """A text answer while staff's question for the code word is open. A command (the exit word
+    above all) or a crisis message is routed before this and is never compared."""
+    return ctx.conv.awaiting == Awaiting.CODE_WORD_CHECK and ctx.live and bool(ctx.text)
+
+
+async def _slow_down(p: Parts, ctx: TurnContext) -> None:
+    """Above the contact's rate limit (rate.py): told once per window. In a live handoff the
+    message is still kept for the team; outside one the assistant does not answer it."""
+    ctx.intent, ctx.confidence = "rate_limited", 1.0
+    if ctx.live:
+        p.handoffs.keep_message(ctx.session, ctx.conv, ctx.text, "in")
+    if ctx.rate.note:
+        key = "utter_slow_down_handoff" if ctx.live else "utter_slow_down"
+        ctx.answer(p.renderer.render(key, ctx.render, ctx.directory))
+        p.rate.told(ctx.contact.id)
+
+
+def _too_fast(ctx: TurnContext) -> bool:
+    """Above the limit, and neither a command, a crisis, a code-word answer (routed before this),
+    a button (a tap only does what the last question offered) nor the code word being set (it
+    must be hashed and deleted from the chat, not left there unanswered)."""
+    setting_code_word = ctx.conv.awaiting == Awaiting.CODE_WORD
+    return ctx.rate.over and not ctx.msg.payload and not setting_code_word
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("unsupported", lambda ctx: ctx.msg.unsupported, _unsupported),
     Route("start", lambda ctx: _command(ctx) is Command.MENU and ctx.is_new, _start),
     Route("command", lambda ctx: _command(ctx) is not None, commands.run),
     # A question about the police or immigration is answered before the crisis route only when
     # its crisis words are the authority it names (turns.py settles that when reading it).
     Route("status", people.status_applies, people.status),
     Route("crisis", lambda ctx: ctx.screening.crisis, _crisis),
+    Route("check_code_word", _checking_code_word, _check_code_word),
+    Route("slow_down", _too_fast, _slow_down),
+    Route("unsupported", lambda ctx: ctx.msg.unsupported, _unsupported),
     Route("choice", lambda ctx: bool(ctx.msg.payload or choices.typed(ctx)), _choice),
     Route("to_staff", lambda ctx: ctx.live, _to_staff),
     Route(

@@ -78,6 +78,7 @@ class Conversations:
                 return None
             s.add(SeenMessage(key=key))
         ctx = self._load(uow, msg, contact_id)
+        ctx.rate = p.rate.count(contact_id)  # counted after the dedupe: a redelivery is free
         apply_detection(p, ctx)
         if ctx.live:
             p.handoffs.touch(s, ctx.conv)  # their turn: the team may answer now

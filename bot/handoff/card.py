@@ -27,6 +27,9 @@ SAFE_HOURS: dict[str, tuple[int, int]] = {
     "night": (22, 6),
 }
 LANGUAGE_NAMES = NATIVE_NAMES
+# Wrong answers to staff's "what is your code word" before the case stays hidden for good (a
+# supervisor takes over): enough for a typo or two, too few to guess a word.
+MAX_CODE_WORD_TRIES = 5
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bot.delivery import Sender
 from bot.directory.service import Directory
 from bot.events import Event, Publisher
-from bot.handoff.card import Safety
+from bot.handoff.card import MAX_CODE_WORD_TRIES, Safety
 from bot.handoff.hours import TeamHours
 from bot.handoff.policy import Permission, outbound
 from bot.handoff.service import Handoffs
@@ -30,7 +30,7 @@ from bot.rasa.client import RasaUnavailable
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.locks import ContactLock
-from bot.store.models import Contact, Conversation, HandoffRequest, utcnow
+from bot.store.models import Awaiting, Contact, Conversation, HandoffRequest, utcnow
 from bot.types import Reply
 
 log = logging.getLogger("bot.handoff")
@@ -177,6 +177,36 @@ class LiveHandoff:
                     raise NotAllowed(permission)
                 self.handoffs.keep_message(s, req.conversation, text, "out")
             await self.delivery.send(contact_id, [Reply(text=text, key="staff_message")])
+
+    async def ask_code_word(self, request_id: str, staff_id: str) -> None:
+        """Ask the survivor for their code word: their next text is the answer, checked against
+        the hash and forgotten (``HandoffDesk.check_code_word``), never put in the transcript.
+
+        Asked only when a message may go out now: a question held for "only when I write" would
+        arrive after the very message it asks for, which would then be taken as the answer."""
+        contact_id = self.contact_of(request_id)
+        if contact_id is None:
+            raise Gone()
+        async with self.lock(contact_id):
+            with self.db.session() as s:
+                req = s.get(HandoffRequest, request_id)
+                if req is None or req.status != "accepted" or req.staff_id != staff_id:
+                    raise Gone()
+                if not req.code_word_hash or req.code_word_confirmed:
+                    raise Gone()
+                if self.handoffs.state(s, req).code_word_failures >= MAX_CODE_WORD_TRIES:
+                    raise Gone()
+                permission = self.permission(s, req)
+                if not permission.allowed:
+                    raise NotAllowed(permission)
+                conv = req.conversation
+                line = self.render(
+                    s, conv, "utter_ask_code_word_check", staff_name=req.staff_name or ""
+                )
+                conv.awaiting = Awaiting.CODE_WORD_CHECK
+                conv.choices = []
+                self.handoffs.keep_message(s, conv, line.text, "sys")
+            await self.delivery.send(contact_id, [line])
 
     async def hand_back(self, request_id: str) -> Sent:
         """The assistant resumes where it was: Rasa never saw the handoff (tracker intact)."""

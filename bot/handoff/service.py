@@ -19,6 +19,7 @@ from bot.handoff.hours import TeamHours
 from bot.store.console_models import HandoffNote, HandoffState, HeldReply, StaffUser
 from bot.store.crypto import Crypto
 from bot.store.models import (
+    Awaiting,
     Conversation,
     HandoffMessage,
     HandoffRequest,
@@ -172,6 +173,7 @@ class Handoffs:
             self.events.publish(Event("handoff.withdrawn", conv.id, {"handoff": req.id}))
         conv.mode = Mode.BOT
         conv.choices = []
+        _end_code_word_check(conv)
 
     def state(self, session: Session, req: HandoffRequest) -> HandoffState:
         found = session.get(HandoffState, req.id)
@@ -267,6 +269,7 @@ class Handoffs:
         req.status = "accepted"
         req.staff_id, req.staff_name, req.accepted_at = staff_id, staff_name, utcnow()
         req.code_word_confirmed = False  # the new person confirms the code word again
+        _end_code_word_check(req.conversation)
         req.conversation.mode = Mode.STAFF
         req.conversation.choices = []
         self.events.publish(Event("handoff.transferred", req.conversation_id, {"handoff": req.id}))
@@ -276,6 +279,7 @@ class Handoffs:
         req.status, req.language = "queued", language
         req.staff_id, req.staff_name, req.accepted_at = None, None, None
         req.code_word_confirmed = False
+        _end_code_word_check(req.conversation)
         state = self.state(session, req)
         state.queued_at, state.fallback_at = utcnow(), None
         req.conversation.mode = Mode.QUEUED
@@ -286,6 +290,7 @@ class Handoffs:
         """Hand back to the assistant (the conversation goes on) or close it (a new one next)."""
         req.status, req.closed_at = "closed", utcnow()
         conv = req.conversation
+        _end_code_word_check(conv)
         conv.mode = Mode.CLOSED if close else Mode.BOT
         conv.choices = []
         kind = "handoff.closed" if close else "handoff.released"
@@ -355,3 +360,10 @@ class Handoffs:
             )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _end_code_word_check(conv: Conversation) -> None:
+    """A question for the code word belongs to the person who asked it: when the handoff moves
+    on (another person, another queue, back to the assistant), an answer is no longer awaited."""
+    if conv.awaiting == Awaiting.CODE_WORD_CHECK:
+        conv.awaiting = None

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.directory.service import Directory
+from bot.events import Event
 from bot.handoff import card
 from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
 from bot.safety.text import fold_command
+from bot.store.console_models import AuditEvent
 from bot.store.crypto import Crypto
 from bot.store.models import Awaiting, Consent, Conversation, Mode
 from bot.types import Reply, ReplyButton
@@ -37,6 +39,12 @@ PAYLOADS = frozenset(
         "handoff_place",
     }
 )
+# The audit action for each result of a code-word check (the names the console used before).
+AUDIT_ACTIONS = {
+    "matched": "case.code_word_ok",
+    "no_match": "case.code_word_wrong",
+    "blocked": "case.code_word_blocked",
+}
 # While a person from the team is writing, the assistant stays silent except for these.
 WHILE_WITH_STAFF = frozenset({"choose_language", "handoff_place", "handoff_leave"})
 
@@ -165,6 +173,44 @@ class HandoffDesk:
         conv.awaiting = None
         saved = self.renderer.render("utter_code_word_saved", ctx, d)
         return [saved, self.consent(s, conv, ctx, d)]
+
+    def check_code_word(
+        self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory, text: str
+    ) -> list[Reply]:
+        """The answer to staff's "what is your code word": compared with the keyed hash, then
+        forgotten. The transcript gets only the result (a ``check`` line staff see as "code word:
+        matched / did not match"); the word is never kept, logged or sent to Rasa, and the
+        caller has the message deleted from the chat where the platform allows it.
+
+        The step ends with this answer whatever it was, so a later message is never swallowed:
+        staff ask again if they want to."""
+        conv.awaiting = None
+        req = self.handoffs.open_request(s, conv)
+        if req is None:  # the handoff ended meanwhile: nothing to check against
+            return [self.renderer.render("utter_code_word_checked", ctx, d)]
+        state = self.handoffs.state(s, req)
+        if state.code_word_failures >= card.MAX_CODE_WORD_TRIES:
+            result = "blocked"
+        elif req.status == "accepted" and card.code_word_matches(
+            self.crypto, req.code_word_hash, text
+        ):
+            req.code_word_confirmed = True
+            result = "matched"
+        else:
+            state.code_word_failures += 1
+            result = "no_match"
+        self.handoffs.keep_message(s, conv, result, "check")
+        # The case view's panel refreshes on this (a match opens the details); no content.
+        self.handoffs.events.publish(Event("handoff.code_word", conv.id, {"handoff": req.id}))
+        s.add(  # who asked, and what came of it; as the console's audit rows, never the word
+            AuditEvent(
+                staff_id=req.staff_id,
+                action=AUDIT_ACTIONS[result],
+                conversation_id=conv.id,
+                detail={"failures": state.code_word_failures},
+            )
+        )
+        return [self.renderer.render("utter_code_word_checked", ctx, d)]
 
     def waiting(
         self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory, intent: str

@@ -665,6 +665,28 @@ MESSAGES: dict[str, MessageDef] = {
             ),
             safety_critical=True,
         ),
+        # Staff ask for the code word during a live handoff (bot/handoff/live.py): the answer is
+        # checked and forgotten, never put in the transcript staff read.
+        _m(
+            "utter_ask_code_word_check",
+            N_(
+                "utter_ask_code_word_check",
+                "Automatic message.\n{staff_name} asks for your code word, to be sure it is you. "
+                "Write only the word in your next message. I check it and do not keep it. "
+                "What is your code word?",
+            ),
+            question=True,
+            safety_critical=True,
+        ),
+        _m(
+            "utter_code_word_checked",
+            N_(
+                "utter_code_word_checked",
+                "Thank you.\nI checked it and told the team the result. The word itself is not "
+                "kept. If your message with it is still in this chat, you can delete it.",
+            ),
+            safety_critical=True,
+        ),
         # The summary's lines: enumerated fields only, each one a line of its own.
         _m("card_language", N_("card_language", "- Language: {value}")),
         _m("card_country", N_("card_country", "- Country: {value}")),
@@ -816,6 +838,27 @@ MESSAGES: dict[str, MessageDef] = {
                 "To go back to the automated assistant, send {back_word}.",
             ),
             buttons=(Button("button_place", "/handoff_place"),),
+            safety_critical=True,
+        ),
+        # More messages than BOT_CONTACT_RATE_MESSAGES in BOT_CONTACT_RATE_WINDOW_SECONDS: said
+        # once per window (bot/conversation/rate.py). Danger, exit and delete words still work.
+        _m(
+            "utter_slow_down",
+            N_(
+                "utter_slow_down",
+                "One moment.\nYou are sending many messages very fast, and I cannot answer all "
+                "of them. Please wait a minute, then write again. If you are in danger, say so: "
+                "that always gets an answer.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_slow_down_handoff",
+            N_(
+                "utter_slow_down_handoff",
+                "One moment.\nYou are sending many messages very fast. They are all kept for "
+                "the team. Please write a little more slowly, so the team can follow.",
+            ),
             safety_critical=True,
         ),
         _m(

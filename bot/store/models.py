@@ -51,6 +51,9 @@ class Awaiting(StrEnum):
 
     COUNTRY = "country"  # resolved against country names in every language
     CODE_WORD = "code_word"  # hashed at once, never stored, logged or sent to Rasa
+    # Staff asked for the code word in a live handoff: the next text is checked against the hash,
+    # never kept in the transcript, logged or sent to Rasa; staff see only whether it matched.
+    CODE_WORD_CHECK = "code_word_check"
 
 
 class Contact(Base):
@@ -171,7 +174,8 @@ class HandoffMessage(Base):
     handoff_id: Mapped[str] = mapped_column(
         ForeignKey("handoff_requests.id", ondelete="CASCADE"), index=True
     )
-    direction: Mapped[str] = mapped_column(String(8))  # in / out
+    # in (survivor) / out (staff) / bot / sys / check (a code-word check's result, never the word)
+    direction: Mapped[str] = mapped_column(String(8))
     text_enc: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

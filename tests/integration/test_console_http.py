@@ -14,6 +14,7 @@ import uuid
 
 import httpx
 import pytest
+from fakes.rasa import FakeRasa
 from kit import (
     PASSWORD,
     Account,
@@ -32,7 +33,7 @@ from sqlalchemy import text as sql
 
 from bot.console.auth import Accounts
 from bot.runtime import Runtime
-from bot.store.console_models import AuditEvent, HandoffNote
+from bot.store.console_models import AuditEvent, HandoffNote, HandoffState
 from bot.store.models import (
     Consent,
     Contact,
@@ -279,36 +280,163 @@ async def test_summary_can_be_changed_or_refused(
     assert "solo se compartió el idioma" in page.text  # Lucía's console is in Spanish
 
 
+def tables_mention(stack: Runtime, *words: str) -> list[str]:
+    """Every table with a row that holds one of ``words`` in clear (case-insensitive)."""
+    found = []
+    with stack.db.engine.connect() as conn:
+        for table in stack.db.engine.dialect.get_table_names(conn):
+            for row in conn.execute(sql(f'SELECT * FROM "{table}"')):
+                flat = " ".join(str(v) for v in row).lower()
+                if any(w.lower() in flat for w in words):
+                    found.append(table)
+    return found
+
+
 async def test_code_word_gate_and_never_stored_in_clear(
-    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+    stack: Runtime,
+    signed_in: SignIn,
+    staff: dict[str, Account],
+    fake_rasa: FakeRasa,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Staff ask; the survivor's answers are checked against the hash and forgotten: never in
+    the transcript, a table, a log line or Rasa; staff see only "did not match" / "matched"."""
+    caplog.set_level(logging.DEBUG)
     client = await signed_in(staff["lucia"].email)
     survivor = Survivor(stack, "es", "MX")
     await survivor.ask_for_person()
     asked = await survivor.tap("/card_code_word")
     assert asked.replies[0].key == "utter_ask_code_word"
     word = f"Girasol{uuid.uuid4().hex[:4]}"
+    wrong_word = f"Amapola{uuid.uuid4().hex[:4]}"
     saved = await survivor.say(word)
     assert [r.key for r in saved.replies] == ["utter_code_word_saved", "utter_ask_handoff_consent"]
-    with stack.db.engine.connect() as conn:
-        for table in stack.db.engine.dialect.get_table_names(conn):
-            for row in conn.execute(sql(f'SELECT * FROM "{table}"')):
-                assert word.lower() not in " ".join(str(v) for v in row).lower(), table
+    assert not tables_mention(stack, word)
     req = await queued(survivor)
     await survivor.say("mensaje antes de que alguien se una")
     page = await client.get(f"/c/{req.id}")
     assert 'id="details-hidden"' in page.text and "mensaje antes" not in page.text
+    assert 'id="ask-code-word"' not in page.text  # only the person who accepted may ask
     await accepted(client, survivor, req)
-    await survivor.say(word.lower())  # they answer the question
+    page = await client.get(f"/c/{req.id}")
+    assert 'id="ask-code-word"' in page.text and 'name="code_word"' not in page.text
+    parsed_before = len(fake_rasa.understood)
+
+    asking = await post(client, f"/c/{req.id}/code-word", req.id)
+    assert 'id="code-word-waiting"' in asking.text
+    question = await survivor.wait_for("utter_ask_code_word_check")
+    assert "Lucía" in question.text
+    wrong = await survivor.say(wrong_word)
+    assert [r.key for r in wrong.replies] == ["utter_code_word_checked"]
+    assert wrong.extras.get("forget_message") is True  # deleted from the Telegram chat
     messages = await client.get(f"/c/{req.id}/part/messages")
-    assert word.lower() in messages.text and "mensaje antes" not in messages.text
-    wrong = await post(client, f"/c/{req.id}/code-word", req.id, code_word="rosa")
-    assert 'id="details-hidden"' in wrong.text
-    right = await post(client, f"/c/{req.id}/code-word", req.id, code_word=f" {word.upper()}! ")
-    assert 'id="details-hidden"' not in right.text and 'id="card-country"' in right.text
-    assert "mensaje antes" in (await client.get(f"/c/{req.id}/part/messages")).text
+    assert "Palabra clave: no coincide" in messages.text  # Lucía's console is in Spanish
+    assert wrong_word.lower() not in messages.text.lower()
+    panel = await client.get(f"/c/{req.id}/part/panel")
+    assert 'id="details-hidden"' in panel.text and 'id="ask-code-word"' in panel.text
+
+    await post(client, f"/c/{req.id}/code-word", req.id)
+    await survivor.wait_for("utter_ask_code_word_check")
+    right = await survivor.say(f" {word.upper()}! ")
+    assert [r.key for r in right.replies] == ["utter_code_word_checked"]
+    panel = await client.get(f"/c/{req.id}/part/panel")
+    assert 'id="details-hidden"' not in panel.text and 'id="card-country"' in panel.text
+    messages = await client.get(f"/c/{req.id}/part/messages")
+    assert "mensaje antes" in messages.text  # what came before the join shows now
+    assert "Palabra clave: coincide" in messages.text
+    assert word.lower() not in messages.text.lower()
+
+    with stack.db.session() as s:
+        lines = [
+            (m.direction, stack.crypto.decrypt(m.text_enc))
+            for m in s.scalars(
+                select(HandoffMessage)
+                .where(HandoffMessage.handoff_id == req.id)
+                .order_by(HandoffMessage.id)
+            )
+        ]
+        state = s.get(HandoffState, req.id)
+        assert state is not None and state.code_word_failures == 1
+        conv = s.get(Conversation, req.conversation_id)
+        assert conv is not None and conv.awaiting is None
+    assert [text for kind, text in lines if kind == "check"] == ["no_match", "matched"]
+    assert not [t for _, t in lines if t and (word.lower() in t.lower() or wrong_word in t)]
+    assert not tables_mention(stack, word, wrong_word)
+    assert len(fake_rasa.understood) == parsed_before  # neither answer went to Rasa
+    for record in caplog.records:
+        line = record.getMessage() + " " + str(record.__dict__)
+        assert word.lower() not in line.lower() and wrong_word not in line, record.name
     actions = audit_actions(stack, req.conversation_id)
+    assert actions.count("case.code_word_asked") == 2
     assert "case.code_word_wrong" in actions and "case.code_word_ok" in actions
+    again = await post(client, f"/c/{req.id}/code-word", req.id)  # confirmed: nothing to ask
+    assert "problem=gone" in str(again.url) and 'id="ask-code-word"' not in again.text
+
+
+async def test_the_exit_word_answers_the_code_word_question_by_leaving(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
+    client = await signed_in(staff["lucia"].email)
+    survivor = Survivor(stack, "es", "MX")
+    await survivor.ask_for_person()
+    await survivor.tap("/card_code_word")
+    await survivor.say(f"Girasol{uuid.uuid4().hex[:4]}")
+    req = await queued(survivor)
+    await accepted(client, survivor, req)
+    await post(client, f"/c/{req.id}/code-word", req.id)
+    await survivor.wait_for("utter_ask_code_word_check")
+    left = await survivor.say("SALIR")
+    assert left.mode == Mode.CLOSED and left.extras.get("erase_chat") is True
+    assert "utter_code_word_checked" not in [r.key for r in left.replies]
+    with stack.db.session() as s:
+        assert s.get(HandoffRequest, req.id) is None
+    assert not [a for a in audit_actions(stack, req.conversation_id) if "code_word_" in a]
+
+
+async def test_a_crisis_during_the_code_word_question_reaches_staff_and_the_question_stays(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
+    """A crisis message is never taken for the code word: it is answered with the numbers and
+    shown to staff; the next message is still the answer (never shown)."""
+    client = await signed_in(staff["lucia"].email)
+    survivor = Survivor(stack, "es", "MX")
+    await survivor.ask_for_person()
+    await survivor.tap("/card_code_word")
+    word = f"Girasol{uuid.uuid4().hex[:4]}"
+    await survivor.say(word)
+    req = await queued(survivor)
+    await accepted(client, survivor, req)
+    await post(client, f"/c/{req.id}/code-word", req.id)
+    await survivor.wait_for("utter_ask_code_word_check")
+    crisis = await survivor.say("me tienen encerrada")
+    assert crisis.crisis and [r.key for r in crisis.replies] == ["utter_crisis_in_handoff"]
+    answer = await survivor.say(word)
+    assert [r.key for r in answer.replies] == ["utter_code_word_checked"]
+    messages = await client.get(f"/c/{req.id}/part/messages")
+    assert "me tienen encerrada" in messages.text and "Palabra clave: coincide" in messages.text
+    assert word.lower() not in messages.text.lower()
+
+
+async def test_staff_cannot_ask_for_the_code_word_when_they_may_not_write(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
+    """ "Only when I write": a question held until they write would arrive after the message it
+    asks for, so it is refused like a reply, and no answer is awaited."""
+    client = await signed_in(staff["lucia"].email)
+    survivor = Survivor(stack, "es", "MX")
+    await survivor.ask_for_person()
+    await survivor.tap("/card_code_word")
+    await survivor.say(f"Girasol{uuid.uuid4().hex[:4]}")
+    req = await queued(survivor)
+    await accepted(client, survivor, req)
+    survivor.age_turn(stack.settings.console_turn_minutes + 1)
+    refused = await post(client, f"/c/{req.id}/code-word", req.id)
+    assert 'role="alert"' in refused.text and 'id="ask-code-word"' in refused.text
+    assert "case.code_word_ask_refused" in audit_actions(stack, req.conversation_id)
+    later = await survivor.say("hola otra vez")
+    assert "utter_code_word_checked" not in [r.key for r in later.replies]
+    messages = await client.get(f"/c/{req.id}/part/messages")
+    assert "hola otra vez" in messages.text
 
 
 async def test_role_limits_who_opens_a_conversation(

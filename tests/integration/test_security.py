@@ -47,7 +47,7 @@ from bot.console.auth import Accounts
 from bot.directory.hsds import importing
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent, StaffSession, StaffUser
-from bot.store.models import utcnow
+from bot.store.models import Conversation, HandoffRequest, utcnow
 
 __all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
 pytestmark = pytest.mark.security
@@ -473,3 +473,44 @@ async def test_the_code_word_is_deleted_from_the_telegram_chat(stack: Runtime) -
     assert word_id not in before
     await wait_until(lambda: word_id in tg.deleted(person.chat_id))
     assert not set(before) & set(tg.deleted(person.chat_id))  # only the code word
+
+
+async def test_the_answer_to_staffs_code_word_question_is_deleted_from_the_telegram_chat(
+    stack: Runtime,
+) -> None:
+    port = urlsplit(stack.settings.telegram_api_url).port
+    assert port is not None
+    tg: FakeTelegram = running(FakeTelegram, port, token=stack.settings.telegram_token)
+    person = TelegramPerson(stack, tg, "es")
+    stack.conversations.prepare("telegram", str(person.chat_id), "es", "MX")
+    await person.say("hola")
+    last = await person.say("1")  # it is safe to chat
+    for data in ("/request_human", "/card_code_word"):
+        last = await person.tap(data, last[-1]["message_id"])
+    word = f"Girasol{uuid.uuid4().hex[:4]}"
+    await person.say(word)
+    word_id = person.my_message_ids[-1]
+    await wait_until(lambda: word_id in tg.deleted(person.chat_id))
+    last = await person.tap("/handoff_yes", last[-1]["message_id"])
+    with stack.db.session() as s:
+        req = s.scalar(
+            select(HandoffRequest)
+            .join(Conversation)
+            .where(Conversation.contact_id == person.contact_id, HandoffRequest.status == "queued")
+        )
+        assert req is not None
+        hid = req.id
+    await stack.live.accept(hid, "staff-telegram-test", "Lucía")
+    await stack.live.ask_code_word(hid, "staff-telegram-test")
+    await wait_until(
+        lambda: "Lucía" in " ".join(m.get("text", "") for m in tg.sent(person.chat_id))
+    )
+    before = list(person.my_message_ids)
+    await person.say(word.lower())
+    answer_id = person.my_message_ids[-1]
+    assert answer_id not in before
+    await wait_until(lambda: answer_id in tg.deleted(person.chat_id))
+    assert set(tg.deleted(person.chat_id)) & set(person.my_message_ids) == {word_id, answer_id}
+    with stack.db.session() as s:
+        confirmed = s.get(HandoffRequest, hid)
+        assert confirmed is not None and confirmed.code_word_confirmed

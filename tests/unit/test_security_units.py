@@ -17,6 +17,8 @@ from bot.channels.base import loads_object
 from bot.channels.whatsapp import parse, too_old
 from bot.console import totp
 from bot.console.auth import AccountError, Accounts, Throttle, check_password, delay_after
+from bot.conversation import rate as rate_module
+from bot.conversation.rate import ContactRate, Verdict
 from bot.directory.hsds.csv_tables import csv_text, from_tables
 from bot.http_limits import RateLimiter, client_int
 from bot.settings import Settings
@@ -145,3 +147,38 @@ def test_old_signed_whatsapp_messages_are_dropped() -> None:
 def test_passwords_of_spaces_or_unstorable_text_are_refused(password: str) -> None:
     with pytest.raises(AccountError):
         check_password(password)
+
+
+def test_the_contact_rate_limit_counts_per_contact_per_window_and_says_so_once() -> None:
+    now = [1000.0]
+    rate = ContactRate(3, 60, clock=lambda: now[0])
+    assert [rate.count("a") for _ in range(3)] == [Verdict()] * 3
+    assert rate.count("b") == Verdict()  # another person has their own count
+    assert rate.count("a") == Verdict(over=True, note=True)
+    assert rate.count("a") == Verdict(over=True, note=True)  # not told yet: still due
+    rate.told("a")
+    assert rate.count("a") == Verdict(over=True, note=False)
+    now[0] += 59.9
+    assert rate.count("a") == Verdict(over=True, note=False)
+    now[0] += 0.1  # the window ended: a new one, with a new note if needed
+    assert [rate.count("a") for _ in range(4)] == [Verdict()] * 3 + [Verdict(True, True)]
+    rate.forget("a")  # erased: the count goes too
+    assert rate.count("a") == Verdict()
+
+
+def test_the_contact_rate_limit_is_off_at_zero_and_bounded_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    off = ContactRate(0, 60)
+    assert all(off.count("a") == Verdict() for _ in range(1000))
+    monkeypatch.setattr(rate_module, "MAX_TRACKED", 10)
+    now = [0.0]
+    rate = ContactRate(1, 60, clock=lambda: now[0])
+    for n in range(10):
+        rate.count(f"old-{n}")
+    now[0] = 61.0  # their windows ended: a newcomer makes room by dropping them
+    rate.count("new")
+    assert set(rate._windows) == {"new"}
+    for n in range(20):  # all running: the oldest half goes, the table never passes the bound
+        rate.count(f"busy-{n}")
+        assert len(rate._windows) <= 10

@@ -1,0 +1,87 @@
+"""The per-contact rate limit: how many messages one person may send in a window before the
+assistant stops answering each one and asks them, once, to slow down.
+
+Why: one contact sending hundreds of messages a minute (a script, a stuck phone, someone holding a
+key down) made every reply go to Rasa and every line of a live handoff into a transcript staff
+decrypt on every refresh. The limit is per contact, counted in memory (one bot process per
+database, as the contact locks), in fixed windows of ``BOT_CONTACT_RATE_WINDOW_SECONDS`` that start
+with the contact's first message; ``BOT_CONTACT_RATE_MESSAGES`` of 0 turns it off.
+
+What it never does: hold back a crisis or self-harm message, a command (exit, delete, stop, menu,
+person, language), an answer to staff's question for the code word, or a button tap; those are
+routed before it (``routes.py``). Above the limit a message in a live handoff is still kept for the
+team (nothing a person writes to the team is lost); outside a handoff nothing was ever kept, and
+the assistant stays quiet until the window ends. Either way the person is told once per window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Windows kept at most; beyond this the ended ones are dropped (a flood of new contacts cannot
+# grow the table without bound, and an ended window means nothing).
+MAX_TRACKED = 50_000
+
+
+@dataclass
+class _Window:
+    started: float
+    count: int = 0
+    noted: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    over: bool = False  # this message is above the limit
+    note: bool = False  # and the person has not been told yet in this window
+
+
+class ContactRate:
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self._windows: dict[str, _Window] = {}
+
+    def count(self, contact_id: str) -> Verdict:
+        """Count one message from this contact and say whether it is above the limit."""
+        if self.limit <= 0 or self.window_seconds <= 0:
+            return Verdict()
+        now = self.clock()
+        window = self._windows.get(contact_id)
+        if window is None or now - window.started >= self.window_seconds:
+            if window is None and len(self._windows) >= MAX_TRACKED:
+                self._forget_ended(now)
+            window = self._windows[contact_id] = _Window(started=now)
+        window.count += 1
+        if window.count <= self.limit:
+            return Verdict()
+        return Verdict(over=True, note=not window.noted)
+
+    def told(self, contact_id: str) -> None:
+        """The person was asked to slow down: not again in this window. (Marked only when the
+        note is sent, so a message above the limit that goes through anyway, a button or the
+        exit word, does not use it up.)"""
+        window = self._windows.get(contact_id)
+        if window is not None:
+            window.noted = True
+
+    def forget(self, contact_id: str) -> None:
+        """The contact was erased (DELETE): nothing about them stays, a count included."""
+        self._windows.pop(contact_id, None)
+
+    def _forget_ended(self, now: float) -> None:
+        ended = [k for k, w in self._windows.items() if now - w.started >= self.window_seconds]
+        for key in ended:
+            del self._windows[key]
+        if len(self._windows) >= MAX_TRACKED:  # all still running: drop the oldest
+            oldest = sorted(self._windows, key=lambda k: self._windows[k].started)
+            for key in oldest[: len(oldest) // 2]:
+                del self._windows[key]
