@@ -442,6 +442,23 @@ class LanguageLexicon:
         return matches
 
 
+_SHIPPED: dict[tuple[str, Path], LanguageLexicon] = {}
+_SHIPPED_LOCK = threading.Lock()
+
+
+def shipped_lexicon(language: str, directory: Path = LEXICON_DIR) -> LanguageLexicon:
+    """A language's shipped lists, compiled once per process: every ``Lexicons`` (a runtime, a
+    console measurement, a test) shares them. Nothing changes them; admins' phrases live in the
+    copies ``with_added`` makes, and the lemma extension they share only grows (any table between
+    the needed entries and the full one matches the same)."""
+    key = (language, directory)
+    with _SHIPPED_LOCK:
+        found = _SHIPPED.get(key)
+        if found is None:
+            found = _SHIPPED[key] = LanguageLexicon(language, directory)
+        return found
+
+
 def _outweighs(winner: Match, loser: Match) -> bool:
     """Whether ``winner`` reads the words of ``loser`` better (see Lexicons.matches)."""
     if winner.end < loser.start or loser.end < winner.start:
@@ -502,8 +519,10 @@ class Lexicons:
             with self._lock:
                 if self._tables is None:
                     self._tables = {
-                        lang: LanguageLexicon(
-                            lang, self.directory, self._lemmas(lang) if self._lemmas else None
+                        lang: (
+                            LanguageLexicon(lang, self.directory, self._lemmas(lang))
+                            if self._lemmas
+                            else shipped_lexicon(lang, self.directory)
                         ).with_added(self._added.get(lang, {}))
                         for lang in self.languages
                     }
