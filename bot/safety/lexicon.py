@@ -9,6 +9,9 @@ phrase allows up to three other words; a phrase starting with ``=`` matches only
 ("=sos": "SOS!!" is a cry for help, "vos sos" is Argentine Spanish for "you are"). Phrases
 from ``not_crisis.txt`` veto the matches they contain.
 
+Lemmas come from spaCy's lookup tables, cut down to the entries that can matter for these phrases
+(bot/safety/lemmas.py): the full tables would take ~440 MB.
+
 Each language has four lists of phrases: ``crisis.txt`` (danger now to the writer),
 ``self_harm.txt``, ``others.txt`` (danger now to someone the writer tells about: a child, a
 relative, someone with them) and ``not_crisis.txt`` (idioms that veto), and the context markers of
@@ -17,23 +20,36 @@ relative, someone with them) and ``not_crisis.txt`` (idioms that veto), and the 
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import spacy
 import yaml
-from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from bot.safety.context import MARKERS, Marker, laughter, set_aside, tempering
+from bot.safety.lemmas import (
+    CONTRACTIONS,
+    MAX_SUFFIX,
+    TABLE_FILE,
+    Reach,
+    allowed_edits,
+    fingerprint,
+    full_entries,
+    needed,
+    normalize,
+    read_table,
+    tokenizer,
+)
 from bot.safety.text import fold
+
+log = logging.getLogger(__name__)
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
 GAP = "..."
 MAX_GAP = 3
-MAX_SUFFIX = 4
 
 
 @dataclass(frozen=True)
@@ -64,14 +80,6 @@ class Match:
     exact: float = 1.0
 
 
-def _allowed_edits(length: int) -> int:
-    if length <= 4:
-        return 0
-    if length <= 8:
-        return 1
-    return 2
-
-
 def _word_matches(pattern: Word, token: Word) -> bool:
     for p, t in (
         (pattern.surface, token.surface),
@@ -83,7 +91,7 @@ def _word_matches(pattern: Word, token: Word) -> bool:
             return True
         if len(p) >= 5 and t.startswith(p) and len(t) - len(p) <= MAX_SUFFIX:
             return True
-        edits = _allowed_edits(len(p))
+        edits = allowed_edits(len(p))
         if (
             edits
             and p[:1] == t[:1]
@@ -94,36 +102,31 @@ def _word_matches(pattern: Word, token: Word) -> bool:
     return False
 
 
-# Contracted forms the lookup tables leave without a lemma: "they're" is "they" + "re", which must
-# read as "are" (lemma "be") for "they are watching me" to match "they're watching me".
-CONTRACTIONS: dict[str, dict[str, str]] = {"en": {"re": "be"}}
-
-
 class LanguageAnalyzer:
-    """spaCy's blank tokenizer and the lookup lemmatizer of spacy-lookups-data: no download."""
+    """spaCy's blank tokenizer and a lookup table of lemmas (``{form: lemma}``; a form missing is
+    its own lemma, as with spaCy's lookup lemmatizer): no download, no model."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, lemmas: Mapping[str, str]) -> None:
         self.language = language
-        self.nlp = spacy.blank(language)
-        self.nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-        self.nlp.initialize()
+        self.nlp = tokenizer(language)
+        self.lemmas = lemmas
         self.contractions = CONTRACTIONS.get(language, {})
 
     def words(self, text: str) -> list[Word]:
-        doc = self.nlp(text.lower())
-        folded = self.nlp(fold(text))
+        doc = self.nlp.make_doc(text.lower())
+        folded = self.nlp.make_doc(fold(text))
+        lemmas = self.lemmas
         out: list[Word] = []
         for tok, ftok in zip(doc, folded, strict=False):
             if tok.is_punct or tok.is_space:
                 continue
-            lemma = tok.lemma_ or tok.text
-            if lemma == tok.text and ftok.lemma_:
-                lemma = ftok.lemma_  # unaccented spelling may still be in the table
-            lemma = self.contractions.get(fold(lemma).strip("'"), lemma)
+            lemma = lemmas.get(tok.text, tok.text)
+            if lemma == tok.text:
+                lemma = lemmas.get(ftok.text, ftok.text)  # the unaccented spelling may be there
             out.append(
                 Word(
                     surface=fold(tok.text).strip("'"),
-                    lemma=fold(lemma).strip("'"),
+                    lemma=normalize(lemma, self.contractions),
                     start=tok.idx,
                     end=tok.idx + len(tok.text),
                 )
@@ -132,7 +135,7 @@ class LanguageAnalyzer:
             out = [
                 Word(
                     surface=fold(t.text).strip("'"),
-                    lemma=fold(t.lemma_ or t.text).strip("'"),
+                    lemma=fold(lemmas.get(t.text, t.text)).strip("'"),
                     start=t.idx,
                     end=t.idx + len(t.text),
                 )
@@ -187,10 +190,12 @@ class PhraseList:
             self._surfaces.setdefault(surface, set()).add(wid)
             self._strings.setdefault(surface, set()).add(wid)
             self._strings.setdefault(lemma, set()).add(wid)
-        self._by_length: dict[int, list[str]] = {}
-        for string in self._strings:
-            self._by_length.setdefault(len(string), []).append(string)
+        self._reach = Reach(self._strings)
         self._cache: dict[str, frozenset[int]] = {}
+
+    def strings(self) -> set[str]:
+        """Every surface and lemma of the phrases' words (what message words are compared with)."""
+        return set(self._strings)
 
     def _matching_ids(self, x: str) -> frozenset[int]:
         """Ids of phrase words that token string ``x`` matches (same rules as _word_matches)."""
@@ -199,17 +204,9 @@ class PhraseList:
             return cached
         if self.strict:
             return frozenset(self._surfaces.get(x, ()))
-        found: set[int] = set(self._strings.get(x, ()))
-        for k in range(max(5, len(x) - MAX_SUFFIX), len(x)):  # x = phrase word + short suffix
-            found |= self._strings.get(x[:k], set())
-        candidates = [y for n in range(len(x) - 2, len(x) + 3) for y in self._by_length.get(n, ())]
-        if candidates:
-            for y, distance, _ in process.extract(
-                x, candidates, scorer=Levenshtein.distance, score_cutoff=2, limit=None
-            ):
-                edits = _allowed_edits(len(y))
-                if edits and distance <= edits and y[:1] == x[:1]:
-                    found |= self._strings[y]
+        found: set[int] = set()
+        for y in self._reach.reached(x):
+            found |= self._strings[y]
         result = frozenset(found)
         if len(self._cache) < 50_000:
             self._cache[x] = result
@@ -300,14 +297,97 @@ def read_context(path: Path) -> dict[str, list[str]]:
     }
 
 
+def shipped_phrases(base: Path) -> list[str]:
+    """Every phrase of a language's lists and context markers, in a fixed order."""
+    phrases = [line for kind in KINDS for line in read_lines(base / FILES[kind])]
+    for found in read_context(base / CONTEXT_FILE).values():
+        phrases.extend(found)
+    return phrases
+
+
+def phrase_strings(language: str, phrases: Iterable[str], lemmas: Mapping[str, str]) -> set[str]:
+    """The surfaces and lemmas of the phrases' words, read with the table ``lemmas``."""
+    analyzer = LanguageAnalyzer(language, lemmas)
+    found: set[str] = set()
+    for line in phrases:
+        for part in line.removeprefix("=").split(GAP):
+            for word in analyzer.words(part):
+                found.update((word.surface, word.lemma))
+    return found
+
+
+def build_table(
+    language: str,
+    phrases: list[str],
+    entries: Callable[[], Iterable[tuple[str, str]]] | None = None,
+) -> dict[str, str]:
+    """The lemma entries that can change what ``phrases`` match, from the full table
+    (spacy-lookups-data's, streamed from disk, unless ``entries`` gives another)."""
+    return needed(
+        language,
+        phrases,
+        entries or (lambda: full_entries(language)),
+        lambda table: phrase_strings(language, phrases, table),
+    )
+
+
+def lemma_table(language: str, base: Path) -> dict[str, str]:
+    """The shipped table of ``base``, or one built now if the phrase lists changed since."""
+    phrases = shipped_phrases(base)
+    shipped = read_table(base / TABLE_FILE)
+    if shipped is not None and shipped[0] == fingerprint(phrases):
+        return shipped[1]
+    log.warning(
+        "lemma table of %r does not match its phrase lists: building it now (run "
+        "`python -m bot.safety.lemmas` to ship it)",
+        language,
+    )
+    return build_table(language, phrases)
+
+
+class Extension:
+    """The lemma entries admins' phrases need beyond the shipped table, shared by every copy of a
+    language's lexicon. It only grows: any table between the needed entries and the full table
+    matches the same, so entries of a phrase since removed do no harm, and a phrase measured
+    before it goes live is not looked up twice."""
+
+    def __init__(self, language: str, shipped: Mapping[str, str], complete: bool = False) -> None:
+        self.language = language
+        self.table = shipped
+        self.complete = complete  # a full table (tests' reference) needs no extension
+        self.covered: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def cover(self, phrases: Iterable[str]) -> Mapping[str, str]:
+        """The table with the entries these phrases need (streams the full table if some are
+        new: a few seconds for the largest language)."""
+        with self._lock:
+            new = [p for p in dict.fromkeys(phrases) if p not in self.covered]
+            if new and not self.complete:
+                self.table = {**self.table, **build_table(self.language, new)}
+                self.covered = self.covered | set(new)
+            return self.table
+
+
 class LanguageLexicon:
     """The crisis, self-harm and veto phrase lists of one language: the shipped files, plus the
     phrases admins added from the console (kept apart, so a change rebuilds only those)."""
 
-    def __init__(self, language: str, directory: Path = LEXICON_DIR) -> None:
+    def __init__(
+        self,
+        language: str,
+        directory: Path = LEXICON_DIR,
+        lemmas: Mapping[str, str] | None = None,
+    ) -> None:
+        """``lemmas``: a complete table to use instead of the shipped one (tests compare the
+        shipped table with spaCy's full one this way)."""
         self.language = language
-        self.analyzer = LanguageAnalyzer(language)
         base = directory / language
+        if lemmas is None:
+            self.extension = Extension(language, lemma_table(language, base))
+        else:
+            self.extension = Extension(language, lemmas, complete=True)
+        self.analyzer = LanguageAnalyzer(language, self.extension.table)
         self.lists = {
             kind: PhraseList(self.analyzer, read_lines(base / FILES[kind])) for kind in KINDS
         }
@@ -331,15 +411,19 @@ class LanguageLexicon:
         ]
 
     def with_added(self, lines: dict[str, list[str]]) -> LanguageLexicon:
-        """A copy sharing the analyzer and the shipped lists, with these admin phrases."""
+        """A copy sharing the shipped lists, with these admin phrases (and the lemma entries
+        they need: the analyzer is replaced, never changed, when new ones come)."""
         copy = object.__new__(LanguageLexicon)
         copy.__dict__.update(self.__dict__)
         copy.added_lines = {k: tuple(lines.get(k, ())) for k in KINDS if lines.get(k)}
+        table = self.extension.cover(p for found in copy.added_lines.values() for p in found)
+        if table is not self.analyzer.lemmas:
+            copy.analyzer = LanguageAnalyzer(self.language, table)
         copy.added = {
             kind: (
                 self.added[kind]
                 if self.added_lines.get(kind) == found
-                else PhraseList(self.analyzer, list(found))
+                else PhraseList(copy.analyzer, list(found))
             )
             for kind, found in copy.added_lines.items()
         }
@@ -370,6 +454,23 @@ class LanguageLexicon:
                         )
                     )
         return matches
+
+
+_SHIPPED: dict[tuple[str, Path], LanguageLexicon] = {}
+_SHIPPED_LOCK = threading.Lock()
+
+
+def shipped_lexicon(language: str, directory: Path = LEXICON_DIR) -> LanguageLexicon:
+    """A language's shipped lists, compiled once per process: every ``Lexicons`` (a runtime, a
+    console measurement, a test) shares them. Nothing changes them; admins' phrases live in the
+    copies ``with_added`` makes, and the lemma extension they share only grows (any table between
+    the needed entries and the full one matches the same)."""
+    key = (language, directory)
+    with _SHIPPED_LOCK:
+        found = _SHIPPED.get(key)
+        if found is None:
+            found = _SHIPPED[key] = LanguageLexicon(language, directory)
+        return found
 
 
 def _outweighs(winner: Match, loser: Match) -> bool:
@@ -429,9 +530,15 @@ class Lexicons:
     the old or the new lexicon, never half of one.
     """
 
-    def __init__(self, languages: list[str], directory: Path = LEXICON_DIR) -> None:
+    def __init__(
+        self,
+        languages: list[str],
+        directory: Path = LEXICON_DIR,
+        lemmas: Callable[[str], Mapping[str, str]] | None = None,
+    ) -> None:
         self.languages = languages
         self.directory = directory
+        self._lemmas = lemmas  # a complete table per language instead of the shipped ones
         self._tables: dict[str, LanguageLexicon] | None = None
         self._added: dict[str, dict[str, list[str]]] = {}
         self._lock = threading.Lock()
@@ -443,9 +550,11 @@ class Lexicons:
             with self._lock:
                 if self._tables is None:
                     self._tables = {
-                        lang: LanguageLexicon(lang, self.directory).with_added(
-                            self._added.get(lang, {})
-                        )
+                        lang: (
+                            LanguageLexicon(lang, self.directory, self._lemmas(lang))
+                            if self._lemmas
+                            else shipped_lexicon(lang, self.directory)
+                        ).with_added(self._added.get(lang, {}))
                         for lang in self.languages
                     }
                 tables = self._tables
@@ -467,7 +576,7 @@ class Lexicons:
         lex = current[language]
         lines = {k: list(v) for k, v in lex.added_lines.items()}
         lines.setdefault(kind, []).append(phrase)
-        other = Lexicons(self.languages, self.directory)
+        other = Lexicons(self.languages, self.directory, self._lemmas)
         other._tables = {**current, language: lex.with_added(lines)}
         return other
 
