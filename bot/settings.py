@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     rasa_port: int = 5005
     rasa_timeout: float = 8.0  # seconds before the conversation answers without Rasa
     rasa_start_timeout: float = 240.0
+    # While Rasa starts, restarts or hangs, a message that needs it waits in the inbox this long
+    # before it gets the fixed apology with the numbers (crisis, exit, delete, language and
+    # "person" never wait).
+    rasa_wait_seconds: float = 300.0
+    rasa_restart_max_seconds: float = 60.0  # a dead Rasa is restarted after 1 s, 2 s, 4 s … this
     start_rasa: bool = True  # `bot run` starts Rasa itself; false when it runs elsewhere
     model_dir: Path = PROJECT_ROOT / "models"
     model_cache_dir: Path = (
@@ -97,6 +102,10 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = 600.0
     outbox_poll_seconds: float = 2.0  # how often pending rows are looked for without a wake-up
     outbox_dead_ttl_hours: int = 72  # dead letters (encrypted) are kept this long for staff
+    # Several bot processes on one PostgreSQL database: how long a process's claim on an inbox or
+    # outbox row lasts without renewal (it renews it every third of this while it lives), so
+    # how long the rows of a killed process wait before another process takes them over.
+    lease_seconds: float = 30.0
 
     # The staff console (/console) and the live handoff (bot/console/, docs/console.md).
     console_enabled: bool = True

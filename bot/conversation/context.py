@@ -38,6 +38,9 @@ class TurnContext:
     extras: dict[str, Any] = field(default_factory=dict)
     route: str = ""
     danger: float | None = None  # the model's crisis share (Parse.share of the crisis intents)
+    # Set by the durable inbox: when Rasa is away, raise ``RasaUnavailable`` (nothing is written,
+    # the message waits and is answered once Rasa is back) instead of the fixed apology.
+    wait_for_rasa: bool = False
     _directory: Directory | None = None
 
     @property
