@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # outbox row lasts without renewal (it renews it every third of this while it lives), so
     # how long the rows of a killed process wait before another process takes them over.
     lease_seconds: float = 30.0
+    # Turns one process runs at once (urgent ones come on top): a process takes no more people's
+    # messages than it can run, so the others on the same database take the rest. The database
+    # pool is sized for the default (bot/store/db.py).
+    inbox_concurrent_turns: int = 16
 
     # The staff console (/console) and the live handoff (bot/console/, docs/console.md).
     console_enabled: bool = True

@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.channels.inbox")
 
 TURN_ATTEMPTS = 3  # a turn that raises this often gets the fixed apology instead of silence
-CONCURRENT_TURNS = 16
 RASA_RETRY_SECONDS = 2.0  # how soon a message that found Rasa away is tried again
 # Never wait for Rasa, nor behind anything that does: the screen decides these at the webhook.
 URGENT_COMMANDS = {Command.EXIT, Command.DELETE, Command.LANGUAGE, Command.PERSON}
@@ -77,7 +76,8 @@ class Inbox(KeyedWorker):
         self.lease = lease or Lease(runtime.settings.lease_seconds)
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(CONCURRENT_TURNS)
+        self._turns = runtime.settings.inbox_concurrent_turns
+        self._slots = asyncio.Semaphore(self._turns)
 
     # --- the webhook side ---
 
@@ -146,14 +146,19 @@ class Inbox(KeyedWorker):
             wait = poll
             try:
                 due, wait = self._due()
-                for contact_id in due:
-                    if contact_id not in self._active:
-                        self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+                # Urgent ones always; the rest only as many as there are free turn slots, so
+                # other processes on the database take what this one could not run now.
+                free = self._turns - len(self._active)
+                for contact_id, urgent in due:
+                    if contact_id in self._active or (not urgent and free <= 0):
+                        continue
+                    free -= 0 if urgent else 1
+                    self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
             except Exception:
                 log.exception("inbox scan failed")
             await wait_for(self._wake, wait)
 
-    def _due(self) -> tuple[list[str], float]:
+    def _due(self) -> tuple[list[tuple[str, bool]], float]:
         """Contacts with a row that may be tried now and nobody else's claim on them; and how
         long until the next row that waits (a backoff, Rasa away) may be tried."""
         now = utcnow()
@@ -166,14 +171,18 @@ class Inbox(KeyedWorker):
         ready = or_(InboxMessage.not_before.is_(None), InboxMessage.not_before <= now)
         with self.runtime.db.session() as s:
             rows = s.execute(
-                select(InboxMessage.contact_id, InboxMessage.channel)
+                select(InboxMessage.contact_id, InboxMessage.channel, InboxMessage.urgent)
                 .where(ready, InboxMessage.contact_id.not_in(claimed))
-                .distinct()
+                .order_by(InboxMessage.id)
             ).all()
             later = s.scalar(select(func.min(InboxMessage.not_before)).where(~ready))
         if later is not None:
             wait = min(wait, max((later - now).total_seconds(), 0.01))
-        return [c for c, channel in rows if channel in self.channels], wait
+        due: dict[str, bool] = {}  # the longest waiting first; urgent if any row is
+        for contact_id, channel, urgent in rows:
+            if channel in self.channels:
+                due[contact_id] = due.get(contact_id, False) or bool(urgent)
+        return sorted(due.items(), key=lambda item: not item[1]), wait
 
     def _claim(self, contact_id: str) -> Claim | None:
         """Take the contact's next row: its first, or, while that one waits (Rasa away, a

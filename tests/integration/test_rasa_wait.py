@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from fakes import running
 from fakes.people import TelegramPerson, count, wait_until
 from fakes.rasa import FakeRasa
 from fakes.telegram import FakeTelegram
+from kit import Turns
 from sqlalchemy import select
 
 from bot.channels.inbox import RASA_RETRY_SECONDS
@@ -31,7 +32,6 @@ from bot.runtime import Runtime
 from bot.server import Stack
 from bot.store.channel_models import InboxMessage, OutboxMessage
 from bot.store.models import Conversation
-from bot.types import Inbound, TurnResult
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -42,30 +42,6 @@ def tg(stack: Runtime) -> FakeTelegram:
     assert port is not None
     fake: FakeTelegram = running(FakeTelegram, port, token=stack.settings.telegram_token)
     return fake
-
-
-Handle = Callable[..., Awaitable[TurnResult]]
-
-
-class Turns:
-    """Records the reply keys of every turn the inbox runs (wrapping ``handle`` in place)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.keys: dict[str, list[list[str]]] = {}
-        self.original: Handle = runtime.conversations.handle
-
-    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult:
-        result = await self.original(msg, wait_for_rasa=wait_for_rasa)
-        self.keys.setdefault(msg.user_id, []).append([r.key or "" for r in result.replies])
-        return result
-
-    def __enter__(self) -> Turns:
-        self.runtime.conversations.handle = self.handle  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.runtime.conversations.handle  # the class's method again
 
 
 def waiting_rows(runtime: Runtime, contact_id: str) -> list[tuple[int, bool]]:

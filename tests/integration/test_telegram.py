@@ -21,7 +21,6 @@ from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 from sqlalchemy import update
 
 from bot.channels import Channels
-from bot.channels.inbox import CONCURRENT_TURNS
 from bot.channels.telegram.channel import TelegramChannel
 from bot.runtime import Runtime, build_runtime
 from bot.store.channel_models import InboxMessage, OutboxMessage, PlatformMessage
@@ -306,7 +305,9 @@ async def test_a_crisis_is_answered_while_every_turn_slot_waits_for_rasa(
 ) -> None:
     """Under load, ordinary turns wait for Rasa and fill every turn slot; a crisis from someone
     else is still answered at once (it takes no slot), and the others are answered after."""
-    busy = [TelegramPerson(stack, tg, "es") for _ in range(CONCURRENT_TURNS + 4)]
+    busy = [
+        TelegramPerson(stack, tg, "es") for _ in range(stack.settings.inbox_concurrent_turns + 4)
+    ]
     for person in busy:
         await person.say("hola")
     crisis = TelegramPerson(stack, tg, "es")
