@@ -151,14 +151,14 @@ class RasaSupervisor:
     def __init__(
         self,
         client: RasaClient,
-        current: Callable[[], RasaProcess | None],
+        get_process: Callable[[], RasaProcess | None],
         replace: Callable[[RasaProcess], None],
         max_backoff: float,
         hung_seconds: float,
         check_seconds: float = 1.0,
     ) -> None:
         self.client = client
-        self.current = current
+        self.get_process = get_process
         self.replace = replace
         self.max_backoff = max_backoff
         self.hung_seconds = hung_seconds
@@ -171,7 +171,7 @@ class RasaSupervisor:
         backoff = 1.0
         answered = loop.time()  # when Rasa last answered, or was (re)started
         while True:
-            process = self.current()
+            process = self.get_process()
             if process is None or process.stopped:
                 await asyncio.sleep(self.check_seconds)
                 continue
@@ -185,7 +185,7 @@ class RasaSupervisor:
                 log.error("rasa exited", extra={"code": code, "seconds": backoff})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
-                if self.current() is not process:
+                if self.get_process() is not process:
                     continue  # a model switch replaced it meanwhile
                 self.restart(process)
                 answered = loop.time()
