@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,12 +26,15 @@ from fakes.telegram import FakeTelegram
 from kit import Turns
 from sqlalchemy import select
 
+from bot.app import database_ok
 from bot.channels.inbox import RASA_RETRY_SECONDS
 from bot.conversation.dialogue import RASA_INSTANCE
+from bot.net import free_port
 from bot.rasa.process import RasaProcess
 from bot.runtime import Runtime
 from bot.server import Stack
 from bot.store.channel_models import InboxMessage, OutboxMessage
+from bot.store.db import Database
 from bot.store.models import Conversation
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -211,3 +215,31 @@ async def test_a_killed_rasa_is_restarted_and_gets_the_slots_again(
         assert conv is not None and conv.rasa_slots[RASA_INSTANCE] == fresh.instance != first
     # The new Rasa knows the language although the conversation did not change it.
     assert (await tracker_slots(runtime, sender)).get("language") == "es"
+
+
+async def test_health_tells_liveness_readiness_and_a_degraded_rasa(
+    stack: Runtime, fake_rasa: FakeRasa
+) -> None:
+    base = f"http://127.0.0.1:{stack.settings.port}"
+    async with httpx.AsyncClient() as client:
+        ok = await client.get(f"{base}/healthz")
+        assert (ok.status_code, ok.json()) == (
+            200,
+            {"status": "ok", "database": "ok", "rasa": "ready"},
+        )
+        fake_rasa.fail("down")
+        degraded = await client.get(f"{base}/healthz")
+        assert (degraded.status_code, degraded.json()) == (
+            200,
+            {"status": "degraded", "database": "ok", "rasa": "not ready"},
+        )
+        live = await client.get(f"{base}/healthz/live")
+        assert (live.status_code, live.json()) == (200, {"status": "alive"})
+
+
+async def test_health_reports_a_database_that_does_not_answer() -> None:
+    nowhere = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    try:
+        assert await database_ok(SimpleNamespace(db=nowhere)) is False  # type: ignore[arg-type]
+    finally:
+        nowhere.dispose()
