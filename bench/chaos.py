@@ -307,6 +307,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos")
     parser.add_argument("--chats", type=int, default=40)
     parser.add_argument("--scenario", choices=SCENARIOS, action="append")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--settle", type=float, default=5.0, help="seconds to wait after the queues emptied"
     )
@@ -320,13 +321,13 @@ async def main(argv: list[str] | None = None) -> int:
         finally:
             drop_database(server, database)
         print(table(outcomes), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"chaos-{stamp}.json"
+    out = args.out / f"chaos-{stamp}.json"
     out.write_text(
         json.dumps({"machine": machine(), "outcomes": [asdict(o) for o in outcomes]}, indent=2)
     )
-    print(f"\n{out.relative_to(ROOT)}")
+    print(f"\n{out}")
     return 0
 
 
