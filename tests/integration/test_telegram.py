@@ -223,7 +223,8 @@ async def test_exit_says_what_it_could_not_delete(stack: Runtime, tg: FakeTelegr
 
 async def test_polling_mode(tmp_path: Path) -> None:
     """``bot run --telegram-polling``: updates come from getUpdates, replies go out the same
-    (Rasa is not needed: a first message is answered with the introduction all the same)."""
+    (with no Rasa and no wait for it, a first message is answered with the introduction; a
+    message waiting for Rasa is tests/integration/test_rasa_wait.py's)."""
     port = free_port()
     fake = running(FakeTelegram, port, token="654321:POLLING-test")
     settings = make_settings(
@@ -233,6 +234,7 @@ async def test_polling_mode(tmp_path: Path) -> None:
         telegram_api_url=f"http://127.0.0.1:{port}",
         whatsapp_access_token="",
         rasa_timeout=2.0,
+        rasa_wait_seconds=0.0,
     )
     runtime = build_runtime(settings)
     channels = Channels(runtime)
