@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both start with `make setup`.
 # While working on the bot, `make test-fast` is the quick loop (no Rasa needed).
-.PHONY: setup setup-bot run test test-fast eval bench messages lint typecheck check clean
+.PHONY: setup setup-bot run test test-fast eval bench chaos messages lint typecheck check clean
 
 PY := .venv/bin/python
 export RASA_TELEMETRY_ENABLED := false
@@ -27,6 +27,10 @@ test-fast: setup-bot
 # Held-out intent accuracy, per-intent F1, crisis recall and false-crisis rate, per language.
 eval: setup
 	.venv/bin/bot report
+
+# Faults under load (several processes, SIGKILL of a bot or of Rasa), counted. Not a test.
+chaos: setup
+	$(PY) -m bench.chaos
 
 # Speed, memory and accuracy, side by side with stock Rasa (docs/benchmarks.md). Not a test.
 bench: setup

@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -77,13 +77,46 @@ def purge_once(runtime: Runtime) -> int:
     return n
 
 
+def warm_up(runtime: Runtime) -> None:
+    runtime.screen.warm_up()
+    runtime.detector.warm_up()
+
+
+async def database_ok(runtime: Runtime, timeout: float = 3.0) -> bool:
+    """The database answers a query within ``timeout`` (asked from a thread: a database that
+    hangs must not stop the event loop)."""
+
+    def ping() -> None:
+        with runtime.db.session() as s:
+            s.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout)
+    except Exception:
+        log.warning("health: database not answering")
+        return False
+    return True
+
+
 def create_app(runtime: Runtime) -> Starlette:
     channels = Channels(runtime)  # Telegram / WhatsApp webhooks, web chat, inbox, outbox
 
+    async def live(request: Request) -> Response:
+        """Liveness: the process answers. Never restart it for Rasa or the database."""
+        return JSONResponse({"status": "alive"})
+
     async def healthz(request: Request) -> Response:
-        if await runtime.rasa.ready():
-            return JSONResponse({"status": "ok", "rasa": "ready"})
-        return JSONResponse({"status": "starting", "rasa": "not ready"}, status_code=503)
+        """Readiness, told truthfully: 503 only when the database does not answer (nothing can
+        be accepted); "degraded" while Rasa is away (webhooks are accepted and the safety paths
+        answer; messages that need Rasa wait for it)."""
+        database = await database_ok(runtime)
+        rasa = await runtime.rasa.ready()
+        body = {
+            "status": "ok" if database and rasa else "degraded" if database else "unavailable",
+            "database": "ok" if database else "down",
+            "rasa": "ready" if rasa else "not ready",
+        }
+        return JSONResponse(body, status_code=200 if database else 503)
 
     async def terminal(request: Request) -> Response:
         """The local terminal channel (`bot chat`): loopback only, with the local token."""
@@ -107,8 +140,9 @@ def create_app(runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime.screen.warm_up()
-        runtime.detector.warm_up()
+        # Warmed up beside the server, not before it: the port opens (and webhooks are stored)
+        # at once; a message screened before this is done loads the tables itself.
+        warming = asyncio.create_task(asyncio.to_thread(warm_up, runtime))
 
         async def purge_loop() -> None:
             while True:
@@ -131,9 +165,12 @@ def create_app(runtime: Runtime) -> Starlette:
             await channels.stop()
             task.cancel()
             watcher.cancel()
+            with contextlib.suppress(Exception):
+                await warming
 
     routes = [
         Route("/healthz", healthz),
+        Route("/healthz/live", live),
         Route("/dev/terminal", terminal, methods=["POST"]),
         *runtime.callbacks.routes(),
         *channels.routes(),

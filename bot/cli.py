@@ -70,8 +70,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.start_rasa = False
     if args.telegram_polling:
         settings.telegram_polling = True
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(settings))
+    from bot.store.leases import AnotherProcess
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run(settings))
+    except AnotherProcess as exc:  # a second process on one SQLite file: say why, no traceback
+        print(f"Not started: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

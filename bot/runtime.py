@@ -36,7 +36,8 @@ from bot.safety.screen import SafetyScreen
 from bot.settings import Settings
 from bot.store.crypto import Crypto
 from bot.store.db import Database
-from bot.store.locks import ContactLocks
+from bot.store.leases import SharedContactLocks
+from bot.store.locks import ContactLock, ContactLocks
 from bot.store.ops_models import ExitWord, Holiday, LexiconEntry, OperatingSetting
 
 log = logging.getLogger("bot.runtime")
@@ -56,7 +57,7 @@ class Runtime:
     hours: TeamHours
     renderer: Renderer
     events: EventBus
-    locks: ContactLocks
+    locks: ContactLock
     handoffs: Handoffs
     rasa: RasaClient
     inflight: InflightTurns
@@ -81,6 +82,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.rasa.aclose()
+        if isinstance(self.locks, SharedContactLocks):
+            self.locks.dispose()
         self.db.dispose()
 
 
@@ -135,7 +138,11 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     apply_operations(settings, db, screen, hours)
     renderer = Renderer(settings, catalog, hours)
     events = EventBus()
-    locks = ContactLocks()
+    # PostgreSQL may serve several bot processes: the contact lock must hold across all of them.
+    # SQLite serves one (the Stack refuses a second), where a lock in memory is enough.
+    locks: ContactLock = (
+        SharedContactLocks(db.url) if db.engine.dialect.name == "postgresql" else ContactLocks()
+    )
     handoffs = Handoffs(hours, crypto, events)
     rasa = RasaClient(settings.rasa_url, crypto.internal_token("rasa-api"), settings.rasa_timeout)
     inflight = InflightTurns()

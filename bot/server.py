@@ -1,9 +1,17 @@
-"""Run the whole stack in one place: the bot server (uvicorn) and, when asked, the Rasa process."""
+"""Run the whole stack in one place: the bot server (uvicorn) and, when asked, the Rasa process.
+
+The server listens first, so webhooks are accepted (durably, into the inbox) while the model is
+found or trained and Rasa loads; messages that need Rasa wait for it, the rest is answered at once.
+Rasa is then kept running by a ``RasaSupervisor``. On SQLite the stack holds ``SingleProcess``: a
+second bot process on the same file stops at start with a message saying why.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -11,10 +19,11 @@ import uvicorn
 from bot.app import create_app
 from bot.logging import configure
 from bot.rasa.model import admin_data, ensure_model
-from bot.rasa.process import RasaProcess
+from bot.rasa.process import RasaProcess, RasaSupervisor
 from bot.rasa.retrain import write_admin_data
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, secure_data_dir
+from bot.store.leases import SingleProcess
 
 
 class Stack:
@@ -28,20 +37,26 @@ class Stack:
         self.server: uvicorn.Server | None = None
         self.task: asyncio.Task[None] | None = None
         self.rasa: RasaProcess | None = None
+        self.supervisor: RasaSupervisor | None = None
+        self._supervising: asyncio.Task[None] | None = None
+        self.single: SingleProcess | None = None
 
     async def __aenter__(self) -> Runtime:
         configure(self.settings.log_level)
         # Every file this process makes (SQLite and its WAL, logs, uploads) is for this user only.
         os.umask(0o077)
         secure_data_dir(self.settings.data_dir)
-        runtime = build_runtime(self.settings)
+        url = self.settings.sqlalchemy_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            self.single = SingleProcess(Path(url.removeprefix("sqlite:///")))
+            self.single.acquire()  # raises AnotherProcess, with the reason, if one runs
+        try:
+            runtime = build_runtime(self.settings)
+        except BaseException:
+            if self.single is not None:
+                self.single.release()
+            raise
         self.runtime = runtime
-        model = None
-        if self.start_rasa:
-            # The admins' live example phrases are part of the model's training data.
-            with runtime.db.session() as s:
-                write_admin_data(s, admin_data(self.settings), include_pending=False)
-            model = ensure_model(self.settings, quiet=self.quiet)
         app = create_app(runtime)
         config = uvicorn.Config(
             app,
@@ -58,14 +73,37 @@ class Stack:
                 self.task.result()
                 raise RuntimeError("the bot server stopped while starting")
             await asyncio.sleep(0.05)
-        if model is not None:
+        if self.start_rasa:
+            # The admins' live example phrases are part of the model's training data.
+            with runtime.db.session() as s:
+                write_admin_data(s, admin_data(self.settings), include_pending=False)
+            # Training (the first time) takes minutes: the server answers meanwhile.
+            model = await asyncio.to_thread(ensure_model, self.settings, quiet=self.quiet)
             self.rasa = RasaProcess(
                 self.settings, model, runtime.rasa_token, runtime.callback_token
             )
             self.rasa.start()
+            runtime.rasa.instance = self.rasa.instance
             runtime.rasa_process = self.rasa
             await self.rasa.wait_ready(runtime.rasa, self.settings.rasa_start_timeout)
+            self.supervise(runtime)
         return runtime
+
+    def supervise(self, runtime: Runtime) -> RasaSupervisor:
+        """Keep ``runtime.rasa_process`` running (restarted with backoff if it dies or hangs)."""
+
+        def replace(process: RasaProcess) -> None:
+            runtime.rasa_process = process
+
+        self.supervisor = RasaSupervisor(
+            runtime.rasa,
+            lambda: runtime.rasa_process,
+            replace,
+            max_backoff=self.settings.rasa_restart_max_seconds,
+            hung_seconds=self.settings.rasa_start_timeout,
+        )
+        self._supervising = asyncio.create_task(self.supervisor.run())
+        return self.supervisor
 
     async def __aexit__(
         self,
@@ -73,6 +111,10 @@ class Stack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._supervising is not None:
+            self._supervising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervising
         current = self.runtime.rasa_process if self.runtime is not None else None
         for process in {id(p): p for p in (self.rasa, current) if p is not None}.values():
             process.stop()
@@ -82,6 +124,8 @@ class Stack:
             await self.task
         if self.runtime is not None:
             await self.runtime.aclose()
+        if self.single is not None:
+            self.single.release()
 
     def stop(self) -> None:
         """Ask the server to finish; ``serve_forever`` then returns and the stack closes."""

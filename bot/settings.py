@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     rasa_port: int = 5005
     rasa_timeout: float = 8.0  # seconds before the conversation answers without Rasa
     rasa_start_timeout: float = 240.0
+    # While Rasa starts, restarts or hangs, a message that needs it waits in the inbox this long
+    # before it gets the fixed apology with the numbers (crisis, exit, delete, language and
+    # "person" never wait).
+    rasa_wait_seconds: float = 300.0
+    rasa_restart_max_seconds: float = 60.0  # a dead Rasa is restarted after 1 s, 2 s, 4 s … this
     start_rasa: bool = True  # `bot run` starts Rasa itself; false when it runs elsewhere
     model_dir: Path = PROJECT_ROOT / "models"
     model_cache_dir: Path = (
@@ -108,6 +113,14 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = 600.0
     outbox_poll_seconds: float = 2.0  # how often pending rows are looked for without a wake-up
     outbox_dead_ttl_hours: int = 72  # dead letters (encrypted) are kept this long for staff
+    # Several bot processes on one PostgreSQL database: how long a process's claim on an inbox or
+    # outbox row lasts without renewal (it renews it every third of this while it lives), so
+    # how long the rows of a killed process wait before another process takes them over.
+    lease_seconds: float = 30.0
+    # Turns one process runs at once (urgent ones come on top): a process takes no more people's
+    # messages than it can run, so the others on the same database take the rest. The database
+    # pool is sized for the default (bot/store/db.py).
+    inbox_concurrent_turns: int = 16
 
     # The web chat (/chat, bot/channels/webchat/, docs/webchat.md): a page on this server, or in
     # an <iframe> on an organisation's site, for people who cannot keep a messaging app.

@@ -291,3 +291,27 @@ async def apply_import(
     path = checked.url.path.removeprefix("/console")
     posted = await client.post(f"{path}/apply", data={"csrf": csrf_of(checked.text)})
     return await settled(runtime, client, posted)
+
+
+Handle = Callable[..., Awaitable[TurnResult]]
+
+
+class Turns:
+    """Records the reply keys of every turn the inbox runs (wrapping ``handle`` in place)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.keys: dict[str, list[list[str]]] = {}
+        self.original: Handle = runtime.conversations.handle
+
+    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult:
+        result = await self.original(msg, wait_for_rasa=wait_for_rasa)
+        self.keys.setdefault(msg.user_id, []).append([r.key or "" for r in result.replies])
+        return result
+
+    def __enter__(self) -> Turns:
+        self.runtime.conversations.handle = self.handle  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.runtime.conversations.handle  # the class's method again

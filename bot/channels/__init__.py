@@ -5,6 +5,10 @@ outbox, sending.
 started; the web chat runs when ``BOT_WEBCHAT_ENABLED``), mounts their webhooks, and runs the
 inbox worker, the outbox dispatcher and the purge of what they keep. The app creates one and
 starts it in its lifespan.
+
+The inbox and outbox share one ``Lease`` (this process's claims on their rows): it is renewed here
+every third of ``BOT_LEASE_SECONDS`` while the process lives, and given back when it stops, so
+another process on the same database takes the rows over at once instead of after the lease.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import update
 from starlette.routing import BaseRoute
 
 from bot.channels.base import Channel
 from bot.channels.inbox import Inbox
 from bot.channels.outbox import Outbox, OutboxDelivery
 from bot.channels.parts import ChannelParts
+from bot.store.channel_models import InboxMessage, OutboxMessage
+from bot.store.leases import Lease
 
 log = logging.getLogger("bot.channels")
 
@@ -33,8 +40,9 @@ class Channels:
 
         self.runtime = runtime
         settings = runtime.settings
-        self.outbox = Outbox(runtime)
-        self.inbox = Inbox(runtime, self.outbox)
+        self.lease = Lease(settings.lease_seconds)
+        self.outbox = Outbox(runtime, self.lease)
+        self.inbox = Inbox(runtime, self.outbox, self.lease)
         self.channels: dict[str, Channel] = {}
         if settings.telegram_token:
             self.channels["telegram"] = TelegramChannel(runtime, self.inbox, self.outbox)
@@ -48,6 +56,7 @@ class Channels:
         self.outbox.channels = self.channels
         self.inbox.channels = self.channels
         self._purge: asyncio.Task[None] | None = None
+        self._renew: asyncio.Task[None] | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [route for channel in self.channels.values() for route in channel.routes()]
@@ -62,17 +71,23 @@ class Channels:
         await self.inbox.start()
         await self.outbox.start()
         self._purge = asyncio.create_task(self._purge_loop())
+        self._renew = asyncio.create_task(self._renew_loop())
         log.info("channels started", extra={"count": len(self.channels)})
 
     async def stop(self) -> None:
         if not self.channels:
             return
-        if self._purge is not None:
-            self._purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purge
+        for task in (self._purge, self._renew):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.inbox.stop()
         await self.outbox.stop()
+        try:
+            self.release_leases()
+        except Exception:
+            log.exception("lease release failed")
         for channel in self.channels.values():
             await channel.stop()
         self.runtime.delivery.route(None)
@@ -81,6 +96,35 @@ class Channels:
         self.outbox.purge()
         for channel in self.channels.values():
             channel.purge()
+
+    def renew_leases(self) -> None:
+        """Extend this process's claims: a turn or a send may take longer than one lease."""
+        until = self.lease.until()
+        with self.runtime.db.session() as s:
+            for table in (InboxMessage, OutboxMessage):
+                s.execute(
+                    update(table)
+                    .where(table.lease_owner == self.lease.owner)
+                    .values(lease_until=until)
+                )
+
+    def release_leases(self) -> None:
+        """Stopping: what this process still claims is anyone's again (it did not finish it)."""
+        with self.runtime.db.session() as s:
+            for table in (InboxMessage, OutboxMessage):
+                s.execute(
+                    update(table)
+                    .where(table.lease_owner == self.lease.owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.seconds / 3)
+            try:
+                self.renew_leases()
+            except Exception:
+                log.exception("lease renewal failed")
 
     async def _purge_loop(self) -> None:
         while True:

@@ -9,9 +9,18 @@
   start-up. Because dedupe already happened here, the turn gets no message id (its own dedupe
   would drop a resumed row); a turn cut short by a crash runs again (it wrote nothing: one unit of
   work), and only its replies, queued atomically with the row's deletion, are ever sent.
-- Under load, a contact whose waiting message is a crisis, self-harm, exit or delete (the same
-  deterministic screen, run at the webhook) skips the queue for turn slots, and so do its replies
-  in the outbox: such messages never wait behind other people's turns that need Rasa.
+- Several processes on one database: a row is claimed with a lease (``bot/store/leases.py``) in a
+  short transaction that locks the contact's first row (``FOR UPDATE SKIP LOCKED``), and a
+  contact has one claimed row at a time, so each message is handled once, by one process, in
+  order. No transaction stays open across the turn; the reply is queued only if the claim still
+  holds.
+- Rasa away (starting, restarting, hung): a message that needs it waits, durably, and is answered
+  once Rasa is back (``BOT_RASA_WAIT_SECONDS`` at most, then the fixed apology with the numbers);
+  the turn that found Rasa away wrote nothing. Crisis, self-harm, exit, delete, language and
+  "person" (the same deterministic screen, run at the webhook; ``urgent`` on the row) never wait:
+  not for a turn slot, nor behind the same person's earlier message that waits for Rasa.
+- Exit and delete drop the person's earlier messages still waiting: nothing is answered after
+  the chat was cleared.
 """
 
 from __future__ import annotations
@@ -20,11 +29,10 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.channels.base import Intake
@@ -32,9 +40,11 @@ from bot.channels.outbox import Outbox, wait_for
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
 from bot.platforms import platform
+from bot.rasa.client import RasaUnavailable
 from bot.safety.commands import Command
 from bot.store.channel_models import InboxMessage, PlatformMessage
-from bot.store.models import Contact, SeenMessage
+from bot.store.leases import Lease
+from bot.store.models import Contact, SeenMessage, utcnow
 from bot.types import Inbound, TurnResult
 from bot.worker import KeyedWorker
 
@@ -45,23 +55,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.channels.inbox")
 
 TURN_ATTEMPTS = 3  # a turn that raises this often gets the fixed apology instead of silence
-CONCURRENT_TURNS = 16
-URGENT_COMMANDS = {Command.EXIT, Command.DELETE}
+RASA_RETRY_SECONDS = 2.0  # how soon a message that found Rasa away is tried again
+# Never wait for Rasa, nor behind anything that does: the screen decides these at the webhook.
+URGENT_COMMANDS = {Command.EXIT, Command.DELETE, Command.LANGUAGE, Command.PERSON}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this process now holds (its lease): the only row of the contact anyone works on."""
+
+    row_id: int
+    urgent: bool
 
 
 class Inbox(KeyedWorker):
-    def __init__(self, runtime: ChannelParts, outbox: Outbox) -> None:
+    def __init__(self, runtime: ChannelParts, outbox: Outbox, lease: Lease | None = None) -> None:
         super().__init__()
         self.runtime = runtime
         self.outbox = outbox
+        self.lease = lease or Lease(runtime.settings.lease_seconds)
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
-        self._not_before: dict[str, float] = {}
-        self._slots = asyncio.Semaphore(CONCURRENT_TURNS)
-        # Contacts with a crisis, self-harm, exit or delete message waiting: their turns take no
-        # slot, so under load they never queue behind other people's turns that wait for Rasa.
-        # (In memory: after a restart such rows are handled in the ordinary way.)
-        self._urgent: set[str] = set()
+        self._turns = runtime.settings.inbox_concurrent_turns
+        self._slots = asyncio.Semaphore(self._turns)
 
     # --- the webhook side ---
 
@@ -89,6 +105,7 @@ class Inbox(KeyedWorker):
                         channel=msg.channel,
                         payload_enc=crypto.encrypt(json.dumps(stored)),
                         attempts=0,
+                        urgent=self.urgent(msg),
                     )
                 )
                 if intake.platform_message_id and not s.scalar(
@@ -104,18 +121,21 @@ class Inbox(KeyedWorker):
                     )
         except IntegrityError:  # the same message, delivered twice at the same moment
             return False
-        if self.urgent(msg):
-            self._urgent.add(contact_id)
         self._wake.set()
         return True
 
     def urgent(self, msg: Inbound) -> bool:
-        """Crisis, self-harm, exit or delete: the same deterministic screen a turn runs."""
+        """Crisis, self-harm, exit, delete, language or person: the same deterministic screen a
+        turn runs, and none of them needs Rasa."""
         if not msg.text:
             return False
         screening = self.runtime.screen.screen(msg.text)
         hit = screening.command
         return screening.crisis or (hit is not None and hit.command in URGENT_COMMANDS)
+
+    def wake(self) -> None:
+        """Look for work now (Rasa is back, a lease was released)."""
+        self._wake.set()
 
     # --- the worker ---
 
@@ -125,57 +145,127 @@ class Inbox(KeyedWorker):
             self._wake.clear()
             wait = poll
             try:
-                with self.runtime.db.session() as s:
-                    waiting = s.execute(
-                        select(InboxMessage.contact_id, InboxMessage.channel).distinct()
-                    ).all()
-                now = time.monotonic()
-                for contact_id, channel in waiting:
-                    if channel not in self.channels or contact_id in self._active:
+                due, wait = self._due()
+                # Urgent ones always; the rest only as many as there are free turn slots, so
+                # other processes on the database take what this one could not run now.
+                free = self._turns - len(self._active)
+                for contact_id, urgent in due:
+                    if contact_id in self._active or (not urgent and free <= 0):
                         continue
-                    not_before = self._not_before.get(contact_id, 0.0)
-                    if not_before > now:
-                        wait = min(wait, not_before - now)
-                        continue
+                    free -= 0 if urgent else 1
                     self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
             except Exception:
                 log.exception("inbox scan failed")
             await wait_for(self._wake, wait)
 
+    def _due(self) -> tuple[list[tuple[str, bool]], float]:
+        """Contacts with a row that may be tried now and nobody else's claim on them; and how
+        long until the next row that waits (a backoff, Rasa away) may be tried."""
+        now = utcnow()
+        wait = self.runtime.settings.outbox_poll_seconds
+        claimed = (
+            select(InboxMessage.contact_id)
+            .where(InboxMessage.lease_until > now, InboxMessage.lease_owner != self.lease.owner)
+            .scalar_subquery()
+        )
+        ready = or_(InboxMessage.not_before.is_(None), InboxMessage.not_before <= now)
+        with self.runtime.db.session() as s:
+            rows = s.execute(
+                select(InboxMessage.contact_id, InboxMessage.channel, InboxMessage.urgent)
+                .where(ready, InboxMessage.contact_id.not_in(claimed))
+                .order_by(InboxMessage.id)
+            ).all()
+            later = s.scalar(select(func.min(InboxMessage.not_before)).where(~ready))
+        if later is not None:
+            wait = min(wait, max((later - now).total_seconds(), 0.01))
+        due: dict[str, bool] = {}  # the longest waiting first; urgent if any row is
+        for contact_id, channel, urgent in rows:
+            if channel in self.channels:
+                due[contact_id] = due.get(contact_id, False) or bool(urgent)
+        return sorted(due.items(), key=lambda item: not item[1]), wait
+
+    def _claim(self, contact_id: str) -> Claim | None:
+        """Take the contact's next row: its first, or, while that one waits (Rasa away, a
+        backoff), the first urgent one after it. None: nothing to do now, or another process
+        is on this contact."""
+        now = utcnow()
+        with self.runtime.db.session() as s:
+            first = s.scalar(
+                select(func.min(InboxMessage.id)).where(InboxMessage.contact_id == contact_id)
+            )
+            if first is None:
+                return None
+            # Whoever locks the contact's first row decides for the contact; the others skip it.
+            head = s.scalar(
+                select(InboxMessage)
+                .where(InboxMessage.id == first)
+                .with_for_update(skip_locked=True)
+            )
+            if head is None:
+                return None
+            rows = list(
+                s.scalars(
+                    select(InboxMessage)
+                    .where(InboxMessage.contact_id == contact_id)
+                    .order_by(InboxMessage.id)
+                )
+            )
+            if any(self.lease.held_by_other(r.lease_owner, r.lease_until, now) for r in rows):
+                return None
+
+            def ready(row: InboxMessage) -> bool:
+                return row.not_before is None or row.not_before <= now
+
+            pick = head if ready(head) else None
+            if pick is None:
+                pick = next((r for r in rows[1:] if r.urgent and ready(r)), None)
+            if pick is None or pick.channel not in self.channels:
+                return None
+            pick.lease_owner, pick.lease_until = self.lease.owner, self.lease.until(now)
+            return Claim(pick.id, pick.urgent)
+
     async def _drain(self, contact_id: str) -> None:
+        worked = False
         try:
             while True:
-                with self.runtime.db.session() as s:
-                    row_id = s.scalar(
-                        select(InboxMessage.id)
-                        .where(InboxMessage.contact_id == contact_id)
-                        .order_by(InboxMessage.id)
-                        .limit(1)
-                    )
-                if row_id is None:
-                    self._not_before.pop(contact_id, None)
-                    self._urgent.discard(contact_id)
+                claim = self._claim(contact_id)
+                if claim is None:
                     return
-                if contact_id in self._urgent:
-                    done = await self._process(row_id)
+                worked = True
+                if claim.urgent:
+                    done = await self._process(claim.row_id)
                 else:
                     async with self._slots:
-                        done = await self._process(row_id)
+                        done = await self._process(claim.row_id)
                 if not done:
                     return
         except Exception:
             log.exception("inbox drain failed")
         finally:
             self._active.pop(contact_id, None)
-            self._wake.set()
+            if worked:  # the contact's next row, or someone else's, may be ready now
+                self._wake.set()
 
-    async def _process(self, row_id: int) -> bool:
-        """Handle one row; False when it must be tried again later (the conversation raised)."""
+    def _release(self, row_id: int, not_before: float, attempts: int | None = None) -> None:
+        """Give the row back, to be tried (here or by any process) in ``not_before`` seconds."""
         with self.runtime.db.session() as s:
             row = s.get(InboxMessage, row_id)
-            if row is None:
+            if row is None or row.lease_owner != self.lease.owner:
+                return
+            row.lease_owner = row.lease_until = None
+            row.not_before = utcnow() + dt.timedelta(seconds=not_before)
+            if attempts is not None:
+                row.attempts = attempts
+
+    async def _process(self, row_id: int) -> bool:
+        """Handle one claimed row; False when it must be tried again later (the conversation
+        raised, or Rasa is away)."""
+        with self.runtime.db.session() as s:
+            row = s.get(InboxMessage, row_id)
+            if row is None or row.lease_owner != self.lease.owner:
                 return True
             contact_id, channel_name, received_at = row.contact_id, row.channel, row.received_at
+            attempts = row.attempts
             stored = _load(self.runtime.crypto.decrypt(row.payload_enc))
             if stored is None:
                 s.delete(row)
@@ -183,22 +273,33 @@ class Inbox(KeyedWorker):
                 return True
         inbound, address, sent_at, platform_message_id = stored
         channel = self.channels[channel_name]
+        waited = (utcnow() - received_at).total_seconds()
+        wait_for_rasa = waited < self.runtime.settings.rasa_wait_seconds
         try:
-            result = await self.runtime.conversations.handle(replace(inbound, message_id=None))
+            result = await self.runtime.conversations.handle(
+                replace(inbound, message_id=None), wait_for_rasa=wait_for_rasa
+            )
+        except RasaUnavailable:
+            # Nothing was written; the message waits for Rasa (durably), never an apology.
+            log.info("inbox waits for rasa", extra={"channel": channel_name})
+            self._release(row_id, RASA_RETRY_SECONDS)
+            return False
         except Exception:
             log.exception("turn failed", extra={"channel": channel_name})
-            with self.runtime.db.session() as s:
-                row = s.get(InboxMessage, row_id)
-                attempts = 0 if row is None else row.attempts + 1
-                if row is not None:
-                    row.attempts = attempts
+            attempts += 1
             if attempts < TURN_ATTEMPTS:
-                delay = self.outbox.backoff(attempts)
-                self._not_before[contact_id] = time.monotonic() + delay
+                self._release(row_id, self.outbox.backoff(attempts), attempts)
                 return False
             result = self._apology(contact_id, inbound)
         inbound_at = min(sent_at, received_at) if sent_at else received_at  # never the future
-        self._commit(row_id, contact_id, channel, address, inbound_at, result, platform_message_id)
+        try:
+            self._commit(
+                row_id, contact_id, channel, address, inbound_at, result, platform_message_id
+            )
+        except LeaseLost:
+            # Another process took the row over (this one stalled past its lease): its turn
+            # answers; queuing ours too would send the reply twice.
+            log.error("inbox lease lost", extra={"channel": channel_name})
         return True
 
     def _commit(
@@ -229,15 +330,30 @@ class Inbox(KeyedWorker):
                 contact.blocked = False  # they wrote: they have not blocked the bot
                 channel.after_turn(s, contact_id, address, inbound_at)
                 self.outbox.release_held(s, contact_id)
-            if contact_id in self._urgent:
-                self.outbox.prioritise(contact_id)
             payloads = channel.plan(
                 result.replies, address=address, language=result.language, erase=erase
             )
             if contact is None:  # DELETE erased the contact: still confirm it
                 payloads = [{**p, "after_erase": True} for p in payloads]
-            self.outbox.enqueue(s, contact_id, channel.name, forget + payloads)
-            s.execute(delete(InboxMessage).where(InboxMessage.id == row_id))
+            # The row goes only if it is still ours; otherwise nothing here is committed.
+            row = s.scalar(
+                select(InboxMessage)
+                .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
+                .with_for_update()
+            )
+            if row is None:
+                raise LeaseLost()
+            urgent = row.urgent
+            s.delete(row)
+            if erase:
+                # Messages written before the exit or delete: the person left, and answering
+                # them now would put new lines in the chat they just cleared.
+                s.execute(
+                    delete(InboxMessage).where(
+                        InboxMessage.contact_id == contact_id, InboxMessage.id < row_id
+                    )
+                )
+            self.outbox.enqueue(s, contact_id, channel.name, forget + payloads, urgent=urgent)
         self.outbox.notify()
 
     def _apology(self, contact_id: str, inbound: Inbound) -> TurnResult:
@@ -254,6 +370,10 @@ class Inbox(KeyedWorker):
             )
             reply = self.runtime.renderer.render("utter_service_unavailable", ctx, Directory(s))
         return TurnResult([reply], language, intent="unavailable")
+
+
+class LeaseLost(Exception):
+    """The row was taken over by another process while this one worked on it."""
 
 
 def _load(plain: str | None) -> tuple[Inbound, str, dt.datetime | None, str | None] | None:

@@ -14,8 +14,11 @@ and reach the person exactly once and in order. So:
   answer and that commit would send that one message twice: the only duplicate possible);
 - rows of a contact erased by other means, or who blocked the bot, are dropped, never sent.
 
-One dispatcher per database is assumed (SQLite is single-process anyway); several processes on one
-PostgreSQL would need a lease per row first.
+Several processes on one PostgreSQL database: a chat's first unsent row is claimed with a lease
+(``bot/store/leases.py``) in a short transaction that locks it (``FOR UPDATE SKIP LOCKED``), so it
+goes out from one process only, and the chat's next row only after it. A process killed mid-send
+leaves its claim to lapse (``BOT_LEASE_SECONDS``); another process then sends the row (the same
+single possible duplicate as a crash above).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import datetime as dt
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel, Outcome, SendResult
 from bot.store.channel_models import OutboxMessage, PlatformMessage
+from bot.store.leases import Lease
 from bot.store.models import Contact, utcnow
 from bot.types import Reply
 from bot.worker import KeyedWorker
@@ -46,6 +50,18 @@ log = logging.getLogger("bot.channels.outbox")
 PENDING, HELD, DEAD = "pending", "held", "dead"
 ACTIVE = (PENDING, HELD)
 CONCURRENT_CHATS = 16
+
+
+@dataclass(frozen=True)
+class Sending:
+    """A claimed row, read and decrypted, on its way to the platform."""
+
+    row_id: int
+    contact_id: str
+    channel: str
+    payload: dict[str, Any]
+    attempts: int
+    urgent: bool
 
 
 @dataclass(frozen=True)
@@ -69,20 +85,27 @@ async def wait_for(event: asyncio.Event, seconds: float) -> None:
 
 
 class Outbox(KeyedWorker):
-    def __init__(self, runtime: ChannelParts) -> None:
+    def __init__(self, runtime: ChannelParts, lease: Lease | None = None) -> None:
         super().__init__()
         self.runtime = runtime
         self.settings = runtime.settings
+        self.lease = lease or Lease(self.settings.lease_seconds)
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
-        self._urgent: set[str] = set()  # chats whose replies answer a crisis, exit or delete
 
     # --- writing, inside the caller's transaction ---
 
     def enqueue(
-        self, s: Session, contact_id: str, channel: str, payloads: list[dict[str, Any]]
+        self,
+        s: Session,
+        contact_id: str,
+        channel: str,
+        payloads: list[dict[str, Any]],
+        urgent: bool = False,
     ) -> None:
+        """Queue ``payloads``; ``urgent`` ones (answering a crisis, exit or delete) go out without
+        waiting for a free slot."""
         for payload in payloads:
             s.add(
                 OutboxMessage(
@@ -92,6 +115,7 @@ class Outbox(KeyedWorker):
                     status=PENDING,
                     attempts=0,
                     next_attempt_at=utcnow(),
+                    urgent=urgent,
                 )
             )
 
@@ -177,61 +201,84 @@ class Outbox(KeyedWorker):
             for row in self._heads(s):
                 if row.status != PENDING or row.channel not in self.channels:
                     continue
+                if self.lease.held_by_other(row.lease_owner, row.lease_until, now):
+                    continue  # another process is sending it
                 if row.next_attempt_at <= now:
                     due.append(row.contact_id)
                 else:
                     wait = min(wait, (row.next_attempt_at - now).total_seconds())
         return due, wait
 
-    def prioritise(self, contact_id: str) -> None:
-        """This chat's replies go out without waiting for a free slot (until its queue empties)."""
-        self._urgent.add(contact_id)
-
     async def _drain(self, contact_id: str) -> None:
         try:
             while True:
-                with self.runtime.db.session() as s:
-                    heads = self._heads(s, contact_id)
-                head = heads[0] if heads else None
-                if head is None or head.status != PENDING or head.next_attempt_at > utcnow():
-                    if head is None:
-                        self._urgent.discard(contact_id)
+                claim = self._claim(contact_id)
+                if claim is None:
                     return
-                if contact_id in self._urgent:
-                    await self._deliver(head.id)
+                if claim.urgent:
+                    await self._deliver(claim)
                 else:
                     async with self._slots:
-                        await self._deliver(head.id)
+                        await self._deliver(claim)
         except Exception:
             log.exception("outbox delivery failed")
         finally:
             self._active.pop(contact_id, None)
             self.notify()
 
-    async def _deliver(self, row_id: int) -> None:
+    def _claim(self, contact_id: str) -> Sending | None:
+        """Claim the chat's first unsent row if it may go out now and nobody else has it; rows of
+        erased or blocked contacts are dropped on the way. None: nothing to send now."""
+        now = utcnow()
+        while True:
+            with self.runtime.db.session() as s:
+                heads = self._heads(s, contact_id)
+                if not heads:
+                    return None
+                head = s.scalar(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id == heads[0].id)
+                    .with_for_update(skip_locked=True)
+                    .execution_options(populate_existing=True)
+                )
+                if (
+                    head is None
+                    or head.status != PENDING
+                    or head.next_attempt_at > now
+                    or head.channel not in self.channels
+                    or self.lease.held_by_other(head.lease_owner, head.lease_until, now)
+                ):
+                    return None
+                sending = self._check(s, head)
+                if sending is None:
+                    continue  # dropped or dead-lettered: the next row is the head now
+                head.attempts += 1
+                head.lease_owner, head.lease_until = self.lease.owner, self.lease.until(now)
+                return replace(sending, attempts=head.attempts)
 
-        with self.runtime.db.session() as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is None or row.status != PENDING:
-                return
-            contact_id, channel_name = row.contact_id, row.channel
-            plain = self.runtime.crypto.decrypt(row.payload_enc)
-            payload = json.loads(plain) if plain else None
-            contact = s.get(Contact, contact_id)
-            if not isinstance(payload, dict):
-                row.status, row.last_error = DEAD, "unreadable"
-                log.error("outbox row unreadable", extra={"channel": channel_name})
-                return
-            if contact is None and not payload.get("after_erase"):
-                s.delete(row)  # the contact was erased: nothing more goes to them
-                log.info("outbox row dropped", extra={"channel": channel_name, "kind": "erased"})
-                return
-            if contact is not None and contact.blocked:
-                s.delete(row)
-                log.info("outbox row dropped", extra={"channel": channel_name, "kind": "blocked"})
-                return
-            row.attempts += 1
-            attempts = row.attempts
+    def _check(self, s: Session, row: OutboxMessage) -> Sending | None:
+        """The row's payload, or None when it must not go out (and was dealt with here)."""
+        contact_id, channel_name = row.contact_id, row.channel
+        plain = self.runtime.crypto.decrypt(row.payload_enc)
+        payload = json.loads(plain) if plain else None
+        contact = s.get(Contact, contact_id)
+        if not isinstance(payload, dict):
+            row.status, row.last_error = DEAD, "unreadable"
+            log.error("outbox row unreadable", extra={"channel": channel_name})
+            return None
+        if contact is None and not payload.get("after_erase"):
+            s.delete(row)  # the contact was erased: nothing more goes to them
+            log.info("outbox row dropped", extra={"channel": channel_name, "kind": "erased"})
+            return None
+        if contact is not None and contact.blocked:
+            s.delete(row)
+            log.info("outbox row dropped", extra={"channel": channel_name, "kind": "blocked"})
+            return None
+        return Sending(row.id, contact_id, channel_name, payload, row.attempts, row.urgent)
+
+    async def _deliver(self, sending: Sending) -> None:
+        row_id, contact_id, channel_name = sending.row_id, sending.contact_id, sending.channel
+        payload, attempts = sending.payload, sending.attempts
         channel = self.channels[channel_name]
         try:
             result = await channel.send(contact_id, payload)
@@ -277,6 +324,7 @@ class Outbox(KeyedWorker):
                 return
             if row is None:  # dropped meanwhile (exit, delete)
                 return
+            row.lease_owner = row.lease_until = None
             row.last_error = result.error[:80] or None
             if result.outcome is Outcome.HOLD:
                 row.status = HELD

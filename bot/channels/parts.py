@@ -17,7 +17,7 @@ from bot.types import Inbound, TurnResult
 class Turns(Protocol):
     """The conversation (bot/conversation/turns.py): one inbound message, one turn."""
 
-    async def handle(self, msg: Inbound) -> TurnResult: ...
+    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult: ...
 
 
 class ChannelParts(Protocol):

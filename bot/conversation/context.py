@@ -45,6 +45,9 @@ class TurnContext:
     # False for a message that must reveal nothing, not even what this service is (probing).
     introduce: bool = True
     rate: Verdict = field(default_factory=Verdict)  # above the contact's rate limit?
+    # Set by the durable inbox: when Rasa is away, raise ``RasaUnavailable`` (nothing is written,
+    # the message waits and is answered once Rasa is back) instead of the fixed apology.
+    wait_for_rasa: bool = False
     _directory: Directory | None = None
 
     @property

@@ -18,6 +18,7 @@ from bot.rasa.client import RasaUnavailable
 from bot.types import Reply, ReplyButton
 
 log = logging.getLogger("bot.conversation")
+RASA_INSTANCE = "@rasa"  # the key of ``Conversation.rasa_slots`` naming the Rasa they went to
 
 
 async def run(p: Parts, ctx: TurnContext, intent: str) -> None:
@@ -36,6 +37,8 @@ async def run(p: Parts, ctx: TurnContext, intent: str) -> None:
                 messages = await p.rasa.send(conv.rasa_sender, intent)
     except RasaUnavailable as exc:
         log.warning("rasa unavailable for dialogue", extra={"error": str(exc)})
+        if ctx.wait_for_rasa:
+            raise  # the inbox keeps the message until Rasa is back: no apology for our fault
         unavailable(p, ctx)
         return
     replies, controls = convert(messages)
@@ -64,13 +67,19 @@ def unavailable(p: Parts, ctx: TurnContext) -> None:
 
 
 async def _sync_slots(p: Parts, ctx: TurnContext) -> None:
+    """Send Rasa the routing slots it does not have yet. What was synced is kept with the Rasa
+    process it went to (``RASA_INSTANCE``): a restarted Rasa, or another process's, has an empty
+    tracker, so everything is sent again."""
     conv = ctx.conv
     wanted = {"language": conv.language, "country": conv.country}
     synced = dict(conv.rasa_slots or {})
+    if synced.get(RASA_INSTANCE) != p.rasa.instance:
+        synced = {}
     changed = {k: v for k, v in wanted.items() if synced.get(k) != v}
     if changed:
         await p.rasa.set_slots(conv.rasa_sender, changed)
-        conv.rasa_slots = {**synced, **changed}
+    if changed or RASA_INSTANCE not in synced:
+        conv.rasa_slots = {**synced, **changed, RASA_INSTANCE: p.rasa.instance}
 
 
 def convert(messages: list[dict[str, Any]]) -> tuple[list[Reply], dict[str, Any]]:

@@ -32,7 +32,11 @@ class Rasa(Protocol):
 
     It only ever receives an intent for the dialogue and routing slots; free text goes to
     ``parse`` alone, which keeps nothing. Every call may raise ``RasaUnavailable``.
+    ``instance`` names the Rasa process answering now; it changes when Rasa is restarted, and
+    then its trackers are empty.
     """
+
+    instance: str
 
     async def parse(self, text: str) -> Parse: ...
 

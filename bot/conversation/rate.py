@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Windows kept at most; beyond this the ended ones are dropped (a flood of new contacts cannot
 # grow the table without bound, and an ended window means nothing).
@@ -30,6 +30,10 @@ class _Window:
     started: float
     count: int = 0
     noted: bool = False
+    # Messages already counted in this window: a message that waited for Rasa is tried again
+    # (nothing written the first time) and must not count again, or waiting would exhaust the
+    # limit and the message would be dropped.
+    counted: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,9 @@ class ContactRate:
         self.clock = clock
         self._windows: dict[str, _Window] = {}
 
-    def count(self, contact_id: str) -> Verdict:
-        """Count one message from this contact and say whether it is above the limit."""
+    def count(self, contact_id: str, message: str = "") -> Verdict:
+        """Count one message from this contact and say whether it is above the limit; a message
+        (``message``: its id) tried again is counted once."""
         if self.limit <= 0 or self.window_seconds <= 0:
             return Verdict()
         now = self.clock()
@@ -60,6 +65,10 @@ class ContactRate:
             if window is None and len(self._windows) >= MAX_TRACKED:
                 self._forget_ended(now)
             window = self._windows[contact_id] = _Window(started=now)
+        if message and message in window.counted:
+            return Verdict()  # it was under the limit the first time, or it would not be retried
+        if message:
+            window.counted.add(message)
         window.count += 1
         if window.count <= self.limit:
             return Verdict()

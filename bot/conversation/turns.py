@@ -38,14 +38,16 @@ class Conversations:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
 
-    async def handle(self, msg: Inbound) -> TurnResult:
+    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult:
+        """One turn. With ``wait_for_rasa`` (the durable inbox), a turn that needs Rasa while it
+        is away raises ``RasaUnavailable`` having written nothing, instead of apologising."""
         p = self.parts
         contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
         async with p.lock(contact_id):
             with p.events.held() as events:
                 try:
                     with p.db.unit_of_work() as uow:
-                        result = await self._turn(uow, msg, contact_id)
+                        result = await self._turn(uow, msg, contact_id, wait_for_rasa)
                 except IntegrityError:
                     # Another process recorded this message id first (a redelivery raced us).
                     result = None
@@ -70,7 +72,9 @@ class Conversations:
         )
         return result
 
-    async def _turn(self, uow: UnitOfWork, msg: Inbound, contact_id: str) -> TurnResult | None:
+    async def _turn(
+        self, uow: UnitOfWork, msg: Inbound, contact_id: str, wait_for_rasa: bool = False
+    ) -> TurnResult | None:
         p, s = self.parts, uow.session
         if msg.message_id:
             key = p.crypto.message_key(msg.channel, msg.message_id)
@@ -78,7 +82,10 @@ class Conversations:
                 return None
             s.add(SeenMessage(key=key))
         ctx = self._load(uow, msg, contact_id)
-        ctx.rate = p.rate.count(contact_id)  # counted after the dedupe: a redelivery is free
+        # Counted after the dedupe (a redelivery is free), once per message (a retry after waiting
+        # for Rasa is free too).
+        ctx.rate = p.rate.count(contact_id, msg.message_id or "")
+        ctx.wait_for_rasa = wait_for_rasa
         apply_detection(p, ctx)
         if ctx.live:
             p.handoffs.touch(s, ctx.conv)  # their turn: the team may answer now

@@ -27,6 +27,8 @@ async def run(p: Parts, ctx: TurnContext) -> None:
             # with no model to read them, the safer mistake is the numbers.
             crisis.answer(p, ctx, ctx.screening.kind)
             return
+        if ctx.wait_for_rasa:
+            raise  # the inbox keeps the message until Rasa is back: no apology for our fault
         dialogue.unavailable(p, ctx)
         return
     ctx.intent, ctx.confidence = parse.intent, parse.confidence

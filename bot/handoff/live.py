@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import inspect, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.delivery import Sender
@@ -28,6 +30,7 @@ from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
 from bot.rasa.client import RasaUnavailable
 from bot.settings import Settings
+from bot.store.console_models import HandoffState
 from bot.store.db import Database
 from bot.store.locks import ContactLock
 from bot.store.models import Awaiting, Contact, Conversation, HandoffRequest, utcnow
@@ -282,28 +285,51 @@ class LiveHandoff:
         told = 0
         for request_id, contact_id in due:
             async with self.lock(contact_id):
-                with self.db.session() as s:
-                    waiting = s.get(HandoffRequest, request_id)
-                    if waiting is None or waiting.status != "queued":
-                        continue
-                    state = self.handoffs.state(s, waiting)
-                    if state.fallback_at is not None:
-                        continue
-                    state.fallback_at = now
-                    conv = waiting.conversation
-                    ctx = self._ctx(s, conv, now)
-                    # Within hours: the hours; outside them: when the team is next on duty.
-                    line = self.renderer.render(
-                        "utter_handoff_no_answer",
-                        ctx,
-                        Directory(s),
-                        hours=self.hours.describe_next(ctx.now, ctx.language),
-                    )
-                    conv.choices = [{"payload": b.payload, "role": b.role} for b in line.buttons]
-                    sent = self._say(s, waiting, line, now)
+                try:
+                    told_now = self._fall_back(request_id, now)
+                except IntegrityError:  # another process recorded it first
+                    told_now = None
+                if told_now is None:
+                    continue
+                conv_id, sent = told_now
                 await self._deliver(contact_id, sent)
-                self.events.publish(Event("handoff.fallback", conv.id, {"handoff": request_id}))
+                self.events.publish(Event("handoff.fallback", conv_id, {"handoff": request_id}))
                 told += 1
         if told:
             log.info("queue fallback sent", extra={"replies": told})
         return told
+
+    def _fall_back(self, request_id: str, now: dt.datetime) -> tuple[str, Sent] | None:
+        """Record the notice and render it, once per request even with several processes
+        watching the queue: ``fallback_at`` is set only where it is still empty (or inserted,
+        where a second insert fails on the key)."""
+        with self.db.session() as s:
+            waiting = s.get(HandoffRequest, request_id)
+            if waiting is None or waiting.status != "queued":
+                return None
+            state = self.handoffs.state(s, waiting)
+            if state.fallback_at is not None:
+                return None
+            if inspect(state).persistent:
+                claimed = s.execute(
+                    update(HandoffState)
+                    .where(
+                        HandoffState.handoff_id == request_id, HandoffState.fallback_at.is_(None)
+                    )
+                    .values(fallback_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(claimed, "rowcount", 0) != 1:
+                    return None
+            state.fallback_at = now
+            conv = waiting.conversation
+            ctx = self._ctx(s, conv, now)
+            # Within hours: the hours; outside them: when the team is next on duty.
+            line = self.renderer.render(
+                "utter_handoff_no_answer",
+                ctx,
+                Directory(s),
+                hours=self.hours.describe_next(ctx.now, ctx.language),
+            )
+            conv.choices = [{"payload": b.payload, "role": b.role} for b in line.buttons]
+            return conv.id, self._say(s, waiting, line, now)

@@ -48,6 +48,9 @@ class RasaClient:
             base_url=self.base_url, timeout=timeout, params={"token": token}
         )
         self._open: asyncio.Event | None = None
+        # Names the Rasa process answering now: set anew by whoever (re)starts it
+        # (``RasaSupervisor``), so slots synced to a dead Rasa are sent again to its successor.
+        self.instance = "initial"
 
     async def aclose(self) -> None:
         await self._client.aclose()

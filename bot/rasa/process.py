@@ -1,4 +1,6 @@
-"""Start and stop the Rasa process: loopback only, token auth, telemetry off, callbacks to us."""
+"""Start, stop and supervise the Rasa process: loopback only, token auth, telemetry off, callbacks
+to us. ``RasaSupervisor`` restarts a Rasa that died or hung, with backoff; each start is a new
+``instance`` (its trackers are empty), so the conversation sends its slots again."""
 
 from __future__ import annotations
 
@@ -6,9 +8,12 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
 import signal
 import subprocess
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.rasa.client import RasaClient
@@ -25,6 +30,7 @@ LAUNCH = (
     "sys.argv = ['rasa', *sys.argv[1:], '--auth-token', os.environ['BOT_RASA_TOKEN']]\n"
     "sys.exit(main())\n"
 )
+log = logging.getLogger("bot.rasa")
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
@@ -44,19 +50,15 @@ class RasaProcess:
         self.api_token = api_token
         self.callback_token = callback_token
         self.proc: subprocess.Popen[bytes] | None = None
+        self.instance = uuid.uuid4().hex[:12]  # this start's trackers; a restart is a new one
+        self.stopped = False  # stopped on purpose (shutdown, a model switch): not restarted
 
-    def start(self) -> None:
-        env = rasa_env()
-        env["BOT_CALLBACK_URL"] = self.settings.callback_url
-        env["BOT_CALLBACK_TOKEN"] = self.callback_token
-        env[TOKEN_VARIABLE] = self.api_token  # never on the command line: `ps` shows that to all
-        log_dir = self.settings.data_dir / "log"
-        private_dir(self.settings.data_dir)
-        private_dir(log_dir)
-        fd = os.open(log_dir / "rasa.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.chmod(log_dir / "rasa.log", 0o600)
-        log_file = os.fdopen(fd, "ab")
-        cmd = [
+    def successor(self) -> RasaProcess:
+        """The same Rasa (settings, model, port, tokens), to start in place of a dead one."""
+        return type(self)(self.settings, self.model, self.api_token, self.callback_token)
+
+    def command(self) -> list[str]:
+        return [
             str(self.settings.rasa_venv / "bin" / "python"),
             "-c",
             LAUNCH,
@@ -74,6 +76,30 @@ class RasaProcess:
             "credentials.yml",
             "--quiet",
         ]
+
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit code once it ended (and reaped: no zombie stays)."""
+        return None if self.proc is None else self.proc.poll()
+
+    def kill(self) -> None:
+        """End a hung Rasa at once (its supervisor starts the next)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def start(self) -> None:
+        env = rasa_env()
+        env["BOT_CALLBACK_URL"] = self.settings.callback_url
+        env["BOT_CALLBACK_TOKEN"] = self.callback_token
+        env[TOKEN_VARIABLE] = self.api_token  # never on the command line: `ps` shows that to all
+        log_dir = self.settings.data_dir / "log"
+        private_dir(self.settings.data_dir)
+        private_dir(log_dir)
+        fd = os.open(log_dir / "rasa.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(log_dir / "rasa.log", 0o600)
+        log_file = os.fdopen(fd, "ab")
+        cmd = self.command()
         self.proc = subprocess.Popen(
             cmd,
             cwd=PROJECT_ROOT,
@@ -99,6 +125,7 @@ class RasaProcess:
         raise TimeoutError("Rasa did not become ready in time; see var/log/rasa.log")
 
     def stop(self) -> None:
+        self.stopped = True
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
@@ -108,3 +135,72 @@ class RasaProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc = None
+
+
+class RasaSupervisor:
+    """Keeps the current Rasa process running while the bot runs.
+
+    Every ``check_seconds``: a Rasa that exited (a crash, the OOM killer, SIGKILL) is reaped and
+    started again after 1 s, 2 s, 4 s … up to ``BOT_RASA_RESTART_MAX_SECONDS`` (a model that
+    cannot load must not spin); one that has not answered ``/status`` for ``hung_seconds`` is
+    killed and started again the same way. The backoff starts over once a Rasa is ready. A
+    process stopped on purpose (shutdown, a model switch) is left alone. Meanwhile the inbox
+    keeps the messages that need Rasa, and answers them once it is back.
+    """
+
+    def __init__(
+        self,
+        client: RasaClient,
+        get_process: Callable[[], RasaProcess | None],
+        replace: Callable[[RasaProcess], None],
+        max_backoff: float,
+        hung_seconds: float,
+        check_seconds: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.get_process = get_process
+        self.replace = replace
+        self.max_backoff = max_backoff
+        self.hung_seconds = hung_seconds
+        self.check_seconds = check_seconds
+        self.restarts = 0
+        self.ready = False
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 1.0
+        answered = loop.time()  # when Rasa last answered, or was (re)started
+        while True:
+            process = self.get_process()
+            if process is None or process.stopped:
+                await asyncio.sleep(self.check_seconds)
+                continue
+            code = process.exit_code()
+            if code is None and loop.time() - answered > self.hung_seconds:
+                log.error("rasa hung; killing it", extra={"seconds": round(self.hung_seconds)})
+                process.kill()
+                code = process.exit_code()
+            if code is not None:
+                self.ready = False
+                log.error("rasa exited", extra={"code": code, "seconds": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                if self.get_process() is not process:
+                    continue  # a model switch replaced it meanwhile
+                self.restart(process)
+                answered = loop.time()
+                continue
+            self.ready = await self.client.ready()
+            if self.ready:
+                answered = loop.time()
+                backoff = 1.0
+            await asyncio.sleep(self.check_seconds)
+
+    def restart(self, dead: RasaProcess) -> RasaProcess:
+        fresh = dead.successor()
+        fresh.start()
+        self.client.instance = fresh.instance
+        self.replace(fresh)
+        self.restarts += 1
+        log.warning("rasa restarted", extra={"attempts": self.restarts})
+        return fresh

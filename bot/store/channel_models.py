@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, utcnow
@@ -35,6 +35,12 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     last_error: Mapped[str | None] = mapped_column(String(80))  # an error code, never content
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The bot process sending it now, until when (migration 0013): with several processes on one
+    # database, a chat's head row goes out from one of them only (bot/store/leases.py).
+    lease_owner: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # It answers a crisis, self-harm, exit or delete: sent without waiting for a free slot.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class InboxMessage(Base):
@@ -49,6 +55,15 @@ class InboxMessage(Base):
     payload_enc: Mapped[str] = mapped_column(Text)  # encrypted Inbound
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The bot process running its turn now, until when (migration 0013; bot/store/leases.py).
+    lease_owner: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Crisis, self-harm, exit, delete, language or person (the screen at the webhook): never waits
+    # for a turn slot, nor behind the same person's earlier message that waits for Rasa.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Not tried again before this (a failed turn's backoff, or Rasa away): in the row, so any
+    # process, or this one after a restart, keeps to it.
+    not_before: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class PlatformMessage(Base):

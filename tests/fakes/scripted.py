@@ -25,6 +25,7 @@ class ScriptedRasa:
         self.down = False  # parse raises RasaUnavailable, as a stopped or timed-out Rasa does
         self.sent: list[str] = []
         self.erased: list[str] = []
+        self.instance = "scripted"  # the Rasa process "answering": a restart would change it
 
     async def parse(self, text: str) -> Parse:
         if self.down:

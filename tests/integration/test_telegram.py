@@ -21,7 +21,6 @@ from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 from sqlalchemy import update
 
 from bot.channels import Channels
-from bot.channels.inbox import CONCURRENT_TURNS
 from bot.channels.telegram.channel import TelegramChannel
 from bot.runtime import Runtime, build_runtime
 from bot.store.channel_models import InboxMessage, OutboxMessage, PlatformMessage
@@ -224,7 +223,8 @@ async def test_exit_says_what_it_could_not_delete(stack: Runtime, tg: FakeTelegr
 
 async def test_polling_mode(tmp_path: Path) -> None:
     """``bot run --telegram-polling``: updates come from getUpdates, replies go out the same
-    (Rasa is not needed: a first message is answered with the introduction all the same)."""
+    (with no Rasa and no wait for it, a first message is answered with the introduction; a
+    message waiting for Rasa is tests/integration/test_rasa_wait.py's)."""
     port = free_port()
     fake = running(FakeTelegram, port, token="654321:POLLING-test")
     settings = make_settings(
@@ -234,6 +234,7 @@ async def test_polling_mode(tmp_path: Path) -> None:
         telegram_api_url=f"http://127.0.0.1:{port}",
         whatsapp_access_token="",
         rasa_timeout=2.0,
+        rasa_wait_seconds=0.0,
     )
     runtime = build_runtime(settings)
     channels = Channels(runtime)
@@ -306,7 +307,9 @@ async def test_a_crisis_is_answered_while_every_turn_slot_waits_for_rasa(
 ) -> None:
     """Under load, ordinary turns wait for Rasa and fill every turn slot; a crisis from someone
     else is still answered at once (it takes no slot), and the others are answered after."""
-    busy = [TelegramPerson(stack, tg, "es") for _ in range(CONCURRENT_TURNS + 4)]
+    busy = [
+        TelegramPerson(stack, tg, "es") for _ in range(stack.settings.inbox_concurrent_turns + 4)
+    ]
     for person in busy:
         await person.say("hola")
     crisis = TelegramPerson(stack, tg, "es")

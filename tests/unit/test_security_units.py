@@ -166,6 +166,15 @@ def test_the_contact_rate_limit_counts_per_contact_per_window_and_says_so_once()
     assert rate.count("a") == Verdict()
 
 
+def test_a_message_tried_again_after_waiting_for_rasa_counts_once() -> None:
+    # The durable inbox runs a turn again when Rasa was away the first time (nothing written):
+    # waiting must not use up the person's limit and get their message dropped.
+    rate = ContactRate(2, 60, clock=lambda: 1000.0)
+    assert [rate.count("a", "m1") for _ in range(10)] == [Verdict()] * 10
+    assert rate.count("a", "m2") == Verdict()
+    assert rate.count("a", "m3") == Verdict(over=True, note=True)
+
+
 def test_the_contact_rate_limit_is_off_at_zero_and_bounded_in_memory(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
