@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -315,3 +315,20 @@ class Turns:
 
     def __exit__(self, *exc: object) -> None:
         del self.runtime.conversations.handle  # the class's method again
+
+
+def outside_crisis(item: dict[str, Any], category: str = "legal") -> dict[str, Any]:
+    """An HSDS service item moved from the hotline category to ``category``: an entry no crisis
+    reply shows, so an import applies it at once (a hotline waits for a second admin)."""
+    from bot.directory.hsds import exporting
+    from bot.needs import CRISIS_CATEGORIES
+
+    kept = [
+        a
+        for a in item.get("attributes", [])
+        if not any(a.get("id") == f"category:{c}" for c in CRISIS_CATEGORIES)
+    ]
+    if not any(a.get("id") == f"category:{category}" for a in kept):
+        kept.append(exporting._attr(f"category:{category}", "true"))
+    item["attributes"] = kept
+    return item

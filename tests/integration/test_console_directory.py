@@ -27,6 +27,7 @@ from kit import (
     client_for,
     csrf_of,
     import_file,
+    outside_crisis,
     sign_in,
     staff,
 )
@@ -37,6 +38,7 @@ from bot.directory.hsds import exporting, importing, schema
 from bot.directory.service import Directory, EmergencyNumber
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent
+from bot.store.content_models import PendingChange
 from bot.store.models import Organization, Service
 
 __all__ = ["clean_presence", "staff"]  # fixtures used by name
@@ -401,11 +403,32 @@ async def test_export_then_import_round_trips_through_the_console(
     assert [e.detail["format"] for e in events[-2:]] == ["json", "zip"]
 
 
+async def test_an_imported_hotline_waits_for_a_second_admin(
+    stack: Runtime, ada: httpx.AsyncClient, created: Created, staff: dict[str, Account]
+) -> None:
+    """A console import job routes a hotline entry through the two-person rule: written only
+    when another admin approves it (docs/security.md)."""
+    with stack.db.session() as s:
+        item = exporting.service_to_hsds(s.get(Service, "us-nhth"))  # type: ignore[arg-type]
+    item["id"] = f"import-hotline-{uuid.uuid4().hex[:6]}"
+    created.services.append(item["id"])
+    checked = await import_file(stack, ada, "hotline.json", json.dumps([item]).encode())
+    applied = await apply_import(stack, ada, checked)
+    assert 'id="import-pending"' in applied.text
+    assert "Esperan a otra persona" in applied.text
+    with stack.db.session() as s:
+        assert s.get(Service, item["id"]) is None
+        waiting = s.scalars(select(PendingChange).where(PendingChange.target == item["id"])).all()
+        assert [(w.status, w.author) for w in waiting] == [("pending", staff["ada"].id)]
+        for w in waiting:
+            s.delete(w)
+
+
 async def test_import_shows_each_rejected_row_with_its_reason_in_spanish(
     stack: Runtime, ada: httpx.AsyncClient, created: Created
 ) -> None:
     with stack.db.session() as s:
-        good = exporting.service_to_hsds(s.get(Service, "us-nhth"))  # type: ignore[arg-type]
+        good = outside_crisis(exporting.service_to_hsds(s.get(Service, "us-nhth")))  # type: ignore[arg-type]
 
     def variant(n: int, **changes: Any) -> dict[str, Any]:
         item: dict[str, Any] = json.loads(json.dumps(good))
