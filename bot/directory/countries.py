@@ -36,8 +36,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "VE": ("venezuela",),
     "NL": ("holanda", "holland", "hollande"),
 }
-# Babel's territory codes that are not countries a person can be in.
-_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "XK", "AQ", "IC", "EA"})
+# Babel's territory codes that are not countries a person can be in, and the United States'
+# territories (places.json lists them under the US: its numbers work there).
+_NOT_COUNTRIES = frozenset(
+    {"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "XK", "AQ", "IC", "EA"}
+    | {"PR", "VI", "GU", "AS", "MP", "UM"}
+)
 # Country names that are also everyday words or people's names: like the weak places, they count
 # only as the whole message or right after "I'm in" (module docstring of ``places.json``).
 _WEAK_COUNTRIES = frozenset(
@@ -185,6 +189,10 @@ class CountryResolver:
 
     def _languages(self, code: str) -> tuple[str, ...]:
         return self.spoken[code] if code in self.spoken else spoken_in(code)
+
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` (any spelling) is a country or place name this resolver matches."""
+        return normal(name) in self._lookup
 
     def resolve(self, text: str, language: str | None = None) -> str | None:
         """The directory's country ``text`` names, when it names exactly one."""

@@ -295,3 +295,33 @@ def check(
             )
         )
     return problems
+
+
+# What a staff reply or a canned reply may not do: the rules of catalog texts that are about the
+# person reading it (lock screen, pressure, inclusive markers, length, links). The rules about a
+# translation matching its source do not apply to free text.
+FREE_TEXT_RULES = ("empty", "first_line", "wording", "inclusive", "length", "link")
+
+
+def check_free_text(text: str, language: str) -> list[Problem]:
+    """The problems that stop a staff reply or a canned reply from being sent or saved, in the
+    reader's language; names in other languages are read too ("Trafficking Hotline" inside a
+    Spanish reply)."""
+    problems = [
+        p
+        for p in check(
+            text, language, text, whole_message=True, safety_critical=False, question=False
+        )
+        if p.code in FREE_TEXT_RULES
+    ]
+    flagged = {p.params.get("word") for p in problems if p.code == "first_line"}
+    for word in revealing(text):
+        if word not in flagged:
+            problems.append(
+                Problem(
+                    "first_line",
+                    f"The first line shows on lock screens: move “{word}” after the first line.",
+                    params={"word": word},
+                )
+            )
+    return problems

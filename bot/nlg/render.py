@@ -140,7 +140,7 @@ class Renderer:
         return _Values(
             {
                 "bot_name": lambda: self.settings.bot_name,
-                "org_name": lambda: self.settings.org_name,
+                "org_name": lambda: self.settings.org_name_in(lang),
                 "exit_word": lambda: CommandMatcher.keyword(Command.EXIT, lang),
                 "menu_word": lambda: CommandMatcher.keyword(Command.MENU, lang),
                 "person_word": lambda: CommandMatcher.keyword(Command.PERSON, lang),

@@ -105,6 +105,7 @@ async def test_a_first_message_crisis_without_a_place_asks_the_country_in_the_in
         "utter_first_contact_crisis_pick_country",
     ]
     numbers, intro = answered.replies
+    assert re.search(r"\d{3}", numbers.text)
     assert all(b.payload.startswith("/inform_country") for b in intro.buttons)
     assert not re.search(r"\d{3}", intro.text)  # the numbers are in the first message only
     for reply in answered.replies:
