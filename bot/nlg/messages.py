@@ -221,7 +221,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_unknown_country",
             N_(
                 "utter_crisis_unknown_country",
-                "I'm here.\n{emergency_examples}: call the number of the country you are in "
+                "I'm here.\n{emergency_examples}: call the number of your country "
                 "if you are not safe now.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",

@@ -36,6 +36,10 @@ CRISIS_KEYS: dict[CrisisKind, str] = {
 }
 
 
+# How many likely countries' numbers a reply shows when the country is not known.
+EXAMPLES = 3
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -160,9 +164,11 @@ class Renderer:
         )
 
     def emergency_examples(self, ctx: RenderContext, directory: Directory) -> str:
-        """Numbers for the likely countries, each with its country: never one number for all."""
+        """Numbers for the likely countries, each with its country: never one number for all.
+        Three of them: with the support lines and the offer of a person, a fourth took a crisis
+        reply past 500 characters."""
         parts = []
-        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=EXAMPLES):
             number = directory.emergency(code)
             if number:
                 parts.append(f"{self.country_name(code, ctx.language)} {number.number}")
@@ -181,7 +187,7 @@ class Renderer:
             line = directory.crisis_line(ctx.country)
             return self.t("self_harm_line", ctx, number=line.number) if line else ""
         parts = []
-        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=EXAMPLES):
             line = directory.crisis_line(code)
             if line:
                 parts.append(f"{self.country_name(code, ctx.language)} {line.number}")
@@ -193,7 +199,8 @@ class Renderer:
         countries = (
             [ctx.country]
             if ctx.country
-            else directory.likely_countries(ctx.language, ctx.country_hint, limit=2)
+            # One: a toll-free line works only inside its country, and the reply must stay short.
+            else directory.likely_countries(ctx.language, ctx.country_hint, limit=1)
         )
         lines = []
         for code in countries:
