@@ -682,7 +682,7 @@ async def test_a_canned_reply_is_checked_when_saved(
     )
     assert refused.status_code == 200
     codes = re.findall(r'data-code="(\w+)"', refused.text)
-    assert codes == ["first_line", "wording", "first_line"]  # perigo, the promise, resgate
+    assert codes == ["first_line", "wording"]  # "perigo" on the lock screen, and the promise
     with stack.db.session() as s:
         assert s.scalar(select(func.count()).where(CannedReply.title == title)) == 0
     saved = await admin.post(
