@@ -18,10 +18,28 @@ from bot.languages import CODES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES: tuple[str, ...] = CODES  # bot/languages.py declares them
+# The default organisation name, and how each language says it (survivors never see an English
+# name inside Spanish, Portuguese or French text).
+DEFAULT_ORG_NAME = "Support Line"
+DEFAULT_ORG_NAMES: dict[str, str] = {
+    "en": "Support Line",
+    "es": "Línea de Apoyo",
+    "pt": "Linha de Apoio",
+    "fr": "Ligne de soutien",
+}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    def org_name_in(self, language: str) -> str:
+        """The organisation's name in ``language`` (``org_names``, then the default name's own
+        translation, then ``org_name``)."""
+        if language in self.org_names:
+            return self.org_names[language]
+        if self.org_name == DEFAULT_ORG_NAME:
+            return DEFAULT_ORG_NAMES.get(language, self.org_name)
+        return self.org_name
 
     # The bot server (webhooks, Rasa callbacks, console).
     host: str = "127.0.0.1"
@@ -72,7 +90,10 @@ class Settings(BaseSettings):
     retrain_margin: float = 0.01
 
     # What the deployment says about itself (neutral name: it shows on lock screens).
-    org_name: str = "the Support Line"
+    org_name: str = DEFAULT_ORG_NAME
+    # The organisation's name as each language says it (JSON: {"es": "Línea de Apoyo"}); a
+    # language left out uses BOT_ORG_NAME (the default name has its own translations).
+    org_names: dict[str, str] = Field(default_factory=dict)
     bot_name: str = "Ana"
     # Extra exit words, comma separated, on top of EXIT / SALIR / SAIR / QUITTER.
     exit_words: str = ""

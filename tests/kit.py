@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 
 from bot.console.auth import Accounts
 from bot.directory.service import Directory
+from bot.nlg.render import EXAMPLES
 from bot.runtime import Runtime
 from bot.safety.changes import safety_set
 from bot.safety.context import laughter
@@ -212,7 +213,7 @@ def likely_numbers(runtime: Runtime, language: str) -> list[str]:
     with runtime.db.session() as s:
         directory = Directory(s)
         out = []
-        for code in directory.likely_countries(language, None, limit=4):
+        for code in directory.likely_countries(language, None, limit=EXAMPLES):
             number = directory.emergency(code)
             if number is not None:
                 out.append(f"{runtime.renderer.country_name(code, language)} {number.number}")

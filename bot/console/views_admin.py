@@ -24,6 +24,7 @@ from bot.console.account_changes import ACTIVATE, PROMOTE
 from bot.console.auth import ROLES, AccountError, Staff
 from bot.console.core import BASE, Console
 from bot.http_limits import client_int
+from bot.nlg.lint import check_free_text
 from bot.store.console_models import AuditEvent, CannedReply, StaffSession, StaffUser
 from bot.store.ops_models import Team, TeamMember
 
@@ -165,6 +166,23 @@ async def canned(console: Console, request: Request, staff: Staff) -> Response:
                 text = str(form.get("text", "")).strip()[:2000]
                 if language not in console.settings.languages or not title or not text:
                     return console.go("/canned?problem=1")
+                # Sent as staff replies are: the same rules (bot/nlg/lint.py), checked when saved.
+                problems = check_free_text(text, language)
+                if problems:
+                    replies = list(
+                        s.scalars(
+                            select(CannedReply).order_by(CannedReply.language, CannedReply.title)
+                        )
+                    )
+                    return console.html(
+                        request,
+                        staff,
+                        "canned.html",
+                        replies=replies,
+                        problem=None,
+                        lint_problems=problems,
+                        draft={"language": language, "title": title, "text": text},
+                    )
                 s.add(CannedReply(language=language, title=title, text=text))
                 action = "canned.add"
         console.audit(staff.id, action)

@@ -16,6 +16,7 @@ from bot.console.auth import Staff
 from bot.console.core import Console
 from bot.handoff.card import MAX_CODE_WORD_TRIES
 from bot.handoff.live import Gone, NotAllowed
+from bot.nlg.lint import check_free_text
 from bot.store.console_models import HandoffNote, StaffUser
 from bot.store.models import HandoffRequest
 
@@ -117,6 +118,14 @@ async def reply(console: Console, request: Request, staff: Staff) -> Response:
     case, reason = _load(console, staff, hid)
     if case is None or not case.mine(staff):
         problem = "not_yours"  # (a code word does not block replies: asking for it is one)
+    # The rules of the assistant's own texts (bot/nlg/lint.py): a lock screen shows the start of
+    # a staff reply as it shows the assistant's, and the same length limit applies.
+    lint_problems = check_free_text(text, case.language) if text and case is not None else []
+    if lint_problems and not problem:
+        problem = "lint"
+        console.audit(
+            staff.id, "case.reply_refused", case.conversation_id if case else None, reason="lint"
+        )
     if text and not problem:
         try:
             await console.live.reply(hid, staff.id, text)
@@ -147,6 +156,7 @@ async def reply(console: Console, request: Request, staff: Staff) -> Response:
         case=case,
         draft=text,
         reply_problem=problem,
+        lint_problems=lint_problems,
         canned=canned,
     )
 

@@ -7,7 +7,7 @@ import logging
 import re
 from typing import Any
 
-from bot.conversation import crisis, dialogue, erasure, language
+from bot.conversation import crisis, dialogue, erasure, language, places
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.handoff.survivor import PAYLOADS as HANDOFF_PAYLOADS
@@ -104,7 +104,11 @@ async def run(p: Parts, ctx: TurnContext, payload: str) -> None:
     if intent == "inform_country" and entities.get("country"):
         code = entities["country"].upper()
         if ctx.directory.country(code) is not None:
-            conv.country = ctx.contact.country = code
+            places.listed(p, ctx, code)
+        elif p.renderer.is_country(code):
+            # A button for a country the directory does not list (a shared place name).
+            places.outside(p, ctx, code)
+            return
         if conv.crisis and conv.awaiting != Awaiting.COUNTRY:
             # The one-tap country after a crisis: that country's exact numbers.
             crisis.answer(p, ctx, "self")

@@ -24,11 +24,16 @@ def answer(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:
     conv = ctx.conv
     conv.crisis = True
     p.handoffs.raise_urgency(ctx.session, conv)
+    if conv.country is None and kind != "others" and ctx.msg.payload is None and ctx.text:
+        # "me tienen encerrada en Texas": the numbers of where the writer is, at once. Never for
+        # someone else's danger (they may be far from the writer), never a place the person
+        # comes from or wants to return to (bot/directory/countries.py).
+        found = p.countries.resolver(ctx.directory).find(ctx.text, ctx.language)
+        if found.one_listed and not found.elsewhere:
+            conv.country = ctx.contact.country = found.one_listed
     r, d = ctx.render, ctx.directory
-    replies = p.renderer.crisis(r, d, kind, conv.language_confirmed)
-    if ctx.is_new:  # A7 still holds, after the numbers (A1)
-        replies.append(p.renderer.render("utter_first_contact", r, d))
-    ctx.answer(*replies)
+    # A7 still holds for a new conversation, after the numbers (A1), in the short introduction.
+    ctx.answer(*p.renderer.crisis(r, d, kind, conv.language_confirmed, new=ctx.is_new))
 
 
 def in_handoff(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:

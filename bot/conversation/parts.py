@@ -65,14 +65,17 @@ class Screen(Protocol):
 
 @dataclass
 class Countries:
-    """Country names people type, resolved to codes; built once from the directory's countries."""
+    """Country and place names people type, resolved to codes (bot/directory/countries.py);
+    built once from the directory's countries and their languages."""
 
     languages: list[str]
     _resolver: CountryResolver | None = field(default=None, init=False)
 
     def resolver(self, directory: Directory) -> CountryResolver:
         if self._resolver is None:
-            self._resolver = CountryResolver(self.languages, directory.known_countries())
+            codes = directory.known_countries()
+            spoken = {code: directory.spoken(code) for code in codes}
+            self._resolver = CountryResolver(self.languages, codes, spoken)
         return self._resolver
 
 

@@ -115,7 +115,7 @@ class Conversations:
         numbers it comes second (A1), which the crisis step sees to itself."""
         if not ctx.is_new or ctx.closed or not ctx.introduce:
             return
-        if any(reply.key == "utter_first_contact" for reply in ctx.replies):
+        if any(reply.key.startswith("utter_first_contact") for reply in ctx.replies):
             return
         intro = self.parts.renderer.render("utter_first_contact", ctx.render, ctx.directory)
         ctx.replies.insert(first, intro)

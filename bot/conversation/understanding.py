@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.conversation import choices, crisis, dialogue, erasure, language
+from bot.conversation import choices, crisis, dialogue, erasure, language, places
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.needs import CRISIS_INTENTS
@@ -13,6 +13,9 @@ from bot.rasa.client import Parse, RasaUnavailable
 from bot.store.models import Awaiting
 
 log = logging.getLogger("bot.conversation")
+
+# A message the model could not read, this short, is looked up as a place ("en Texas").
+SHORT_WORDS = 6
 
 
 async def run(p: Parts, ctx: TurnContext) -> None:
@@ -54,16 +57,19 @@ async def understood(p: Parts, ctx: TurnContext, parse: Parse) -> None:
     # The country question of a crisis reply is asked with buttons, not ``awaiting``: typing the
     # country's name instead of tapping must work the same.
     crisis_asked = _offers_countries(last_choices)
-    country = None
-    if awaiting == Awaiting.COUNTRY or crisis_asked or intent == "inform_country":
-        country = p.countries.resolver(ctx.directory).resolve(text)
-    if country:
-        conv.country = ctx.contact.country = country
-        if conv.crisis and awaiting != Awaiting.COUNTRY:
-            crisis.answer(p, ctx, "self")  # that country's exact numbers, as the tap gives
-        else:
-            await dialogue.run(p, ctx, "inform_country")
-        return
+    if (
+        awaiting == Awaiting.COUNTRY
+        or crisis_asked
+        or intent == "inform_country"
+        # "Portugal" read as a wish to change language; "estoy en Buenos Aires" with nothing
+        # asked, read as nothing: a short message that names a place is that place.
+        or (intent == "change_language" and not language.named(text))
+        or (not confident and len(text.split()) <= SHORT_WORDS)
+    ):
+        found = places.find(p, ctx)
+        if found.codes:
+            await places.settle(p, ctx, found)
+            return
     if awaiting == Awaiting.COUNTRY and intent in ("skip", "deny"):
         await dialogue.run(p, ctx, "skip")
         return

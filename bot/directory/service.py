@@ -83,6 +83,11 @@ class Directory:
     def known_countries(self) -> list[str]:
         return list(self._all_countries())
 
+    def spoken(self, code: str) -> list[str]:
+        """The languages of a country in the directory (to narrow a place name several share)."""
+        country = self.country(code)
+        return list(country.languages or []) if country else []
+
     def numbers(self, code: str | None, kind: str, how: str | None = "voice") -> list[str]:
         """The numbers of one kind a survivor may be shown (bot/directory/numbers.py)."""
         country = self.country(code)

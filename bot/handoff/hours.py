@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from babel.dates import format_datetime, format_time, get_day_names
+from babel.dates import format_datetime, format_time, get_day_names, get_timezone_location
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKAHEAD_DAYS = 15
@@ -106,6 +106,18 @@ def zone(name: str) -> ZoneInfo:
         raise HoursError("timezone", name) from None
 
 
+def zone_name(tz: dt.tzinfo, language: str) -> str:
+    """A time zone as people say it in ``language`` ("hora de México (Ciudad de México)",
+    "heure : Mexique (Mexico)"), from CLDR; its key only if CLDR has no name for it."""
+    key = getattr(tz, "key", None)
+    if not key:
+        return str(tz)
+    try:
+        return str(get_timezone_location(key, locale=language))
+    except (LookupError, ValueError):
+        return str(key)
+
+
 def zone_names() -> list[str]:
     """IANA zone names for a select: the Americas first (the region served), then the rest."""
     names = sorted(n for n in available_timezones() if "/" in n and not n.startswith("Etc/"))
@@ -194,7 +206,8 @@ class TeamHours:
         return None
 
     def describe(self, language: str) -> str:
-        """e.g. "Monday–Friday 9:00 AM–5:00 PM (America/Mexico_City)", in the reader's language."""
+        """e.g. "lunes–viernes 9:00–17:00 (hora de México (Ciudad de México))": the zone as people
+        say it in the reader's language (CLDR's name for it), never its database key."""
         state = self._state
         if not state.windows:
             return "—"
@@ -214,7 +227,7 @@ class TeamHours:
                 f"{format_time(end, 'short', locale=language)}"
             )
             parts.append(f"{day_text} {times}")
-        return f"{'; '.join(parts)} ({state.tz.key})"
+        return f"{'; '.join(parts)} ({zone_name(state.tz, language)})"
 
     def describe_next(self, now: dt.datetime, language: str) -> str:
         """When the team is next on duty; within hours (nobody free right now), the hours."""
@@ -225,5 +238,5 @@ class TeamHours:
             return "—"
         tz = nxt.tzinfo or self.tz
         return str(format_datetime(nxt, "EEEE HH:mm", tzinfo=tz, locale=language)) + (
-            f" ({getattr(tz, 'key', self.tz.key)})"
+            f" ({zone_name(tz, language)})"
         )

@@ -25,6 +25,7 @@ LOCK_SCREEN_BLOCKLIST: dict[str, tuple[str, ...]] = {
         "kill",
         "immigration",
         "rescue",
+        "exploit",
     ),
     "es": (
         "trata",
@@ -40,6 +41,7 @@ LOCK_SCREEN_BLOCKLIST: dict[str, tuple[str, ...]] = {
         "suicid",
         "migración",
         "rescate",
+        "explota",
     ),
     "pt": (
         "tráfico",
@@ -55,6 +57,7 @@ LOCK_SCREEN_BLOCKLIST: dict[str, tuple[str, ...]] = {
         "suicíd",
         "imigração",
         "resgate",
+        "explora",
     ),
     "fr": (
         "traite",
@@ -69,6 +72,7 @@ LOCK_SCREEN_BLOCKLIST: dict[str, tuple[str, ...]] = {
         "suicid",
         "immigration",
         "sauvetage",
+        "exploit",
     ),
 }
 # No "why" about the reader, no promises, no pressure (D1, D5, D7).
@@ -117,6 +121,27 @@ MAX_LENGTH = 500
 # How much of the first line a phone shows in a lock-screen notification (the console's preview
 # shows the same span, and the first-line check reads all of it).
 LOCK_SCREEN_CHARS = 80
+# How much of a whole message a notification may show when its first line is short: the next
+# lines follow it on the same preview ("I'm here. If you are in danger..."), so no word of the
+# blocklist may appear in this many characters either, whatever line they are on.
+GLANCE_CHARS = 60
+
+
+def glance(text: str) -> str:
+    """What a lock screen may show of a message: its first characters, lines run together."""
+    return " ".join(text.split())[:GLANCE_CHARS]
+
+
+def revealing(text: str, language: str | None = None) -> list[str]:
+    """The blocklisted words a lock screen would show of ``text``: in its first line (up to
+    ``LOCK_SCREEN_CHARS``) or its first ``GLANCE_CHARS`` characters. With no language, every
+    language's words: an assembled message (a service card, a staff reply) may carry names in
+    any language ("National Human Trafficking Hotline" inside Spanish text)."""
+    shown = (text.split("\n", 1)[0][:LOCK_SCREEN_CHARS] + "\n" + glance(text)).lower()
+    lists = [LOCK_SCREEN_BLOCKLIST[language]] if language else list(LOCK_SCREEN_BLOCKLIST.values())
+    return sorted({word for words in lists for word in words if word in shown})
+
+
 # Grade targets (I1): at most 6 for safety-critical texts, 8 for information.
 MAX_GRADE = {True: 6.0, False: 8.0}
 
@@ -206,18 +231,18 @@ def check(
         problems.append(Problem("braces", "Braces are only for placeholders like {name}."))
     if text.count("\n") != source.count("\n"):
         problems.append(Problem("lines", "Keep the same number of lines as the original."))
-    first = text.split("\n", 1)[0][:LOCK_SCREEN_CHARS].lower()
     if whole_message:
-        for word in LOCK_SCREEN_BLOCKLIST.get(language, ()):
-            if word in first:
-                problems.append(
-                    Problem(
-                        "first_line",
-                        f"The first line shows on lock screens: "
-                        f"move “{word}” after the first line.",
-                        params={"word": word},
-                    )
+        shown = PLACEHOLDER.sub(
+            "0", text
+        )  # a bare number is fine; the rendered text is checked too
+        for word in revealing(shown, language) if language in LOCK_SCREEN_BLOCKLIST else ():
+            problems.append(
+                Problem(
+                    "first_line",
+                    f"The first line shows on lock screens: move “{word}” after the first line.",
+                    params={"word": word},
                 )
+            )
     lowered = text.lower()
     for pattern in FORBIDDEN.get(language, ()):
         found = re.search(pattern, lowered)
@@ -269,4 +294,34 @@ def check(
                 params={"grade": f"{grade:.0f}", "limit": f"{limit:.0f}"},
             )
         )
+    return problems
+
+
+# What a staff reply or a canned reply may not do: the rules of catalog texts that are about the
+# person reading it (lock screen, pressure, inclusive markers, length, links). The rules about a
+# translation matching its source do not apply to free text.
+FREE_TEXT_RULES = ("empty", "first_line", "wording", "inclusive", "length", "link")
+
+
+def check_free_text(text: str, language: str) -> list[Problem]:
+    """The problems that stop a staff reply or a canned reply from being sent or saved, in the
+    reader's language; names in other languages are read too ("Trafficking Hotline" inside a
+    Spanish reply)."""
+    problems = [
+        p
+        for p in check(
+            text, language, text, whole_message=True, safety_critical=False, question=False
+        )
+        if p.code in FREE_TEXT_RULES
+    ]
+    flagged = {p.params.get("word") for p in problems if p.code == "first_line"}
+    for word in revealing(text):
+        if word not in flagged:
+            problems.append(
+                Problem(
+                    "first_line",
+                    f"The first line shows on lock screens: move “{word}” after the first line.",
+                    params={"word": word},
+                )
+            )
     return problems

@@ -209,7 +209,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis",
             N_(
                 "utter_crisis",
-                "I'm here.\nIf you are in danger now, call {emergency} ({country_name}).\n"
+                "I'm here.\nCall {emergency} ({country_name}) if you are not safe now.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
             ),
@@ -221,8 +221,8 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_unknown_country",
             N_(
                 "utter_crisis_unknown_country",
-                "I'm here.\nIf you are in danger now, call the emergency number of the country "
-                "you are in. For example: {emergency_examples}.\n"
+                "I'm here.\n{emergency_examples}: call the number of your country "
+                "if you are not safe now.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
             ),
@@ -278,7 +278,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_others",
             N_(
                 "utter_crisis_others",
-                "I'm here.\nIf someone is in danger now, call {emergency} ({country_name}). "
+                "I'm here.\nCall {emergency} ({country_name}) if someone is not safe now. "
                 "You can call for them.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
@@ -291,14 +291,35 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_others_unknown_country",
             N_(
                 "utter_crisis_others_unknown_country",
-                "I'm here.\nIf someone is in danger now, call the emergency number of the country "
-                "they are in. For example: {emergency_examples}. You can call for them.\n"
+                "I'm here.\n{emergency_examples}: call the number of the country they are in "
+                "if they are not safe now. You can call for them.\n"
                 "{hotline_lines}\n"
                 "I can connect you with a person from our team. Do you want that?",
             ),
             buttons=YES_NO_HUMAN,
             safety_critical=True,
             question=True,
+        ),
+        # A crisis as the first message: the introduction comes second and short, without the
+        # numbers again (they are in the message before); with no country known it asks for it.
+        _m(
+            "utter_first_contact_crisis",
+            N_(
+                "utter_first_contact_crisis",
+                "This is {bot_name}, an automated chat from {org_name}.\n"
+                "To leave at any time, send {exit_word}. We are not the police or immigration.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_first_contact_crisis_pick_country",
+            N_(
+                "utter_first_contact_crisis_pick_country",
+                "This is {bot_name}, an automated chat from {org_name}.\n"
+                "To leave at any time, send {exit_word}. We are not the police or immigration. "
+                "If you want the exact numbers, tap your country.",
+            ),
+            safety_critical=True,
         ),
         _m(
             "utter_crisis_pick_country",
@@ -352,7 +373,8 @@ MESSAGES: dict[str, MessageDef] = {
             N_(
                 "utter_services_intro_any_country",
                 "Here are services that may help.\n"
-                "I don't know your country, so these are from nearby countries. "
+                "I don't know your country, so these are from other countries; their free "
+                "numbers may work only from inside that country. "
                 "You don't need to tell them your story to ask for information.",
             ),
         ),
@@ -363,6 +385,51 @@ MESSAGES: dict[str, MessageDef] = {
                 "Sorry.\nI don't have a service listed for this yet. "
                 "A person from our team may know more.",
             ),
+        ),
+        _m(
+            "utter_no_services_country",
+            N_(
+                "utter_no_services_country",
+                "Sorry.\nI don't have a service listed for this in {country_name} yet. "
+                "If you are not safe now, call {emergency}. A person from our team may know more.",
+            ),
+        ),
+        # A country the person named that the directory does not list (not in the Americas, or
+        # not yet added): only its own number, never another country's lines.
+        _m(
+            "utter_outside_directory",
+            N_(
+                "utter_outside_directory",
+                "{emergency} ({country_name}).\n"
+                "That is the number to call there if you are not safe now. I don't have "
+                "services listed in {country_name}; I know services in the Americas only. "
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_outside_directory_no_number",
+            N_(
+                "utter_outside_directory_no_number",
+                "About {country_name}.\n"
+                "I don't have numbers or services for {country_name} yet; I know services in "
+                "the Americas only. If you are not safe now, call the local emergency number. "
+                "I can connect you with a person from our team. Do you want that?",
+            ),
+            buttons=YES_NO_HUMAN,
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_ask_which_country",
+            N_(
+                "utter_ask_which_country",
+                "One question.\nThat place name is used in more than one country. "
+                "Which country are you in?",
+            ),
+            question=True,
         ),
         _m("service_card_title", N_("service_card_title", "Option {n} of {total}")),
         _m("service_helps_with", N_("service_helps_with", "Can help with: {categories}.")),
@@ -807,7 +874,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_crisis_in_handoff",
             N_(
                 "utter_crisis_in_handoff",
-                "Automatic message.\nIf you are in danger now, call {emergency}.\n"
+                "Automatic message.\nCall {emergency} if you are not safe now.\n"
                 "{hotline_lines}\nThe team will read your message too.",
             ),
             safety_critical=True,
@@ -947,7 +1014,7 @@ MESSAGES: dict[str, MessageDef] = {
             N_(
                 "utter_service_unavailable",
                 "Sorry, something went wrong on our side.\n"
-                "If you are in danger now, call {emergency}. {hotline_lines} "
+                "Call {emergency} if you are not safe now. {hotline_lines} "
                 "To talk with a person from our team, send {person_word}.",
             ),
             safety_critical=True,

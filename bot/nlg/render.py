@@ -44,6 +44,8 @@ YOUNG_VARIANTS: dict[str, str] = {
 }
 # A person who speaks of themselves is never thanked "for caring about someone".
 FIRST_PERSON_VARIANTS: dict[str, str] = {"utter_report_case": "utter_report_case_self"}
+# How many likely countries' numbers a reply shows when the country is not known.
+EXAMPLES = 3
 
 
 class _Blank(dict[str, Any]):
@@ -110,6 +112,35 @@ class Renderer:
             return ""
         return str(Locale.parse(language).territories.get(code, code))
 
+    @staticmethod
+    def is_country(code: str) -> bool:
+        """A two-letter code Babel names as a territory (a country a person can be in)."""
+        return len(code) == 2 and code.isalpha() and code in Locale.parse("en").territories
+
+    def outside_country(
+        self, ctx: RenderContext, directory: Directory, code: str, number: str | None
+    ) -> Reply:
+        """A country the directory does not list: its shared emergency number when there is one,
+        never another country's; then a person."""
+        name = self.country_name(code, ctx.language)
+        if number:
+            return self.render(
+                "utter_outside_directory", ctx, directory, country_name=name, emergency=number
+            )
+        return self.render("utter_outside_directory_no_number", ctx, directory, country_name=name)
+
+    def which_country(
+        self, ctx: RenderContext, directory: Directory, codes: tuple[str, ...]
+    ) -> Reply:
+        """A place name several countries share: a button for each of them."""
+        buttons = [
+            ReplyButton(
+                self.country_name(code, ctx.language)[:20], f'/inform_country{{"country":"{code}"}}'
+            )
+            for code in codes
+        ]
+        return self.render("utter_ask_which_country", ctx, directory, buttons=buttons)
+
     def all_values(self, ctx: RenderContext, directory: Directory) -> dict[str, Any]:
         return self.variables(ctx, directory).resolved()
 
@@ -124,7 +155,7 @@ class Renderer:
         return _Values(
             {
                 "bot_name": lambda: self.settings.bot_name,
-                "org_name": lambda: self.settings.org_name,
+                "org_name": lambda: self.settings.org_name_in(lang),
                 "exit_word": lambda: CommandMatcher.keyword(Command.EXIT, lang),
                 "menu_word": lambda: CommandMatcher.keyword(Command.MENU, lang),
                 "person_word": lambda: CommandMatcher.keyword(Command.PERSON, lang),
@@ -145,9 +176,11 @@ class Renderer:
         )
 
     def emergency_examples(self, ctx: RenderContext, directory: Directory) -> str:
-        """Numbers for the likely countries, each with its country: never one number for all."""
+        """Numbers for the likely countries, each with its country: never one number for all.
+        Three of them: with the support lines and the offer of a person, a fourth took a crisis
+        reply past 500 characters."""
         parts = []
-        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=EXAMPLES):
             number = directory.emergency(code)
             if number:
                 parts.append(f"{self.country_name(code, ctx.language)} {number.number}")
@@ -166,7 +199,7 @@ class Renderer:
             line = directory.crisis_line(ctx.country)
             return self.t("self_harm_line", ctx, number=line.number) if line else ""
         parts = []
-        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=4):
+        for code in directory.likely_countries(ctx.language, ctx.country_hint, limit=EXAMPLES):
             line = directory.crisis_line(code)
             if line:
                 parts.append(f"{self.country_name(code, ctx.language)} {line.number}")
@@ -205,7 +238,8 @@ class Renderer:
         countries = (
             [ctx.country]
             if ctx.country
-            else directory.likely_countries(ctx.language, ctx.country_hint, limit=2)
+            # One: a toll-free line works only inside its country, and the reply must stay short.
+            else directory.likely_countries(ctx.language, ctx.country_hint, limit=1)
         )
         lines = []
         for code in countries:
@@ -294,9 +328,13 @@ class Renderer:
         directory: Directory,
         kind: CrisisKind,
         language_confident: bool,
+        new: bool = False,
     ) -> list[Reply]:
         """Numbers first, then the offer of a person; a country question only after both. The
-        wording follows whose danger it is: the writer's, self-harm, or someone else's."""
+        wording follows whose danger it is: the writer's, self-harm, or someone else's.
+
+        At most two messages, the numbers once: a new conversation's introduction is the short
+        one (no numbers) and carries the country question when there is one (A1, A7)."""
         known = directory.emergency(ctx.country) is not None
         key = CRISIS_KEYS[kind] + ("" if known else "_unknown_country")
         first = self.render(key, ctx, directory)
@@ -309,20 +347,20 @@ class Renderer:
             first.text = first.text + "\n" + "\n".join(extra)
         replies = [first]
         if not known:
-            replies.append(
-                self.render(
-                    "utter_crisis_pick_country",
-                    ctx,
-                    directory,
-                    buttons=self.country_buttons(ctx, directory, with_skip=False),
-                )
-            )
+            key = "utter_first_contact_crisis_pick_country" if new else "utter_crisis_pick_country"
+            buttons = self.country_buttons(ctx, directory, with_skip=False)
+            replies.append(self.render(key, ctx, directory, buttons=buttons))
+        elif new:
+            replies.append(self.render("utter_first_contact_crisis", ctx, directory))
         return replies
 
     def service_cards(
         self, services: list[Service], ctx: RenderContext, any_country: bool, directory: Directory
     ) -> list[Reply]:
         if not services:
+            if ctx.country and directory.emergency(ctx.country):
+                # A named country with nothing listed: its own number, never another country's.
+                return [self.render("utter_no_services_country", ctx, directory)]
             return [self.render("utter_no_services", ctx, directory)]
         intro_key = "utter_services_intro_any_country" if any_country else "utter_services_intro"
         replies = [self.render(intro_key, ctx, directory)]
@@ -331,14 +369,11 @@ class Renderer:
         return replies
 
     def card(self, svc: Service, n: int, total: int, ctx: RenderContext) -> str:
+        """One service. Its name comes after the numbers, hours and kind of help: names often say
+        what the service is about ("… Trafficking Hotline"), and a lock screen shows the first
+        characters of a message whatever line they are on (bot/nlg/lint.py, ``revealing``)."""
         cats = [c for c in svc.categories or [] if f"category_{c}" in MESSAGES]
-        lines = [
-            self.t("service_card_title", ctx, n=n, total=total),
-            f"{svc.name} ({self.country_name(svc.country, ctx.language)})",
-        ]
-        if cats:
-            names = ", ".join(self.t(f"category_{c}", ctx) for c in cats)
-            lines.append(self.t("service_helps_with", ctx, categories=names))
+        lines = [self.t("service_card_title", ctx, n=n, total=total)]
         contact = self.contact_text(svc, ctx)
         if contact:
             lines.append(contact + ".")
@@ -349,6 +384,10 @@ class Renderer:
             lines.append(self.t("service_hours", ctx, hours=hours["text"]))
         else:
             lines.append(self.t("service_hours_unknown", ctx))
+        if cats:
+            names = ", ".join(self.t(f"category_{c}", ctx) for c in cats)
+            lines.append(self.t("service_helps_with", ctx, categories=names))
+        lines.append(f"{svc.name} ({self.country_name(svc.country, ctx.language)})")
         if svc.public_address and svc.address:  # G3: never a confidential address
             lines.append(self.t("service_address", ctx, address=svc.address))
         if svc.gender_only in ("women", "men"):

@@ -33,7 +33,7 @@ from sqlalchemy import text as sql
 
 from bot.console.auth import Accounts
 from bot.runtime import Runtime
-from bot.store.console_models import AuditEvent, HandoffNote, HandoffState
+from bot.store.console_models import AuditEvent, CannedReply, HandoffNote, HandoffState
 from bot.store.models import (
     Consent,
     Contact,
@@ -750,3 +750,78 @@ async def test_audit_and_logs_hold_no_content(
         for table in ("handoff_messages", "handoff_notes", "held_replies", "audit_events"):
             for row in conn.execute(sql(f'SELECT * FROM "{table}"')):
                 assert canary not in " ".join(str(v) for v in row), table
+
+
+# --- staff and canned replies go through the writing rules of the catalog texts ---
+
+
+async def test_a_staff_reply_that_would_reveal_the_chat_on_a_lock_screen_is_not_sent(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
+    client = await signed_in(staff["lucia"].email)
+    survivor = Survivor(stack, "es", "MX")
+    await survivor.ask_for_person()
+    req = await queued(survivor)
+    await accepted(client, survivor, req)
+    refused = await client.post(
+        f"/c/{req.id}/reply",
+        data={
+            "csrf": await case_csrf(client, req.id),
+            "text": "Hola. Si estás en peligro, llama a la National Human Trafficking Hotline.",
+        },
+        headers={"hx-request": "true"},
+    )
+    assert 'role="alert"' in refused.text
+    assert 'data-code="first_line"' in refused.text  # both words: "peligro" and "traffick"
+    assert refused.text.count('data-code="first_line"') == 2
+    # The draft stays for the person to change it; nothing reached the survivor.
+    assert "National Human Trafficking Hotline" in refused.text
+    assert [r for r in survivor.pull() if r.key == "staff_message"] == []
+    assert audit_actions(stack, req.conversation_id).count("case.reply_refused") == 1
+    too_long = await client.post(
+        f"/c/{req.id}/reply",
+        data={"csrf": await case_csrf(client, req.id), "text": "Hola. " + "a" * 600},
+        headers={"hx-request": "true"},
+    )
+    assert 'data-code="length"' in too_long.text
+    sent = await client.post(
+        f"/c/{req.id}/reply",
+        data={"csrf": await case_csrf(client, req.id), "text": "Hola, soy Lucía. ¿Cómo estás?"},
+        headers={"hx-request": "true"},
+    )
+    assert 'role="alert"' not in sent.text
+    assert (await survivor.wait_for("staff_message")).text == "Hola, soy Lucía. ¿Cómo estás?"
+
+
+async def test_a_canned_reply_is_checked_when_saved(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
+    admin = await signed_in(staff["sol"].email)
+    page = await admin.get("/canned")
+    title = f"t-{uuid.uuid4().hex[:8]}"
+    refused = await admin.post(
+        "/canned",
+        data={
+            "csrf": csrf_of(page.text),
+            "language": "pt",
+            "title": title,
+            "text": "Perigo? Ligue para 190. Vamos te resgatar.",
+        },
+    )
+    assert refused.status_code == 200
+    codes = re.findall(r'data-code="(\w+)"', refused.text)
+    assert codes == ["first_line", "wording"]  # "perigo" on the lock screen, and the promise
+    with stack.db.session() as s:
+        assert s.scalar(select(func.count()).where(CannedReply.title == title)) == 0
+    saved = await admin.post(
+        "/canned",
+        data={
+            "csrf": csrf_of(page.text),
+            "language": "pt",
+            "title": title,
+            "text": "Oi, aqui é a equipe. Quando for seguro, me responda.",
+        },
+    )
+    assert saved.status_code == 200 and 'data-code="' not in saved.text
+    with stack.db.session() as s:
+        assert s.scalar(select(func.count()).where(CannedReply.title == title)) == 1

@@ -69,7 +69,8 @@ async def test_a_crisis_first_gets_the_numbers_then_the_introduction(
 ) -> None:
     result = await first(runtime, "first-crisis", "me tienen encerrada", "es")
     keys = [r.key for r in result.replies]
-    assert keys[0].startswith("utter_crisis") and "utter_first_contact" in keys[1:]
+    assert keys[0].startswith("utter_crisis") and keys[1].startswith("utter_first_contact")
+    assert len(keys) == 2  # the numbers once, the introduction without them
 
 
 async def test_leaving_first_gets_no_introduction(runtime: Runtime, rasa: ScriptedRasa) -> None:

@@ -92,9 +92,14 @@ async def test_crisis_as_first_message_unknown_country(
     assert body.index(number.group(0)) < (body.find("?") if "?" in body else len(body))
     # never one number presented as universal: the numbers of the likely countries, each named
     assert ", ".join(likely_numbers(stack, lang)) in body, body
-    # the offer of a person, then a one-tap country question
+    # numbers first, from the first character after the warm line (nothing revealing before)
+    assert body.startswith(likely_numbers(stack, lang)[0])
+    # the offer of a person, then the short introduction with a one-tap country question: two
+    # messages, the numbers once
     assert [b.payload for b in first.buttons] == ["/request_human", "/no_person"]
-    assert result.replies[1].key == "utter_crisis_pick_country"
+    assert len(result.replies) == 2
+    assert result.replies[1].key == "utter_first_contact_crisis_pick_country"
+    assert not NUMBER.search(result.replies[1].text)
     assert all(b.payload.startswith("/inform_country") for b in result.replies[1].buttons)
     # tapping a country gives that country's exact number
     code = COUNTRY[lang]

@@ -73,7 +73,10 @@ async def test_a_typed_country_after_a_crisis_gives_its_exact_numbers(
     crisis, country, number = TYPED_COUNTRY[lang]
     chat = chat_factory(hint=lang)
     answered = await chat.say(crisis)
-    assert keys(answered)[:2] == ["utter_crisis_unknown_country", "utter_crisis_pick_country"]
+    assert keys(answered)[:2] == [
+        "utter_crisis_unknown_country",
+        "utter_first_contact_crisis_pick_country",
+    ]
     exact = await chat.say(country)
     assert exact.crisis and keys(exact)[0] == "utter_crisis"
     assert number in exact.replies[0].text

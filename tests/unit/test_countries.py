@@ -5,12 +5,16 @@ into a database that keeps admins' edits."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from babel import Locale
 
 from bot.directory import country_editing
+from bot.directory.countries import CountryResolver, Found, load_places
 from bot.directory.numbers import KINDS, NumberProblem, clean, shown
 from bot.directory.seed import merge_reference
 from bot.directory.service import Directory, EmergencyNumber
@@ -204,3 +208,126 @@ def test_bot_countries_lists_all_35_with_their_sources_and_edits_them(
         assert cli.main(["countries", "remove", "CU", "police", "999"]) == 1
     finally:
         get_settings.cache_clear()
+
+
+# --- Places (bot/directory/countries.py, bot/directory/places.json) ---
+
+LISTED = [c["code"] for c in REFERENCE["countries"]]
+SPOKEN = {c["code"]: c["languages"] for c in REFERENCE["countries"]}
+
+
+@pytest.fixture(scope="module")
+def resolver() -> CountryResolver:
+    return CountryResolver(["en", "es", "pt", "fr"], LISTED, SPOKEN)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "code"),
+    [
+        ("Texas", "en", "US"),
+        ("I'm in NYC", "en", "US"),
+        ("estoy en Buenos Aires", "es", "AR"),
+        ("estoy en buenos aires", "es", "AR"),
+        ("CDMX", "es", "MX"),
+        ("D.F.", "es", "MX"),
+        ("Québec", "fr", "CA"),
+        ("je suis à Montreal", "fr", "CA"),
+        ("estou em SP", "pt", "BR"),
+        ("estou no Pará", "pt", "BR"),
+        ("Sao Paulo", "pt", "BR"),
+        ("Santiago", "es", "CL"),
+        ("Santiago de Cuba", "es", "CU"),
+        ("Santiago de los Caballeros", "es", "DO"),
+        ("Trinidad", "en", "TT"),
+        ("Port of Spain", "en", "TT"),
+        ("Georgetown", "en", "GY"),
+        ("m nan Kebèk", "fr", "CA"),
+        ("mwen nan Miyami", "fr", "US"),
+        ("Puerto Rico", "es", "US"),
+        ("Venezuela", "es", "VE"),
+        ("El Salvador", "es", "SV"),
+    ],
+)
+def test_places_resolve_to_their_country(
+    resolver: CountryResolver, text: str, language: str, code: str
+) -> None:
+    assert resolver.find(text, language) == Found((code,), (code,))
+
+
+def test_a_shared_name_is_narrowed_by_language_or_left_to_ask(resolver: CountryResolver) -> None:
+    assert resolver.find("DF", "es").codes == ("MX",)
+    assert resolver.find("DF", "pt").codes == ("BR",)
+    assert resolver.find("BA", "es").codes == ("AR",)
+    assert resolver.find("BA", "pt").codes == ("BR",)
+    assert resolver.find("Georgia", "en").codes == ("US",)  # the country Georgia speaks Georgian
+    cordoba = resolver.find("Córdoba", "es")
+    assert cordoba.ambiguous and cordoba.codes == ("AR", "ES", "MX")
+    assert cordoba.listed == ("AR", "MX") and cordoba.one_listed is None
+    assert resolver.find("San José", "es").codes == ("CR", "US")
+
+
+def test_a_country_outside_the_directory_is_named_not_unknown(resolver: CountryResolver) -> None:
+    for text, language, code in (
+        ("Portugal", "pt", "PT"),
+        ("España", "es", "ES"),
+        ("Japon", "fr", "JP"),
+        ("Lisboa", "pt", "PT"),
+    ):
+        found = resolver.find(text, language)
+        assert found == Found((code,), ()), text
+    assert resolver.outside_emergency("PT") == "112"
+    assert resolver.outside_emergency("JP") is None
+    assert resolver.resolve("Portugal") is None  # not a directory country
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("para mi hija", "es"),  # Pará
+        ("tengo una reunión", "es"),  # Réunion
+        ("el encargado le quitó el documento", "es"),  # Quito
+        ("non ça ira", "fr"),  # Iran in Portuguese
+        ("piden mas plata", "es"),
+        ("salta essa", "pt"),
+        ("help they locked me in the room", "en"),
+        ("ayuda me tienen encerrada en el cuarto", "es"),
+        ("sí", "es"),
+        ("no", "pt"),
+    ],
+)
+def test_everyday_words_are_not_places(resolver: CountryResolver, text: str, language: str) -> None:
+    assert resolver.find(text, language) == Found()
+
+
+def test_where_the_person_is_wins_over_where_they_come_from(resolver: CountryResolver) -> None:
+    assert resolver.find("soy de Venezuela pero estoy en Bogotá", "es").codes == ("CO",)
+    back = resolver.find("quiero volver a Venezuela", "es")
+    assert back.codes == ("VE",) and back.elsewhere
+    assert not resolver.find("estoy en Caracas", "es").elsewhere
+
+
+def test_every_place_names_a_real_country_and_weak_names_are_known(
+    resolver: CountryResolver,
+) -> None:
+    places = load_places()
+    territories = Locale.parse("en").territories
+    assert set(places.names) <= set(territories)
+    assert set(LISTED) <= set(places.names)  # every directory country has its places
+    assert [name for name in places.weak if not resolver.knows(name)] == []
+    for entry in places.outside.values():
+        assert entry["source"].startswith("https://") and entry["verified"]
+
+
+def test_the_country_answers_of_the_training_data_resolve(resolver: CountryResolver) -> None:
+    """Recall on every ``inform_country`` example of data/nlu (the phrasings people use)."""
+    examples: list[tuple[str, str]] = []
+    for path in sorted(Path("data/nlu").glob("*/*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+            if item.get("intent") == "inform_country":
+                for line in item["examples"].splitlines():
+                    text = re.sub(r"\[([^\]]+)\][({][^)}]*[)}]", r"\1", line.strip().lstrip("- "))
+                    if text:
+                        examples.append((path.parent.name, text))
+    missed = [text for lang, text in examples if not resolver.find(text, lang).codes]
+    assert len(examples) == 547
+    assert len(missed) <= 5, missed

@@ -18,6 +18,10 @@ from bot.directory import changes
 from bot.directory.hsds import exporting, importing, schema
 from bot.directory.seed import load_directory, merge_reference
 from bot.directory.service import Directory
+from bot.handoff.hours import TeamHours
+from bot.nlg.catalog import Catalog
+from bot.nlg.lint import MAX_LENGTH, glance, revealing
+from bot.nlg.render import RenderContext, Renderer
 from bot.settings import Settings
 from bot.store import approvals
 from bot.store.db import Database
@@ -186,3 +190,65 @@ def test_a_zip_too_large_once_unpacked_or_not_a_zip_is_refused(
     broken.write_bytes(b"not a zip at all")
     with pytest.raises(schema.ImportError_, match="not a readable zip"):
         importing.read(broken)
+
+
+# --- What survivors receive, rendered: lock screens and length (docs/writing.md, rules 1 and 4) ---
+
+LANGS = ("en", "es", "pt", "fr")
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    settings = Settings()
+    return Renderer(
+        settings, Catalog(list(LANGS)), TeamHours(settings.team_hours, settings.team_timezone)
+    )
+
+
+def test_every_sample_service_card_shows_nothing_revealing_on_a_lock_screen(
+    db: Database, renderer: Renderer
+) -> None:
+    with db.session() as s:
+        services = list(s.scalars(select(Service).order_by(Service.id)))
+        assert len(services) == 21
+        for lang in LANGS:
+            ctx = RenderContext(lang, "telegram")
+            for svc in services:
+                card = renderer.card(svc, 1, 3, ctx)
+                assert revealing(card) == [], (lang, svc.id, glance(card))
+                assert len(card) <= MAX_LENGTH, (lang, svc.id, len(card))
+                assert svc.name in card.split("\n", 3)[3]  # the name after contact and hours
+
+
+def test_every_crisis_reply_opens_with_a_number_and_fits(db: Database, renderer: Renderer) -> None:
+    """For every country of the directory and with none, in every language and every wording:
+    nothing revealing in what a lock screen shows, at most 500 characters."""
+    with db.session() as s:
+        directory = Directory(s)
+        countries: list[str | None] = [None, *directory.known_countries()]
+        assert len(countries) == 36
+        for lang in LANGS:
+            for code in countries:
+                ctx = RenderContext(lang, "telegram", country=code)
+                for kind in ("self", "self_harm", "others"):
+                    for new in (False, True):
+                        replies = renderer.crisis(ctx, directory, kind, False, new=new)
+                        assert len(replies) <= 2
+                        for reply in replies:
+                            where = (lang, code, kind, reply.key)
+                            assert revealing(reply.text) == [], (*where, glance(reply.text))
+                            assert len(reply.text) <= MAX_LENGTH, (*where, len(reply.text))
+
+
+def test_a_sample_entry_says_where_it_comes_from() -> None:
+    data = json.loads(Settings().sample_directory.read_text(encoding="utf-8"))
+    assert "verified" in data["notice"]
+    countries: dict[str, set[str]] = {}
+    for org in data["organizations"]:
+        for svc in org["services"]:
+            assert svc["source"].startswith(("http://", "https://")), svc["id"]
+            assert svc["last_verified"] and svc["verified_by"], svc["id"]
+            countries.setdefault(svc["country"], set()).update(svc["categories"])
+    assert len(countries) == 15
+    beyond_hotlines = {c for c, cats in countries.items() if cats - {"hotline"}}
+    assert beyond_hotlines == {"AR", "CO", "MX", "PE", "US"}

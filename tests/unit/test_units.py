@@ -23,6 +23,11 @@ def test_team_hours_and_holidays() -> None:
     nxt = hours.next_open(saturday_noon)
     assert nxt is not None and nxt.weekday() == 0 and nxt.hour == 9
     assert "lunes" in hours.describe("es")
+    # The team's time zone as people say it in each language, never "(America/Mexico_City)".
+    assert hours.describe("es").endswith("(hora de México (Ciudad de México))")
+    assert hours.describe("pt").endswith("(Horário México (Cidade do México))")
+    assert hours.describe("fr").endswith("(heure : Mexique (Mexico))")
+    assert "America/" not in hours.describe("en") + hours.describe_next(saturday_noon, "es")
 
 
 def test_language_is_sticky_and_never_flips_on_one_word() -> None:
