@@ -605,7 +605,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_status",
             N_(
                 "utter_status",
-                "About your question.\n"
+                "About your question: here is a plain, short answer.\n"
                 "We are not the police or immigration. We do not call them, and we do not give "
                 "them your name, your number or your messages. The one exception: if a child is "
                 "at risk or a life is in danger now, the law may require our team to act. "
@@ -619,7 +619,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_status_young",
             N_(
                 "utter_status_young",
-                "About your question.\n"
+                "About your question: here is a plain, short answer.\n"
                 "We are not the police or immigration, and we do not call them, your school or "
                 "your family. You are under 18, so there is one limit: if you tell our team that "
                 "you are being hurt or are in danger, they may have to tell child "

@@ -306,8 +306,9 @@ async def test_hours_page_validates_saves_checks_and_resets(
     assert response.status_code == 200 and "Saved." in response.text
     body = text_of(response)
     assert "On duty now: no." in body and "Next change:" in body
-    assert "America/Lima" in stack.hours.describe("es")
-    assert "(America/Lima)" in body  # what survivors are told, per language
+    # What survivors are told: the time zone as people say it, never its code.
+    assert "(hora de Perú)" in stack.hours.describe("es")
+    assert "America/Lima" not in stack.hours.describe("es")
     assert events(stack, "hours.set", start)[-1].detail == {"windows": 1}
 
     day = (local.date() + dt.timedelta(days=30)).isoformat()

@@ -287,9 +287,11 @@ async def test_cards_show_police_and_immigration_separately(
     ctx = RenderContext(lang, "telegram")
     with chat.runtime.db.session() as s:
         for card in cards:
-            name = card.split("\n")[1].rsplit(" (", 1)[0]
+            # The name line ("Name (Country)") comes after the numbers, hours and kind of help.
+            known = set(s.scalars(select(Service.name)))
+            name = card_name(card, known)
             svc = s.scalar(select(Service).where(Service.name == name))
-            assert svc is not None, name
+            assert svc is not None, card
             facts = chat.runtime.renderer.t(
                 "service_facts",
                 ctx,
@@ -363,14 +365,20 @@ def guyana_shelters(stack: Runtime) -> Iterator[dict[str, str]]:
         s.execute(delete(Organization).where(Organization.id == "zz-people-org"))
 
 
+def card_name(card: str, known: set[str]) -> str:
+    """The service a card shows: its "Name (Country)" line, wherever the card puts it."""
+    return next(
+        line.rsplit(" (", 1)[0] for line in card.split("\n") if line.rsplit(" (", 1)[0] in known
+    )
+
+
 def shown(result: TurnResult, names: dict[str, str]) -> list[str]:
     """The test shelters a reply shows, in order, by id."""
     by_name = {v: k for k, v in names.items()}
     out = []
     for reply in result.replies:
         if reply.key == "service_card":
-            name = reply.text.split("\n")[1].rsplit(" (", 1)[0]
-            out.append(by_name[name])
+            out.append(by_name[card_name(reply.text, set(by_name))])
     return out
 
 

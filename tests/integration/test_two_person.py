@@ -176,7 +176,7 @@ async def test_country_numbers_wait_and_a_newer_admin_cannot_approve(
 ) -> None:
     ada = await signed_in(staff["ada"].email)
     noa = await signed_in(staff["noa"].email)
-    assert "emergencias: 110" in await crisis_reply(stack)
+    assert "Llama al 110 (Guatemala)" in await crisis_reply(stack)
     fields = {
         "kind_0": "emergency",
         "number_0": "112",
@@ -189,7 +189,7 @@ async def test_country_numbers_wait_and_a_newer_admin_cannot_approve(
     assert str(saved.url).endswith("/directory/country/GT?done=pending")
     assert 'id="approval-notice"' in saved.text
     number = waiting_for(stack, "country", "GT")
-    assert "emergencias: 110" in await crisis_reply(stack)
+    assert "Llama al 110 (Guatemala)" in await crisis_reply(stack)
     # An admin account made after the change cannot approve it.
     email = f"later-{uuid.uuid4().hex[:8]}@example.org"
     Accounts(stack.db, stack.settings, stack.crypto).create(email, "admin", "Later", PASSWORD)
@@ -200,9 +200,9 @@ async def test_country_numbers_wait_and_a_newer_admin_cannot_approve(
     refused = await decide(later, number, "approve")
     assert refused.status_code == 409
     assert audited(stack, "approval.refused", number) == [{"change": number, "reason": "newer"}]
-    assert "emergencias: 110" in await crisis_reply(stack)
+    assert "Llama al 110 (Guatemala)" in await crisis_reply(stack)
     assert (await decide(noa, number, "approve")).status_code == 200
-    assert "emergencias: 112" in await crisis_reply(stack)
+    assert "Llama al 112 (Guatemala)" in await crisis_reply(stack)
     with stack.db.session() as s:
         user = s.scalar(select(StaffUser).where(StaffUser.email == email))
         assert user is not None

@@ -275,10 +275,12 @@ def test_directory_find_leaves_out_what_does_not_fit(db: Database) -> None:
     with db.session() as s:
         d = Directory(s, today=dt.date(2026, 12, 1))
         everyone = d.find("legal", ["US"], limit=3)
-        assert [svc.id for svc in everyone] == ["us-nhth"]
-        # The US hotline has a text number and relay: it stays for someone who cannot call.
+        assert [svc.id for svc in everyone] == ["us-ndvh-line", "us-nhth"]
+        # Both US lines have a text number (and relay or TTY): they stay for someone who
+        # cannot call.
         assert [svc.id for svc in d.find("legal", ["US"], 3, frozenset({"no_voice"}))] == [
-            "us-nhth"
+            "us-ndvh-line",
+            "us-nhth",
         ]
         # Canada's has only a voice number.
         assert d.find("legal", ["CA"], 3, frozenset({"no_voice"})) == []
