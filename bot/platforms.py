@@ -4,8 +4,9 @@ The conversation and the handoff ask here instead of naming a platform: whether 
 erase a chat's messages on exit, whether it limits when we may write first. The adapters that
 speak each platform's API live in ``bot/channels/`` (button and text limits stay with them, since
 only the adapter lays a reply out). Adding a platform is an entry here, an adapter there, and a
-``platform`` name for its messages in ``bot/nlg/messages.py``; docs/architecture.md walks
-through it.
+``platform_keeps_<name>`` sentence in ``bot/nlg/messages.py`` (what the platform itself keeps,
+said in the person's language: a platform without one gets the general sentence);
+docs/architecture.md walks through it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Platform:
     name: str  # as in Inbound.channel and the contacts table
-    display_name: str  # shown to the person ("you can delete this chat in {platform}")
     # Whether the adapter can delete the chat's messages from the person's phone on exit; if
     # not, the exit reply says so.
     erases_messages: bool
@@ -26,18 +26,18 @@ class Platform:
 
 
 PLATFORMS: tuple[Platform, ...] = (
-    Platform("telegram", "Telegram", erases_messages=True),
+    Platform("telegram", erases_messages=True),
     # WhatsApp: no deleting on the phone; free-form messages only within 24 hours.
-    Platform("whatsapp", "WhatsApp", erases_messages=False, reply_window=dt.timedelta(hours=24)),
+    Platform("whatsapp", erases_messages=False, reply_window=dt.timedelta(hours=24)),
     # The web chat: the page keeps nothing and clears itself on exit.
-    Platform("webchat", "the web chat", erases_messages=True),
+    Platform("webchat", erases_messages=True),
     # Local channels: `bot chat` and `bot eval` keep nothing on any phone.
-    Platform("terminal", "Telegram / WhatsApp", erases_messages=True),
-    Platform("eval", "Telegram / WhatsApp", erases_messages=True),
+    Platform("terminal", erases_messages=True),
+    Platform("eval", erases_messages=True),
 )
 
 _BY_NAME = {platform.name: platform for platform in PLATFORMS}
-_UNKNOWN = Platform("unknown", "Telegram / WhatsApp", erases_messages=True)
+_UNKNOWN = Platform("unknown", erases_messages=True)
 
 
 def platform(name: str) -> Platform:

@@ -478,17 +478,20 @@ MESSAGES: dict[str, MessageDef] = {
             question=True,
         ),
         # --- Honest short answers (D9, C1, B2). ---
+        # Each claim here is tied to the code by tests/unit/test_privacy_texts.py (docs/data.md):
+        # the contact and its encrypted address stay until DELETE, a handoff's messages go
+        # BOT_TRANSCRIPT_TTL_HOURS after it closes, the legal limits are those of
+        # utter_handoff_explain, and what the platform itself keeps is {platform_keeps}.
         _m(
             "utter_privacy",
             N_(
                 "utter_privacy",
                 "About your privacy.\n"
-                "{org_name} runs this chat. We keep only your language, country and what kind "
-                "of help you asked for, under a code instead of your number. "
-                "We do not keep your messages, except while you talk with a person from our "
-                "team; then they are erased {ttl_hours} hours after the chat ends. "
-                "{platform} can also see this chat. We never share it or use it for anything "
-                "else. To erase what we keep, send {delete_word}.",
+                "We keep your language, country, the help you asked for, and, in coded form, the "
+                "address we reply to. Your messages are kept only if you write with our team, who "
+                "read them. They are erased {ttl_hours} hours after that chat ends. We share "
+                "nothing, unless the law requires it: a child at risk or a life in danger. "
+                "{platform_keeps} To erase it all, send {delete_word}.",
             ),
             safety_critical=True,
         ),
@@ -498,12 +501,47 @@ MESSAGES: dict[str, MessageDef] = {
             N_(
                 "utter_privacy_young",
                 "About your privacy.\n"
-                "We keep only your language, country and what kind of help you asked for, "
-                "under a code instead of your number. We do not keep your messages, except while "
-                "you talk with a person from our team. You are under 18: if you tell them that "
-                "you are being hurt or are in danger, they may have to tell child protection "
-                "services, to keep you safe. {platform} can also see this chat. To erase what we "
-                "keep, send {delete_word}.",
+                "We keep your language, country, the help you asked for, and, in coded form, the "
+                "address we reply to. Your messages are kept only if you write with our team. You "
+                "are under 18: if you tell them that you are being hurt or are in danger, they "
+                "may have to tell child protection services, to keep you safe. {platform_keeps} "
+                "To erase it all, send {delete_word}.",
+            ),
+            safety_critical=True,
+        ),
+        # What the messaging platform itself keeps, by platform (bot/platforms.py): said in
+        # utter_privacy and utter_deleted, in the person's language.
+        _m(
+            "platform_keeps_telegram",
+            N_(
+                "platform_keeps_telegram",
+                "Telegram knows your account and keeps this chat until it is deleted there.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "platform_keeps_whatsapp",
+            N_(
+                "platform_keeps_whatsapp",
+                "WhatsApp (Meta) carries this chat and sees your number. The chat stays on your "
+                "phone until you clear it.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "platform_keeps_webchat",
+            N_(
+                "platform_keeps_webchat",
+                "Your browser forgets this chat when you close the page, but its history may show "
+                "the site.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "platform_keeps_other",
+            N_(
+                "platform_keeps_other",
+                "The app you write from may keep its own copy of this chat.",
             ),
             safety_critical=True,
         ),
@@ -948,8 +986,7 @@ MESSAGES: dict[str, MessageDef] = {
             "utter_deleted",
             N_(
                 "utter_deleted",
-                "Done.\nI erased everything this service kept about you. I cannot erase copies "
-                "on your phone or on {platform}'s servers; you can delete this chat in the app.",
+                "Done.\nI erased everything this service kept about you. {platform_keeps}",
             ),
             safety_critical=True,
         ),

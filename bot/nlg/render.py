@@ -44,6 +44,16 @@ YOUNG_VARIANTS: dict[str, str] = {
 }
 # A person who speaks of themselves is never thanked "for caring about someone".
 FIRST_PERSON_VARIANTS: dict[str, str] = {"utter_report_case": "utter_report_case_self"}
+
+
+def platform_keeps_key(channel: str) -> str:
+    """The sentence on what the messaging platform itself keeps (``platform_keeps_<name>``), or
+    the general one for a platform without its own (the terminal, an unknown channel): a whole
+    translated sentence, never an English platform name dropped into another language."""
+    key = f"platform_keeps_{platform(channel).name}"
+    return key if key in MESSAGES else "platform_keeps_other"
+
+
 # How many likely countries' numbers a reply shows when the country is not known.
 EXAMPLES = 3
 
@@ -170,7 +180,7 @@ class Renderer:
                 "child_line": lambda: self.child_line(ctx, directory),
                 "hours": lambda: self.hours.describe(lang),
                 "next_open": lambda: self.hours.describe_next(ctx.now, lang),
-                "platform": lambda: platform(ctx.channel).display_name,
+                "platform_keeps": lambda: self.t(platform_keeps_key(ctx.channel), ctx),
                 "ttl_hours": lambda: self.settings.transcript_ttl_hours,
             }
         )

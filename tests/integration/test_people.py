@@ -155,14 +155,14 @@ async def test_a_young_person_gets_the_child_line_and_what_privacy_means_first(
     assert conversation(chat).filters == ["children"]
 
     # Privacy and "will you tell my school?" now state the child-protection limit, never
-    # "we never share it".
+    # "we never share it"; the privacy notice says what Telegram itself keeps, in the language.
     privacy = await chat.say(SAY[lang]["privacy"])
     assert keys(privacy) == ["utter_privacy_young"]
     assert privacy.replies[0].text == text_of(
         chat.runtime,
         "utter_privacy_young",
         lang,
-        platform="Telegram",
+        platform_keeps=text_of(chat.runtime, "platform_keeps_telegram", lang),
         delete_word=SAY[lang]["delete"],
     )
     school = await chat.say(SCHOOL[lang])
