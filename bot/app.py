@@ -28,12 +28,13 @@ from bot.http_limits import BodyLimits, BodyRule
 from bot.rasa.callbacks import LOOPBACK
 from bot.runtime import Runtime
 from bot.store.models import SeenMessage, utcnow
-from bot.types import Inbound, TurnResult
+from bot.types import Inbound, Reply, TurnResult
 
 log = logging.getLogger("bot.app")
 PURGE_EVERY_SECONDS = 600
 FORM_OVERHEAD = 64 * 1024  # a multipart form's boundaries and other fields around its file
 SIGNIN_FORM_BYTES = 16 * 1024  # an email, a password, a code and a token: never more
+TERMINAL_WAIT_SECONDS = 25.0  # the longest a `bot chat` long poll is held open
 
 
 def body_rules() -> tuple[BodyRule, ...]:
@@ -57,15 +58,19 @@ def result_json(result: TurnResult) -> dict[str, object]:
         "confidence": result.confidence,
         "crisis": result.crisis,
         "mode": result.mode,
-        "replies": [
-            {
-                "text": r.text,
-                "key": r.key,
-                "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
-            }
-            for r in result.replies
-        ],
+        "replies": replies_json(result.replies),
     }
+
+
+def replies_json(replies: list[Reply]) -> list[dict[str, object]]:
+    return [
+        {
+            "text": r.text,
+            "key": r.key,
+            "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
+        }
+        for r in replies
+    ]
 
 
 def purge_once(runtime: Runtime) -> int:
@@ -118,13 +123,16 @@ def create_app(runtime: Runtime) -> Starlette:
         }
         return JSONResponse(body, status_code=200 if database else 503)
 
-    async def terminal(request: Request) -> Response:
-        """The local terminal channel (`bot chat`): loopback only, with the local token."""
+    def terminal_allowed(request: Request) -> bool:
         client = request.client.host if request.client else ""
         token = request.headers.get("x-bot-token", "")
-        if client not in LOOPBACK or not hmac.compare_digest(
+        return client in LOOPBACK and hmac.compare_digest(
             token, runtime.crypto.internal_token("terminal")
-        ):
+        )
+
+    async def terminal(request: Request) -> Response:
+        """The local terminal channel (`bot chat`): loopback only, with the local token."""
+        if not terminal_allowed(request):
             return JSONResponse({"error": "forbidden"}, status_code=403)
         body = await request.json()
         inbound = Inbound(
@@ -137,6 +145,22 @@ def create_app(runtime: Runtime) -> Starlette:
         )
         result = await runtime.conversations.handle(inbound)
         return JSONResponse(result_json(result))
+
+    async def terminal_messages(request: Request) -> Response:
+        """What staff (and the handoff: "has joined", "nobody could answer") sent a terminal
+        contact between its turns, held until ``bot chat`` asks: a long poll of up to
+        ``TERMINAL_WAIT_SECONDS``, answered as soon as something arrives."""
+        if not terminal_allowed(request):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        user = request.query_params.get("user", "terminal")[:200]
+        try:
+            wait = float(request.query_params.get("wait", "0"))
+        except ValueError:
+            wait = 0.0
+        wait = min(wait, TERMINAL_WAIT_SECONDS) if wait > 0 else 0.0  # NaN is not > 0 either
+        contact_id = runtime.crypto.pseudonym("terminal", user)
+        replies = await runtime.delivery.wait(contact_id, wait)
+        return JSONResponse({"replies": replies_json(replies)})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -172,6 +196,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/healthz", healthz),
         Route("/healthz/live", live),
         Route("/dev/terminal", terminal, methods=["POST"]),
+        Route("/dev/terminal/messages", terminal_messages, methods=["GET"]),
         *runtime.callbacks.routes(),
         *channels.routes(),
     ]

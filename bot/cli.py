@@ -14,6 +14,7 @@ import contextlib
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,8 +97,27 @@ def _print_result(result: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
     return buttons
 
 
+STAFF_MARK = "[staff] "  # a message a person on the team typed in the console
+SENT_MARK = "[assistant, between turns] "  # "has joined", "has left", "nobody could answer"
+
+
+def _print_out_of_turn(replies: list[dict[str, Any]], out: TextIO) -> None:
+    """Messages that arrived outside a turn, each line marked with who sent it, then the prompt
+    again (they can arrive while the terminal waits for a line)."""
+    if not replies:
+        return
+    for reply in replies:
+        mark = STAFF_MARK if reply["key"] == "staff_message" else SENT_MARK
+        out.write("\n" + "\n".join(mark + line for line in reply["text"].splitlines()) + "\n")
+        if reply["buttons"]:
+            numbered = [f"  {i}. {b['title']}" for i, b in enumerate(reply["buttons"], 1)]
+            out.write("\n".join(numbered) + "\n")
+    out.write("\n> ")
+    out.flush()
+
+
 async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
-    from bot.app import result_json
+    from bot.app import replies_json, result_json
     from bot.net import free_port
     from bot.server import Stack
     from bot.types import Inbound
@@ -106,17 +126,51 @@ async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
     settings.rasa_port = free_port()
     print("Starting the assistant (Rasa takes about 20 seconds)...", flush=True)
     async with Stack(settings, quiet=True) as runtime:
-        print("Ready. Type a message; an empty line or Ctrl-D ends the chat.\n", flush=True)
+        contact_id = runtime.crypto.pseudonym("terminal", user)
+
+        async def listen() -> None:  # staff answering from the console of this same process
+            while True:
+                sent = await runtime.delivery.wait(contact_id, 60)
+                _print_out_of_turn(replies_json(sent), sys.stdout)
+
+        listener = asyncio.create_task(listen())
+        print(
+            f"Ready (staff console: http://{settings.host}:{settings.port}/console). Type a "
+            "message; an empty line or Ctrl-D ends the chat.\n",
+            flush=True,
+        )
+        try:
+            while True:
+                line = await asyncio.to_thread(sys.stdin.readline)
+                if not line or not line.strip():
+                    break
+                result = await runtime.conversations.handle(
+                    Inbound("terminal", user, None, text=line.strip(), language_hint=lang)
+                )
+                _print_result(result_json(result), sys.stdout)
+                sys.stdout.write("\n> ")
+                sys.stdout.flush()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+
+def _listen_remote(url: str, token: str, user: str, lock: threading.Lock) -> None:
+    """Long-poll the server for what staff send this terminal contact and print it as it
+    arrives, also while the terminal waits for a line (a daemon thread: it ends with the chat)."""
+    with httpx.Client(timeout=60) as client:
         while True:
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line or not line.strip():
-                break
-            result = await runtime.conversations.handle(
-                Inbound("terminal", user, None, text=line.strip(), language_hint=lang)
-            )
-            _print_result(result_json(result), sys.stdout)
-            sys.stdout.write("\n> ")
-            sys.stdout.flush()
+            try:
+                r = client.get(
+                    url, params={"user": user, "wait": 25}, headers={"x-bot-token": token}
+                )
+                r.raise_for_status()
+            except httpx.HTTPError:
+                time.sleep(2)  # the server restarting: try again, quietly
+                continue
+            with lock:
+                _print_out_of_turn(r.json()["replies"], sys.stdout)
 
 
 def _chat_remote(settings: Settings, user: str, lang: str | None) -> None:
@@ -124,8 +178,17 @@ def _chat_remote(settings: Settings, user: str, lang: str | None) -> None:
 
     token = Crypto(settings.key()).internal_token("terminal")
     url = f"{settings.callback_url}/dev/terminal"
-    print("Connected to the running assistant. An empty line or Ctrl-D ends the chat.\n> ", end="")
-    sys.stdout.flush()
+    lock = threading.Lock()  # one writer at a time: an answer and a staff message never interleave
+    threading.Thread(
+        target=_listen_remote, args=(f"{url}/messages", token, user, lock), daemon=True
+    ).start()
+    with lock:
+        print(
+            "Connected to the running assistant; messages from staff appear marked "
+            f"{STAFF_MARK.strip()}. An empty line or Ctrl-D ends the chat.\n> ",
+            end="",
+            flush=True,
+        )
     for line in sys.stdin:
         if not line.strip():
             break
@@ -136,8 +199,9 @@ def _chat_remote(settings: Settings, user: str, lang: str | None) -> None:
             timeout=30,
         )
         r.raise_for_status()
-        _print_result(r.json(), sys.stdout)
-        print("\n> ", end="", flush=True)
+        with lock:
+            _print_result(r.json(), sys.stdout)
+            print("\n> ", end="", flush=True)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

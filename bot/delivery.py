@@ -7,6 +7,7 @@ keeps what was sent in memory (the terminal channel and tests read it) and never
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from typing import Protocol
@@ -35,6 +36,7 @@ class Delivery:
     def __init__(self) -> None:
         self.sent: dict[str, list[Reply]] = defaultdict(list)
         self._outbound: Outbound | None = None
+        self._arrived: dict[str, asyncio.Event] = {}  # contact -> a reader waiting (``wait``)
 
     def route(self, outbound: Outbound | None) -> None:
         self._outbound = outbound
@@ -45,6 +47,27 @@ class Delivery:
             return
         self.sent[contact_id].extend(replies)
         log.info("delivered in memory", extra={"replies": len(replies)})
+        waiting = self._arrived.get(contact_id)
+        if waiting is not None:
+            waiting.set()
 
     def take(self, contact_id: str) -> list[Reply]:
         return self.sent.pop(contact_id, [])
+
+    async def wait(self, contact_id: str, timeout: float) -> list[Reply]:
+        """What was sent to ``contact_id`` in memory, as soon as there is any, or nothing after
+        ``timeout`` seconds: how ``bot chat`` hears staff between its own turns. One reader per
+        contact (a second one would share the same list, taking whatever arrives first)."""
+        ready = self.take(contact_id)
+        if ready:
+            return ready
+        event = self._arrived.setdefault(contact_id, asyncio.Event())
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            if self._arrived.get(contact_id) is event:
+                del self._arrived[contact_id]
+        return self.take(contact_id)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.console.auth import AccountError, Accounts
+from bot.console.auth import AccountError, Accounts, check_display_name
 from bot.store import approvals
 from bot.store.approvals import ApprovalRefused
 from bot.store.console_models import StaffUser
@@ -52,10 +52,11 @@ def propose_invite(
         raise AccountError("not an email address")
     if session.scalar(select(func.count()).where(StaffUser.email == email)):
         raise AccountError("an account with this email exists")
+    display_name = check_display_name(display_name)
     payload = {
         "email": email,
         "role": "admin",
-        "display_name": (display_name or email.split("@")[0])[:64],
+        "display_name": display_name,
         "languages": list(languages),
         "console_language": console_language,
     }

@@ -183,6 +183,7 @@ class Accounts:
             raise AccountError("not an email address")
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        display_name = check_display_name(display_name)
         if password is not None:
             check_password(password)
         invite = None if password is not None else secrets.token_urlsafe(32)
@@ -191,7 +192,7 @@ class Accounts:
                 raise AccountError("an account with this email exists")
             user = StaffUser(
                 email=email,
-                display_name=(display_name or email.split("@")[0])[:64],
+                display_name=display_name,
                 role=role,
                 password_hash=hash_password(password) if password is not None else None,
                 language=console_language if console_language in self.settings.languages else "en",
@@ -497,6 +498,16 @@ class Accounts:
         if token:
             with self.db.session() as s:
                 s.execute(delete(StaffSession).where(StaffSession.id == digest(token)))
+
+
+def check_display_name(name: str) -> str:
+    """The name survivors read when this person joins their chat ("Ana, from the team, joined").
+    Never made from the email address: part of an address can be a full name, a work place or a
+    handle that finds the person elsewhere, and it was never chosen to be shown."""
+    name = " ".join(name.split())[:64]
+    if not name:
+        raise AccountError("a display name is needed (survivors see it): give --name")
+    return name
 
 
 def check_password(password: str) -> None:

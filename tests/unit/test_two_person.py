@@ -334,10 +334,15 @@ def test_the_command_line_proposes_and_never_applies(
     try:
         # the first admin of an installation: nobody to ask, made at once
         monkeypatch.setattr("sys.stdin", _Lines("a long test password 42\n"))
-        assert cli.main(["staff", "add", "first@example.org", "--role", "admin"]) == 0
+        assert (
+            cli.main(["staff", "add", "first@example.org", "--role", "admin", "--name", "Ana"]) == 0
+        )
         assert "created admin first@example.org" in capsys.readouterr().out
         # the second: an invitation waiting for the first admin's approval in the console
-        assert cli.main(["staff", "add", "second@example.org", "--role", "admin"]) == 0
+        assert (
+            cli.main(["staff", "add", "second@example.org", "--role", "admin", "--name", "Bruno"])
+            == 0
+        )
         assert "waits for an admin" in capsys.readouterr().out
         assert (
             cli.main(
