@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from bot.console.auth import Accounts
+from bot.conversation.turns import KeepIntroduction
 from bot.directory.service import Directory
 from bot.nlg.render import EXAMPLES
 from bot.runtime import Runtime
@@ -298,24 +300,44 @@ Handle = Callable[..., Awaitable[TurnResult]]
 
 
 class Turns:
-    """Records the reply keys of every turn the inbox runs (wrapping ``handle`` in place)."""
+    """Records the reply keys of every turn the inbox runs (wrapping ``handle`` in place), and
+    of every introduction sent on its own while Rasa was away (wrapping ``introduce``)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.keys: dict[str, list[list[str]]] = {}
+        self.keys: dict[str, list[list[str]]] = {}  # per turn
+        self.introductions: dict[str, list[list[str]]] = {}
+        self.said: dict[str, list[str]] = {}  # everything, in the order it was decided
         self.original: Handle = runtime.conversations.handle
+        self.original_introduce: Callable[..., Awaitable[bool]] = runtime.conversations.introduce
 
-    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult:
-        result = await self.original(msg, wait_for_rasa=wait_for_rasa)
-        self.keys.setdefault(msg.user_id, []).append([r.key or "" for r in result.replies])
+    async def handle(
+        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+    ) -> TurnResult:
+        result = await self.original(msg, wait_for_rasa=wait_for_rasa, introduced=introduced)
+        keys = [r.key or "" for r in result.replies]
+        self.keys.setdefault(msg.user_id, []).append(keys)
+        self.said.setdefault(msg.user_id, []).extend(keys)
         return result
+
+    async def introduce(self, msg: Inbound, keep: KeepIntroduction) -> bool:
+        def recording(s: Session, conversation_id: str, result: TurnResult) -> None:
+            keep(s, conversation_id, result)
+            keys = [r.key or "" for r in result.replies]
+            self.introductions.setdefault(msg.user_id, []).append(keys)
+            self.said.setdefault(msg.user_id, []).extend(keys)
+
+        done: bool = await self.original_introduce(msg, recording)
+        return done
 
     def __enter__(self) -> Turns:
         self.runtime.conversations.handle = self.handle  # type: ignore[method-assign]
+        self.runtime.conversations.introduce = self.introduce  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
         del self.runtime.conversations.handle  # the class's method again
+        del self.runtime.conversations.introduce
 
 
 def outside_crisis(item: dict[str, Any], category: str = "legal") -> dict[str, Any]:

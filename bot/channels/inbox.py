@@ -19,6 +19,12 @@
   the turn that found Rasa away wrote nothing. Crisis, self-harm, exit, delete, language and
   "person" (the same deterministic screen, run at the webhook; ``urgent`` on the row) never wait:
   not for a turn slot, nor behind the same person's earlier message that waits for Rasa.
+- A new conversation's first message that waits for Rasa does not wait for its introduction
+  (automated chat, exit word, emergency number): in one transaction the conversation is started,
+  the introduction queued, and the row kept with the conversation's id in it (``introduced``).
+  When Rasa is back the row is answered as that conversation's first message, without a second
+  introduction. A crash before that transaction leaves the row as it was, so the introduction
+  goes out exactly once.
 - Exit and delete drop the person's earlier messages still waiting: nothing is answered after
   the chat was cleared.
 """
@@ -34,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.channels.base import Intake
 from bot.channels.outbox import Outbox, wait_for
@@ -271,17 +278,25 @@ class Inbox(KeyedWorker):
                 s.delete(row)
                 log.error("inbox row unreadable", extra={"channel": channel_name})
                 return True
-        inbound, address, sent_at, platform_message_id = stored
+        inbound, address, sent_at, platform_message_id, introduced = stored
         channel = self.channels[channel_name]
         waited = (utcnow() - received_at).total_seconds()
         wait_for_rasa = waited < self.runtime.settings.rasa_wait_seconds
+        inbound_at = min(sent_at, received_at) if sent_at else received_at  # never the future
         try:
             result = await self.runtime.conversations.handle(
-                replace(inbound, message_id=None), wait_for_rasa=wait_for_rasa
+                replace(inbound, message_id=None),
+                wait_for_rasa=wait_for_rasa,
+                introduced=introduced,
             )
         except RasaUnavailable:
-            # Nothing was written; the message waits for Rasa (durably), never an apology.
+            # Nothing was written; the message waits for Rasa (durably), never an apology. A new
+            # conversation gets its introduction now, all the same (A7).
             log.info("inbox waits for rasa", extra={"channel": channel_name})
+            if introduced is None and await self._introduce(
+                row_id, contact_id, channel, address, inbound, inbound_at
+            ):
+                return False  # the row was released with the introduction
             self._release(row_id, RASA_RETRY_SECONDS)
             return False
         except Exception:
@@ -291,7 +306,6 @@ class Inbox(KeyedWorker):
                 self._release(row_id, self.outbox.backoff(attempts), attempts)
                 return False
             result = self._apology(contact_id, inbound)
-        inbound_at = min(sent_at, received_at) if sent_at else received_at  # never the future
         try:
             self._commit(
                 row_id, contact_id, channel, address, inbound_at, result, platform_message_id
@@ -301,6 +315,56 @@ class Inbox(KeyedWorker):
             # answers; queuing ours too would send the reply twice.
             log.error("inbox lease lost", extra={"channel": channel_name})
         return True
+
+    async def _introduce(
+        self,
+        row_id: int,
+        contact_id: str,
+        channel: Channel,
+        address: str,
+        inbound: Inbound,
+        inbound_at: dt.datetime,
+    ) -> bool:
+        """The introduction of a new conversation whose first message waits for Rasa: queued in
+        the same transaction that starts the conversation and keeps the row, to be tried again,
+        marked with the conversation it introduced. False: not a new conversation (or the
+        lease was lost), nothing written."""
+        crypto = self.runtime.crypto
+
+        def keep(s: Session, conversation_id: str, result: TurnResult) -> None:
+            row = s.scalar(
+                select(InboxMessage)
+                .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
+                .with_for_update()
+            )
+            if row is None:
+                raise LeaseLost()
+            stored: dict[str, Any] = json.loads(crypto.decrypt(row.payload_enc) or "{}")
+            stored["introduced"] = conversation_id
+            row.payload_enc = crypto.encrypt(json.dumps(stored))
+            row.lease_owner = row.lease_until = None
+            row.not_before = utcnow() + dt.timedelta(seconds=RASA_RETRY_SECONDS)
+            contact = s.get(Contact, contact_id)
+            if contact is not None:
+                contact.blocked = False
+                channel.after_turn(s, contact_id, address, inbound_at)
+                self.outbox.release_held(s, contact_id)
+            payloads = channel.plan(
+                result.replies, address=address, language=result.language, erase=False
+            )
+            # What keeps them safe: out without waiting for a free slot, like a crisis reply.
+            self.outbox.enqueue(s, contact_id, channel.name, payloads, urgent=True)
+
+        try:
+            done = await self.runtime.conversations.introduce(
+                replace(inbound, message_id=None), keep
+            )
+        except LeaseLost:
+            log.error("inbox lease lost", extra={"channel": channel.name})
+            return True  # another process has the row: nothing more to do here
+        if done:
+            self.outbox.notify()
+        return done
 
     def _commit(
         self,
@@ -376,7 +440,11 @@ class LeaseLost(Exception):
     """The row was taken over by another process while this one worked on it."""
 
 
-def _load(plain: str | None) -> tuple[Inbound, str, dt.datetime | None, str | None] | None:
+def _load(
+    plain: str | None,
+) -> tuple[Inbound, str, dt.datetime | None, str | None, str | None] | None:
+    """The stored message: inbound, address, sent at, platform message id, and the
+    conversation whose introduction it already had (``Inbox._introduce``)."""
     if plain is None:
         return None
     try:
@@ -384,6 +452,13 @@ def _load(plain: str | None) -> tuple[Inbound, str, dt.datetime | None, str | No
         inbound = Inbound(**stored["inbound"])
         sent_at = dt.datetime.fromisoformat(stored["sent_at"]) if "sent_at" in stored else None
         pmid = stored.get("platform_message_id")
-        return inbound, str(stored["address"]), sent_at, str(pmid) if pmid else None
+        introduced = stored.get("introduced")
+        return (
+            inbound,
+            str(stored["address"]),
+            sent_at,
+            str(pmid) if pmid else None,
+            str(introduced) if introduced else None,
+        )
     except (ValueError, TypeError, KeyError):
         return None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from bot.delivery import Delivery
 from bot.nlg.catalog import Catalog
@@ -17,7 +20,13 @@ from bot.types import Inbound, TurnResult
 class Turns(Protocol):
     """The conversation (bot/conversation/turns.py): one inbound message, one turn."""
 
-    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult: ...
+    async def handle(
+        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+    ) -> TurnResult: ...
+
+    async def introduce(
+        self, msg: Inbound, keep: Callable[[Session, str, TurnResult], None]
+    ) -> bool: ...
 
 
 class ChannelParts(Protocol):

@@ -33,7 +33,11 @@ def answer(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:
             conv.country = ctx.contact.country = found.one_listed
     r, d = ctx.render, ctx.directory
     # A7 still holds for a new conversation, after the numbers (A1), in the short introduction.
-    ctx.answer(*p.renderer.crisis(r, d, kind, conv.language_confirmed, new=ctx.is_new))
+    ctx.answer(
+        *p.renderer.crisis(
+            r, d, kind, conv.language_confirmed, new=ctx.is_new and not ctx.introduced
+        )
+    )
 
 
 def in_handoff(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:

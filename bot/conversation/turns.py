@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.conversation import erasure
 from bot.conversation.context import TurnContext
@@ -32,22 +34,34 @@ from bot.types import Inbound, TurnResult
 log = logging.getLogger("bot.conversation")
 
 LEAVING = (Command.EXIT, Command.DELETE, Command.STOP)
+INTRODUCTION = "utter_first_contact"  # its keys (the short one after a crisis's numbers too)
+
+# What the durable inbox does, in the introduction's own transaction, with the introduction it
+# sent while Rasa was away: (session, the conversation's id, the introduction).
+KeepIntroduction = Callable[[Session, str, TurnResult], None]
 
 
 class Conversations:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
 
-    async def handle(self, msg: Inbound, wait_for_rasa: bool = False) -> TurnResult:
+    async def handle(
+        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+    ) -> TurnResult:
         """One turn. With ``wait_for_rasa`` (the durable inbox), a turn that needs Rasa while it
-        is away raises ``RasaUnavailable`` having written nothing, instead of apologising."""
+        is away raises ``RasaUnavailable`` having written nothing, instead of apologising.
+
+        ``introduced``: the conversation this message already opened with the introduction
+        alone while Rasa was away (``introduce``). If it is still the open one, the message is
+        answered as its first (Rasa's greeting, a request kept for after "is it safe?"), without
+        a second introduction."""
         p = self.parts
         contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
         async with p.lock(contact_id):
             with p.events.held() as events:
                 try:
                     with p.db.unit_of_work() as uow:
-                        result = await self._turn(uow, msg, contact_id, wait_for_rasa)
+                        result = await self._turn(uow, msg, contact_id, wait_for_rasa, introduced)
                 except IntegrityError:
                     # Another process recorded this message id first (a redelivery raced us).
                     result = None
@@ -73,7 +87,12 @@ class Conversations:
         return result
 
     async def _turn(
-        self, uow: UnitOfWork, msg: Inbound, contact_id: str, wait_for_rasa: bool = False
+        self,
+        uow: UnitOfWork,
+        msg: Inbound,
+        contact_id: str,
+        wait_for_rasa: bool = False,
+        introduced: str | None = None,
     ) -> TurnResult | None:
         p, s = self.parts, uow.session
         if msg.message_id:
@@ -81,7 +100,7 @@ class Conversations:
             if s.get(SeenMessage, key) is not None:
                 return None
             s.add(SeenMessage(key=key))
-        ctx = self._load(uow, msg, contact_id)
+        ctx = self._load(uow, msg, contact_id, introduced)
         # Counted after the dedupe (a redelivery is free), once per message (a retry after waiting
         # for Rasa is free too).
         ctx.rate = p.rate.count(contact_id, msg.message_id or "")
@@ -99,6 +118,12 @@ class Conversations:
         route = route_for(ctx)
         ctx.route = route.name
         await route.run(p, ctx)
+        if ctx.introduced:
+            # The introduction went out on its own while Rasa was away: never a second one
+            # (Rasa's greeting, or the Rasa-less first contact after waiting too long).
+            ctx.replies[before:] = [
+                r for r in ctx.replies[before:] if not r.key.startswith(INTRODUCTION)
+            ]
         self._introduce(ctx, before)
         said = ctx.replies[before:]
         if ctx.screening.crisis:
@@ -113,14 +138,47 @@ class Conversations:
         """A7: a new conversation always learns first what this is (an automated chat, the exit
         word, the emergency number), whatever its first message asked for. After a crisis reply's
         numbers it comes second (A1), which the crisis step sees to itself."""
-        if not ctx.is_new or ctx.closed or not ctx.introduce:
+        if not ctx.is_new or ctx.closed or not ctx.introduce or ctx.introduced:
             return
-        if any(reply.key.startswith("utter_first_contact") for reply in ctx.replies):
+        if any(reply.key.startswith(INTRODUCTION) for reply in ctx.replies):
             return
-        intro = self.parts.renderer.render("utter_first_contact", ctx.render, ctx.directory)
+        intro = self.parts.renderer.render(INTRODUCTION, ctx.render, ctx.directory)
         ctx.replies.insert(first, intro)
 
-    def _load(self, uow: UnitOfWork, msg: Inbound, contact_id: str) -> TurnContext:
+    async def introduce(self, msg: Inbound, keep: KeepIntroduction) -> bool:
+        """A new conversation's first message needs Rasa and Rasa is away: the introduction (an
+        automated chat, the exit word, the emergency number) cannot wait for it (A7).
+
+        In one transaction: the conversation is started, its language settled from the message,
+        and ``keep`` queues the introduction and keeps the message waiting (the inbox), so the
+        introduction goes out exactly once, and the message is later answered by
+        ``handle(..., introduced=<conversation id>)``. False, having written nothing, when the
+        contact has an open conversation already (or the message must reveal nothing)."""
+        p = self.parts
+        contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
+        async with p.lock(contact_id):
+            with p.db.unit_of_work() as uow:
+                ctx = self._load(uow, msg, contact_id)
+                if not ctx.is_new or ctx.people.probing:
+                    uow.session.rollback()
+                    return False
+                apply_detection(p, ctx)
+                ctx.route = "introduce"
+                ctx.decided("introduce", None)
+                ctx.answer(p.renderer.render(INTRODUCTION, ctx.render, ctx.directory))
+                uow.session.flush()  # the contact and conversation, for ``keep`` to read
+                keep(uow.session, ctx.conv.id, ctx.result())
+            after = uow.take_after_commit()
+        for work in after:
+            done = work()
+            if inspect.isawaitable(done):
+                await done
+        log.info("introduced while rasa is away", extra={"channel": msg.channel})
+        return True
+
+    def _load(
+        self, uow: UnitOfWork, msg: Inbound, contact_id: str, introduced: str | None = None
+    ) -> TurnContext:
         p, s = self.parts, uow.session
         contact = s.get(Contact, contact_id)
         if contact is None:
@@ -137,7 +195,9 @@ class Conversations:
             .where(Conversation.contact_id == contact_id, Conversation.mode != Mode.CLOSED)
             .order_by(Conversation.started_at.desc())
         )
-        is_new = conv is None
+        # Introduced alone while Rasa was away, and still open: this is still its first answer.
+        first_answer = conv is not None and introduced is not None and conv.id == introduced
+        is_new = conv is None or first_answer
         if conv is None:
             # Every column the turn reads is set here: nothing is flushed before the commit.
             conv = Conversation(
@@ -180,6 +240,7 @@ class Conversations:
             contact=contact,
             conv=conv,
             is_new=is_new,
+            introduced=first_answer,
             screening=screening,
             default_language=p.settings.default_language,
             people=people,

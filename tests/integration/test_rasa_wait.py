@@ -1,7 +1,8 @@
 """Rasa away is our fault, not the person's: ordinary messages wait in the inbox (durably) and are
 answered once Rasa is back, never with an apology; crisis, exit, delete, language and "person"
-go straight through. A Rasa that dies is restarted by its supervisor, and the conversation's
-slots are sent again to the new one.
+go straight through, and a new conversation's introduction does not wait either (A7). A Rasa
+that dies is restarted by its supervisor, and the conversation's slots are sent again to the
+new one.
 """
 
 from __future__ import annotations
@@ -25,17 +26,21 @@ from fakes.rasa import FakeRasa
 from fakes.telegram import FakeTelegram
 from kit import Turns
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.app import database_ok
 from bot.channels.inbox import RASA_RETRY_SECONDS
 from bot.conversation.dialogue import RASA_INSTANCE
+from bot.directory.service import Directory
 from bot.net import free_port
+from bot.nlg.render import RenderContext
 from bot.rasa.process import RasaProcess
 from bot.runtime import Runtime
 from bot.server import Stack
 from bot.store.channel_models import InboxMessage, OutboxMessage
 from bot.store.db import Database
-from bot.store.models import Conversation
+from bot.store.models import Contact, Conversation
+from bot.types import Inbound, TurnResult
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -93,6 +98,10 @@ async def test_ordinary_messages_wait_for_rasa_and_crisis_does_not(
     assert not any("utter_service_unavailable" in keys for keys in answered)
     assert all(answered)  # every turn said something
     assert len(tg.sent(person.chat_id)) > sent_while_down
+    # The first message's introduction went out at once, alone, and never again.
+    assert turns.introductions[user] == [["utter_first_contact"]]
+    assert turns.said[user][0] == "utter_first_contact"
+    assert turns.said[user].count("utter_first_contact") == 1
 
 
 async def test_exit_while_waiting_drops_the_earlier_messages(
@@ -124,10 +133,137 @@ async def test_after_waiting_too_long_the_apology_not_silence(
         finally:
             stack.settings.rasa_wait_seconds = limit
             fake_rasa.recover()
-    # A first message: the introduction with the numbers (dialogue.unavailable), once.
-    assert turns.keys[str(person.chat_id)] == [
-        ["utter_first_contact", "utter_language_offer", "utter_ask_safe_to_chat"]
+    # A first message: the introduction with the numbers (dialogue.unavailable), once: sent
+    # at once on its own while the message waited, the rest of the Rasa-less first contact after.
+    assert turns.said[str(person.chat_id)] == [
+        "utter_first_contact",
+        "utter_language_offer",
+        "utter_ask_safe_to_chat",
     ]
+
+
+# --- a new conversation's introduction never waits for Rasa (A7) ---
+
+
+def texts(tg: FakeTelegram, person: TelegramPerson) -> list[str]:
+    return [str(m["text"]) for m in tg.sent(person.chat_id)]
+
+
+def introduction(runtime: Runtime, language: str) -> str:
+    with runtime.db.session() as s:
+        ctx = RenderContext(language=language, channel="telegram")
+        return runtime.renderer.render("utter_first_contact", ctx, Directory(s)).text
+
+
+def conversations(runtime: Runtime, contact_id: str) -> list[Conversation]:
+    with runtime.db.session() as s:
+        return list(s.scalars(select(Conversation).where(Conversation.contact_id == contact_id)))
+
+
+def not_before(runtime: Runtime, contact_id: str) -> Any:
+    with runtime.db.session() as s:
+        return s.scalar(
+            select(InboxMessage.not_before).where(InboxMessage.contact_id == contact_id)
+        )
+
+
+async def test_a_first_message_gets_the_introduction_at_once_and_its_answer_after_rasa(
+    stack: Runtime, tg: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    person = TelegramPerson(stack, tg, "es")
+    user = str(person.chat_id)
+    with Turns(stack) as turns:
+        fake_rasa.fail("down")
+        try:
+            assert (await person.post(person.message("necesito un abogado"))).status_code == 200
+            # The introduction reaches the person while the message itself still waits.
+            await wait_until(lambda: len(tg.sent(person.chat_id)) == 1)
+            assert waiting_rows(stack, person.contact_id) == [(0, True)]
+            assert texts(tg, person) == [introduction(stack, "es")]
+            assert turns.introductions[user] == [["utter_first_contact"]]
+            assert user not in turns.keys  # no turn has answered the message yet
+            (conv,) = conversations(stack, person.contact_id)
+            assert conv.language == "es" and RASA_INSTANCE not in conv.rasa_slots
+            # Tried again while Rasa is still away: no second introduction.
+            first_try = not_before(stack, person.contact_id)
+            await wait_until(lambda: not_before(stack, person.contact_id) != first_try)
+            assert waiting_rows(stack, person.contact_id) == [(0, True)]
+            assert len(tg.sent(person.chat_id)) == 1
+            assert turns.introductions[user] == [["utter_first_contact"]]
+        finally:
+            fake_rasa.recover()
+        await wait_until(lambda: settled(stack, person.contact_id))
+    # Its own answer once Rasa is back, in the same conversation, as a first message: the
+    # language offer and "is it safe to chat?", the request kept for after the yes.
+    assert turns.keys[user] == [["utter_language_offer", "utter_ask_safe_to_chat"]]
+    assert turns.said[user] == [
+        "utter_first_contact",
+        "utter_language_offer",
+        "utter_ask_safe_to_chat",
+    ]
+    sent = texts(tg, person)
+    assert len(sent) == 3 and sent[0] == introduction(stack, "es")
+    assert sent.count(sent[0]) == 1
+    (after,) = conversations(stack, person.contact_id)
+    assert after.id == conv.id and after.pending_intent == "need_legal"
+    assert after.rasa_slots[RASA_INSTANCE] == stack.rasa.instance
+    # Rasa's tracker started with the greeting, so the yes now answers the request.
+    with Turns(stack) as turns:
+        assert (await person.post(person.message("sí"))).status_code == 200
+        await wait_until(lambda: settled(stack, person.contact_id))
+    assert turns.keys[user] and "utter_first_contact" not in turns.keys[user][0]
+    assert user not in turns.introductions
+
+
+async def test_a_crisis_first_message_while_rasa_is_away_is_unchanged(
+    stack: Runtime, tg: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    person = TelegramPerson(stack, tg, "es")
+    user = str(person.chat_id)
+    with Turns(stack) as turns:
+        fake_rasa.fail("down")
+        try:
+            assert (await person.post(person.message("me tienen encerrada"))).status_code == 200
+            await wait_until(lambda: settled(stack, person.contact_id))
+        finally:
+            fake_rasa.recover()
+    # The numbers first, then the short introduction, in one turn (A1, A7): as with Rasa up.
+    assert turns.keys[user] == [
+        ["utter_crisis_unknown_country", "utter_first_contact_crisis_pick_country"]
+    ]
+    assert user not in turns.introductions
+    assert len(tg.sent(person.chat_id)) == 2
+
+
+async def test_the_introduction_is_kept_exactly_once(
+    stack: Runtime, tg: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    """What the inbox keeps with the introduction is one transaction with it: if keeping fails,
+    no conversation was started (the retry introduces); once kept, never again."""
+    conversation_layer = stack.conversations
+    msg = Inbound("telegram", "intro-once", None, text="necesito un abogado", language_hint="es")
+    contact_id = stack.crypto.pseudonym("telegram", "intro-once")
+    kept: list[tuple[str, list[str]]] = []
+
+    def failing(s: Session, conversation_id: str, result: TurnResult) -> None:
+        raise RuntimeError("the process stopped here")
+
+    def keep(s: Session, conversation_id: str, result: TurnResult) -> None:
+        kept.append((conversation_id, [r.key for r in result.replies]))
+
+    with pytest.raises(RuntimeError):
+        await conversation_layer.introduce(msg, failing)
+    assert conversations(stack, contact_id) == []
+    with stack.db.session() as s:
+        assert s.get(Contact, contact_id) is None
+    assert await conversation_layer.introduce(msg, keep) is True
+    assert await conversation_layer.introduce(msg, keep) is False  # it is open now
+    (conv,) = conversations(stack, contact_id)
+    assert kept == [(conv.id, ["utter_first_contact"])]
+    # Answered later as the first message of that conversation, without the introduction.
+    result = await conversation_layer.handle(msg, introduced=conv.id)
+    assert [r.key for r in result.replies] == ["utter_language_offer", "utter_ask_safe_to_chat"]
+    assert [c.id for c in conversations(stack, contact_id)] == [conv.id]
 
 
 # --- a dead Rasa is restarted ---
