@@ -27,7 +27,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from bot.directory.country_editing import replace_numbers
-from bot.directory.editing import free_id, slug
+from bot.directory.editing import free_id, new_service_id, slug, write_service
 from bot.directory.hsds.schema import COUNTRY_CODES
 from bot.directory.numbers import NumberProblem, clean_all
 from bot.needs import CRISIS_CATEGORIES
@@ -236,8 +236,8 @@ def _service(session: Session, change: ServiceChange, author: str | None) -> Out
         target = change.service_id
     else:  # the id is chosen now, so two new entries are two proposals, not one superseding
         record = payload["record"]
-        record["id"] = str(record.get("id") or "") or free_id(
-            session, Service, f"{str(record.get('country', '')).lower()}-{slug(record['name'])}"
+        record["id"] = str(record.get("id") or "") or new_service_id(
+            session, record.get("country"), record["name"]
         )
         target = "new:" + record["id"]
     pending = approvals.propose(session, SERVICE, target, payload, before, author)
@@ -306,17 +306,8 @@ def _save(session: Session, svc: Service | None, record: dict[str, Any]) -> str:
     wanted = str(record.pop("id", "") or "")
     if record.get("last_verified"):
         record["last_verified"] = dt.date.fromisoformat(str(record["last_verified"]))
-    if svc is None:
-        sid = wanted or free_id(
-            session, Service, f"{str(record.get('country', '')).lower()}-{slug(record['name'])}"
-        )
-        svc = Service(id=sid, organization_id=org_id, status="active")
-    for key, value in record.items():
-        setattr(svc, key, value)
-    svc.organization_id = org_id
-    session.add(svc)
-    session.flush()
-    return svc.id
+    sid = wanted or ("" if svc else new_service_id(session, record.get("country"), record["name"]))
+    return write_service(session, svc, sid, org_id, record).id
 
 
 def _organization(session: Session, org: dict[str, Any]) -> str:

@@ -281,6 +281,26 @@ def free_id(session: Session, model: type[Service] | type[Organization], base: s
     return candidate
 
 
+def new_service_id(session: Session, country: str | None, name: str) -> str:
+    """A free id for a new entry, "<country>-<name slug>" (the form, an approval, an import)."""
+    return free_id(session, Service, f"{str(country or '').lower()}-{slug(name)}")
+
+
+def write_service(
+    session: Session, svc: Service | None, sid: str, org_id: str, record: dict[str, Any]
+) -> Service:
+    """Create (``svc`` None, with id ``sid``) or update one entry with ``record``'s fields: the one
+    place the console's form, an approved change and an import write a service."""
+    if svc is None:
+        svc = Service(id=sid, organization_id=org_id, status="active")
+    for key, value in record.items():
+        setattr(svc, key, value)
+    svc.organization_id = org_id
+    session.add(svc)
+    session.flush()
+    return svc
+
+
 def save_service(session: Session, form: ServiceForm, existing: Service | None) -> Service:
     """Store a valid form: the service, and its new organisation when one was typed."""
     org_id = form.organization.get("id")
@@ -295,16 +315,8 @@ def save_service(session: Session, form: ServiceForm, existing: Service | None) 
     record = dict(form.record)
     sid = record.pop("id", None)
     if existing is None:
-        sid = sid or free_id(
-            session, Service, f"{record['country'].lower()}-{slug(record['name'])}"
-        )
-        existing = Service(id=sid, organization_id=org_id, status="active")
-    for key, value in record.items():
-        setattr(existing, key, value)
-    existing.organization_id = org_id
-    session.add(existing)
-    session.flush()
-    return existing
+        sid = sid or new_service_id(session, record["country"], record["name"])
+    return write_service(session, existing, sid or "", org_id, record)
 
 
 def save_organization(session: Session, org_id: str | None, org: dict[str, Any]) -> Organization:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.directory.changes import CountryChange, ServiceChange, propose_or_apply
+from bot.directory.editing import write_service
 from bot.directory.hsds.csv_tables import from_tables
 from bot.directory.hsds.schema import (
     FLAGS,
@@ -477,12 +478,6 @@ def apply_service(
     org = session.get(Organization, o["id"]) or Organization(id=o["id"])
     org.name, org.description, org.url = o["name"], o["description"], o["url"]
     session.add(org)
-    if svc is None:
-        svc = Service(id=record["id"], organization_id=org.id)
-    for key, value in record.items():
-        if key != "organization":
-            setattr(svc, key, value)
-    svc.organization_id = org.id
-    session.add(svc)
-    session.flush()
+    fields = {key: value for key, value in record.items() if key != "organization"}
+    write_service(session, svc, record["id"], org.id, fields)
     return False
