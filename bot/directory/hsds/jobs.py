@@ -315,9 +315,7 @@ class ImportJobs:
         )
         assert job is not None
         if report.errors:
-            path = self.uploads.find(job.staff_id or "", job.token)
-            if path is not None:
-                self.uploads.discard(path)
+            self._discard_upload(job)
         self.audit(
             job.staff_id,
             "directory.import_check",
@@ -354,9 +352,7 @@ class ImportJobs:
         report.names = checked.report.names
         job = self._finish(job_id, "done", report=_report_json(report))
         assert job is not None
-        path = self.uploads.find(job.staff_id or "", job.token)
-        if path is not None:
-            self.uploads.discard(path)
+        self._discard_upload(job)
         self.audit(
             job.staff_id,
             "directory.import",
@@ -367,6 +363,12 @@ class ImportJobs:
             updated=len(report.updated),
             unchanged=len(report.unchanged),
         )
+
+    def _discard_upload(self, job: ImportJob) -> None:
+        """The kept file is not needed any more (applied, or refused by its check)."""
+        path = self.uploads.find(job.staff_id or "", job.token)
+        if path is not None:
+            self.uploads.discard(path)
 
     def _write_batch(
         self,
