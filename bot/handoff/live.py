@@ -166,15 +166,21 @@ class LiveHandoff:
 
         return await self._change(request_id, change)
 
+    @staticmethod
+    def _taken_by(s: Session, request_id: str, staff_id: str) -> HandoffRequest:
+        """The handoff this staff member has accepted; ``Gone`` when it is not (any more)."""
+        req = s.get(HandoffRequest, request_id)
+        if req is None or req.status != "accepted" or req.staff_id != staff_id:
+            raise Gone()
+        return req
+
     async def reply(self, request_id: str, staff_id: str, text: str) -> None:
         contact_id = self.contact_of(request_id)
         if contact_id is None:
             raise Gone()
         async with self.lock(contact_id):
             with self.db.session() as s:
-                req = s.get(HandoffRequest, request_id)
-                if req is None or req.status != "accepted" or req.staff_id != staff_id:
-                    raise Gone()
+                req = self._taken_by(s, request_id, staff_id)
                 permission = self.permission(s, req)
                 if not permission.allowed:
                     raise NotAllowed(permission)
@@ -192,9 +198,7 @@ class LiveHandoff:
             raise Gone()
         async with self.lock(contact_id):
             with self.db.session() as s:
-                req = s.get(HandoffRequest, request_id)
-                if req is None or req.status != "accepted" or req.staff_id != staff_id:
-                    raise Gone()
+                req = self._taken_by(s, request_id, staff_id)
                 if not req.code_word_hash or req.code_word_confirmed:
                     raise Gone()
                 if self.handoffs.state(s, req).code_word_failures >= MAX_CODE_WORD_TRIES:
