@@ -38,10 +38,14 @@ def _server_up(settings: Settings) -> bool:
 
 async def _run(settings: Settings) -> None:
     from bot.console.cli_staff import first_admin_invite
+    from bot.rasa.process import follow_restarts
     from bot.server import Stack
 
     stack = Stack(settings, start_rasa=settings.start_rasa)
     async with stack as runtime:
+        following = None
+        if not settings.start_rasa:  # Rasa is its own service: notice when it restarts
+            following = asyncio.create_task(follow_restarts(runtime.rasa))
         # Stop gracefully on SIGTERM as on Ctrl-C (before saying we are ready). Left to uvicorn,
         # the signal is raised again once the server has stopped, and that ends the process
         # before Rasa is stopped.
@@ -62,7 +66,11 @@ async def _run(settings: Settings) -> None:
                 f"one-time link to choose its password:\n{invite}",
                 flush=True,
             )
-        await stack.serve_forever()
+        try:
+            await stack.serve_forever()
+        finally:
+            if following is not None:
+                following.cancel()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

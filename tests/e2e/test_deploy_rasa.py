@@ -1,7 +1,8 @@
 """The two processes of deploy/compose.yaml, with their own command lines, on the real model:
 `bot run --no-rasa` and `bot rasa serve` (the same Rasa command `bot run` uses). Together they
-answer a message through Rasa and its callbacks on loopback; Rasa stops cleanly on SIGTERM; and
-with ``--exit-without-bot`` it ends (code 75, "start me again") once the bot is gone."""
+answer a message through Rasa and its callbacks on loopback; Rasa stops cleanly on SIGTERM and the
+bot goes on with the next one; and with ``--exit-without-bot`` Rasa ends (code 75, "start me
+again") once the bot is gone."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ async def test_bot_and_rasa_as_two_services_answer_and_stop(tmp_path: Path) -> N
     compose = services()
     rasa_argv = list(compose["rasa"]["command"])
     assert build_parser().parse_args(rasa_argv).exit_without_bot == 60
-    rasa_argv[rasa_argv.index("--exit-without-bot") + 1] = "3"  # the same, a shorter wait
+    rasa_argv[rasa_argv.index("--exit-without-bot") + 1] = "15"  # the same, shorter
     port, rasa_port = free_port(), free_port()
     bot_env = environment(compose["bot"], tmp_path / "bot", port, rasa_port)
     rasa_env = environment(compose["rasa"], tmp_path / "rasa", port, rasa_port)
@@ -115,12 +116,30 @@ async def test_bot_and_rasa_as_two_services_answer_and_stop(tmp_path: Path) -> N
             assert result["intent"] and result["replies"], result  # Rasa and its callbacks
             metrics = await client.get(f"{base}/metrics")
             assert "safe_harbour_rasa_up 1" in metrics.text
+            # The Rasa service restarts (docker restart, a crash): the bot waits, then goes on
+            # with the new one, sending each conversation's slots again.
+            rasa.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(rasa.wait(), 60) == 0
+            degraded = await client.get(f"{base}/healthz")
+            assert degraded.json()["status"] == "degraded"
+            rasa = await start([*entrypoint(), *rasa_argv], rasa_env)
+            await wait_for(
+                f"{base}/healthz", lambda r: r.json().get("status") == "ok", 300, bot, rasa
+            )
+            again = await client.post(
+                f"{base}/dev/terminal",
+                json={"user": "deploy-e2e", "text": "i need a place to sleep"},
+                headers={"x-bot-token": token},
+            )
+            assert again.status_code == 200 and again.json()["replies"], again.text
         # The bot goes away: Rasa follows (so a container restart re-joins the bot's network).
         bot.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(bot.wait(), 60) == 0
         assert await asyncio.wait_for(rasa.wait(), 60) == 75
         output = (await rasa.stdout.read()).decode() if rasa.stdout else ""
         assert "Traceback" not in output
+        said = (await bot.stdout.read()).decode() if bot.stdout else ""
+        assert "rasa answers again" in said and "Traceback" not in said
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{rasa_port}/", timeout=2)
     finally:
