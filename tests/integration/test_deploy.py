@@ -2,7 +2,8 @@
 
 The container image cannot be built here (no container daemon), so its file is checked the way a
 build would fail first: every COPY source exists and is not left out of the build context, the
-image runs as a user of its own with no secret in it, and its commands are `bot` commands. Then
+image runs as a user of its own with no secret in it, its commands are `bot` commands, and the
+RUN steps that need only this checkout (compiling the catalogs, getting the model) are run. Then
 every process the Compose file and the systemd units start is started here, with their own
 command line and environment (the interpreter and paths mapped to this checkout, ports to free
 loopback ones), against SQLite and PostgreSQL, until its health answers; then it is stopped as
@@ -370,3 +371,43 @@ async def test_the_systemd_bot_unit_starts_and_stops(database: str, tmp_path: Pa
     health = await run_until_healthy(local_argv(shlex.split(start)), env, port)
     assert health["status"] == "degraded" and health["database"] == "ok"
     assert health["exit"] == 0, health["output"]
+
+
+def run_steps() -> list[str]:
+    """The shell commands of every RUN, split at ``&&``."""
+    commands = []
+    for word, rest in dockerfile():
+        if word == "RUN":
+            commands += [c.strip() for c in rest.split("&&")]
+    return commands
+
+
+def test_the_image_compiles_the_catalogs_with_its_own_commands(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "locales", tmp_path / "locales", ignore=shutil.ignore_patterns("*.mo"))
+    compiles = [c for c in run_steps() if "pybabel compile" in c]
+    assert len(compiles) == 2
+    for command in compiles:
+        argv = shlex.split(command.replace("/opt/venv/bin/", f"{Path(sys.executable).parent}/"))
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    for lang in ("en", "es", "pt", "fr"):
+        for domain in ("messages", "console"):
+            assert (tmp_path / "locales" / lang / "LC_MESSAGES" / f"{domain}.mo").stat().st_size
+
+
+def test_the_image_gets_its_model_with_its_own_command(tmp_path: Path) -> None:
+    from bot.rasa.model import model_path
+
+    settings = Settings(model_dir=tmp_path / "models", data_dir=tmp_path / "var")
+    if not (settings.model_cache_dir / model_path(settings).name).exists():
+        pytest.skip("the model is not in the cache: this command would train it (minutes)")
+    (train,) = [c for c in run_steps() if "bot.cli train" in c]
+    words = shlex.split(train)
+    assignments = dict(w.split("=", 1) for w in words if "=" in w and w.startswith("BOT_"))
+    assert set(assignments) == {"BOT_MODEL_DIR", "BOT_DATA_DIR"}
+    argv = local_argv([w for w in words if w not in {f"{k}={v}" for k, v in assignments.items()}])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_MODEL_DIR=str(tmp_path / "models"), BOT_DATA_DIR=str(tmp_path / "var"))
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == model_path(settings) and model_path(settings).exists()
