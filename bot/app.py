@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, func, select, text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -25,9 +25,11 @@ from bot.console.views_messages_po import MAX_PO_BYTES
 from bot.directory.uploads import MAX_BYTES as HSDS_MAX_BYTES
 from bot.handoff.watch import watch_queue
 from bot.http_limits import BodyLimits, BodyRule
+from bot.metrics import Gauge
 from bot.rasa.callbacks import LOOPBACK
 from bot.runtime import Runtime
-from bot.store.models import SeenMessage, utcnow
+from bot.store.channel_models import InboxMessage, OutboxMessage
+from bot.store.models import HandoffRequest, SeenMessage, utcnow
 from bot.types import Inbound, Reply, TurnResult
 
 log = logging.getLogger("bot.app")
@@ -103,6 +105,57 @@ async def database_ok(runtime: Runtime, timeout: float = 3.0) -> bool:
     return True
 
 
+def queue_gauges(runtime: Runtime) -> list[Gauge]:
+    """What waits, read from the database at scrape time: counts and ages, nothing else."""
+    with runtime.db.session() as s:
+        inbox = s.scalar(select(func.count()).select_from(InboxMessage)) or 0
+        pending = OutboxMessage.status == "pending"
+        outbox = s.scalar(select(func.count()).select_from(OutboxMessage).where(pending)) or 0
+        oldest = s.scalar(select(func.min(OutboxMessage.created_at)).where(pending))
+        dead = (
+            s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "dead")
+            )
+            or 0
+        )
+        queued = (
+            s.scalar(
+                select(func.count())
+                .select_from(HandoffRequest)
+                .where(HandoffRequest.status == "queued")
+            )
+            or 0
+        )
+    age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    return [
+        Gauge("inbox_messages", "Messages received and not yet answered (all processes).", inbox),
+        Gauge("outbox_pending", "Replies waiting to be accepted by their platform.", outbox),
+        Gauge(
+            "outbox_oldest_seconds",
+            "Age of the oldest reply still waiting to be sent (0 when none waits).",
+            age,
+        ),
+        Gauge(
+            "outbox_dead_letters", "Replies the platforms refused for good, kept for staff.", dead
+        ),
+        Gauge("handoff_queued", "People waiting for someone on the team to accept them.", queued),
+    ]
+
+
+def metrics_allowed(request: Request, token: str) -> bool:
+    """With ``BOT_METRICS_TOKEN``: whoever sends it as a bearer token. Without: loopback only,
+    and not through a proxy (a proxy on the same machine connects from loopback too; the
+    forwarding headers it adds give it away)."""
+    if token:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    client = request.client.host if request.client else ""
+    forwarded = any(h in request.headers for h in ("x-forwarded-for", "forwarded", "x-real-ip"))
+    return client in LOOPBACK and not forwarded
+
+
 def create_app(runtime: Runtime) -> Starlette:
     channels = Channels(runtime)  # Telegram / WhatsApp webhooks, web chat, inbox, outbox
 
@@ -122,6 +175,30 @@ def create_app(runtime: Runtime) -> Starlette:
             "rasa": "ready" if rasa else "not ready",
         }
         return JSONResponse(body, status_code=200 if database else 503)
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics: counts, durations and ages only, no content and no identifiers."""
+        if not metrics_allowed(request, runtime.settings.metrics_token):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        rasa = await runtime.rasa.ready()
+        try:
+            gauges = await asyncio.wait_for(asyncio.to_thread(queue_gauges, runtime), 3.0)
+            database = True
+        except Exception:
+            log.warning("metrics: database not answering")
+            gauges, database = [], False
+        gauges = [
+            Gauge("rasa_up", "1 when Rasa answers its status request, else 0.", int(rasa)),
+            Gauge(
+                "database_up", "1 when the database answered this scrape, else 0.", int(database)
+            ),
+            *gauges,
+        ]
+        return Response(
+            runtime.metrics.render(gauges),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+            headers={"cache-control": "no-store"},
+        )
 
     def terminal_allowed(request: Request) -> bool:
         client = request.client.host if request.client else ""
@@ -195,6 +272,7 @@ def create_app(runtime: Runtime) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/healthz/live", live),
+        Route("/metrics", metrics),
         Route("/dev/terminal", terminal, methods=["POST"]),
         Route("/dev/terminal/messages", terminal_messages, methods=["GET"]),
         *runtime.callbacks.routes(),

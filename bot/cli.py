@@ -38,10 +38,14 @@ def _server_up(settings: Settings) -> bool:
 
 async def _run(settings: Settings) -> None:
     from bot.console.cli_staff import first_admin_invite
+    from bot.rasa.process import follow_restarts
     from bot.server import Stack
 
     stack = Stack(settings, start_rasa=settings.start_rasa)
     async with stack as runtime:
+        following = None
+        if not settings.start_rasa:  # Rasa is its own service: notice when it restarts
+            following = asyncio.create_task(follow_restarts(runtime.rasa))
         # Stop gracefully on SIGTERM as on Ctrl-C (before saying we are ready). Left to uvicorn,
         # the signal is raised again once the server has stopped, and that ends the process
         # before Rasa is stopped.
@@ -62,7 +66,11 @@ async def _run(settings: Settings) -> None:
                 f"one-time link to choose its password:\n{invite}",
                 flush=True,
             )
-        await stack.serve_forever()
+        try:
+            await stack.serve_forever()
+        finally:
+            if following is not None:
+                following.cancel()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,6 +88,63 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Not started: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+# --- bot rasa serve ---
+
+
+def cmd_rasa_serve(args: argparse.Namespace) -> int:
+    """Rasa alone, in the foreground, for a service manager (systemd, a container): the same
+    model, command line and environment ``bot run`` uses when it starts Rasa itself."""
+    import os
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.logging import configure
+    from bot.rasa.model import admin_data, ensure_model
+    from bot.rasa.process import RasaProcess, serve
+    from bot.rasa.retrain import write_admin_data
+    from bot.settings import secure_data_dir
+    from bot.store.crypto import Crypto
+    from bot.store.db import Database
+
+    settings = get_settings()
+    configure(settings.log_level)
+    os.umask(0o077)
+    secure_data_dir(settings.data_dir)
+    db = Database(settings.sqlalchemy_url)
+    try:  # the admins' live example phrases are part of the model, as under `bot run`
+        with db.session() as s:
+            write_admin_data(s, admin_data(settings), include_pending=False)
+    except SQLAlchemyError:
+        print(
+            "The database is not ready (run `bot migrate` first): the admins' example phrases "
+            "are left out of this model until the next start.",
+            file=sys.stderr,
+        )
+    finally:
+        db.dispose()
+    model = ensure_model(settings, quiet=True)  # trains only when the inputs changed
+    crypto = Crypto(settings.key())
+    process = RasaProcess(
+        settings, model, crypto.internal_token("rasa-api"), crypto.internal_token("rasa-callback")
+    )
+    print(
+        f"Starting Rasa on {settings.rasa_url} with {model.name}; it calls back "
+        f"{settings.callback_url}. Its log: {settings.data_dir / 'log' / 'rasa.log'}",
+        flush=True,
+    )
+    alive = None
+    if args.exit_without_bot > 0:
+
+        def alive() -> bool:
+            try:
+                r = httpx.get(f"{settings.callback_url}/healthz/live", timeout=2)
+            except httpx.HTTPError:
+                return False
+            return r.status_code == 200
+
+    return serve(process, alive, args.exit_without_bot)
 
 
 # --- bot chat ---
@@ -532,6 +597,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="development: fetch Telegram updates (getUpdates) instead of the webhook",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("rasa", help="Rasa as its own service (systemd, containers)")
+    rsub = p.add_subparsers(dest="rasa_command", required=True)
+    r = rsub.add_parser(
+        "serve", help="run Rasa in the foreground as `bot run` would (then: bot run --no-rasa)"
+    )
+    r.add_argument(
+        "--exit-without-bot",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="end Rasa when the bot it calls back has not answered for this long (containers "
+        "sharing the bot's network: the restart joins the bot's new one); 0: never",
+    )
+    r.set_defaults(func=cmd_rasa_serve)
 
     p = sub.add_parser("chat", help="talk with the assistant from this terminal")
     p.add_argument(

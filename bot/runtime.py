@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from actions.services import ActionFindServices
 from bot.console import audit as audit_log
 from bot.conversation import Conversations, Countries, Parts
+from bot.conversation.metered import MeteredConversations
 from bot.conversation.rate import ContactRate
 from bot.delivery import Delivery
 from bot.directory.hsds.jobs import ImportJobs
@@ -23,6 +24,7 @@ from bot.handoff.live import LiveHandoff
 from bot.handoff.service import Handoffs
 from bot.handoff.survivor import HandoffDesk
 from bot.language import LanguageDetector
+from bot.metrics import Metrics
 from bot.nlg.catalog import Catalog
 from bot.nlg.edits import load_live
 from bot.nlg.render import Renderer
@@ -67,6 +69,7 @@ class Runtime:
     callbacks: Callbacks
     imports: ImportJobs  # HSDS imports from the console, one at a time in the background
     rasa_process: RasaProcess | None = None  # set by the Stack; replaced by a model switch
+    metrics: Metrics = field(default_factory=Metrics)  # what GET /metrics shows (no content)
 
     @property
     def callback_token(self) -> str:
@@ -147,7 +150,8 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     rasa = RasaClient(settings.rasa_url, crypto.internal_token("rasa-api"), settings.rasa_timeout)
     inflight = InflightTurns()
     delivery = Delivery()
-    conversations = Conversations(
+    metrics = Metrics()
+    conversations = MeteredConversations(
         Parts(
             settings=settings,
             db=db,
@@ -165,7 +169,8 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
             countries=Countries(settings.languages),
             people=PeopleReader(settings.languages),
             rate=ContactRate(settings.contact_rate_messages, settings.contact_rate_window_seconds),
-        )
+        ),
+        metrics,
     )
     live = LiveHandoff(settings, db, locks, handoffs, renderer, hours, delivery, rasa, events)
     contexts = CallbackContexts(inflight, db, settings.default_language)
@@ -202,6 +207,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         live=live,
         callbacks=callbacks,
         imports=imports,
+        metrics=metrics,
     )
 
 

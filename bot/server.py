@@ -65,6 +65,8 @@ class Stack:
             log_config=None,
             access_log=False,
             lifespan="on",
+            proxy_headers=True,
+            forwarded_allow_ips=self.settings.trusted_proxies,
         )
         self.server = uvicorn.Server(config)
         self.task = asyncio.create_task(self.server.serve())

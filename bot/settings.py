@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""  # e.g. https://help.example.org, used for webhook registration
+    # Addresses of the reverse proxy whose X-Forwarded-For is believed (comma separated), so
+    # per-address limits (web chat, sign-in) count each person, not the proxy. Never more.
+    trusted_proxies: str = "127.0.0.1"
 
     # Where local state lives: the SQLite file, the generated secret key, logs.
     data_dir: Path = PROJECT_ROOT / "var"
@@ -206,6 +209,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     body_timeout_seconds: float = 20.0
     cpu_threads: int = 2
+
+    # GET /metrics (Prometheus, counts only): empty answers loopback only, and refuses what came
+    # through a proxy; set, it answers anyone who sends "Authorization: Bearer <token>".
+    metrics_token: str = ""
 
     log_level: str = "INFO"
 

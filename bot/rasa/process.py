@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -88,11 +90,17 @@ class RasaProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
-    def start(self) -> None:
+    def environment(self) -> dict[str, str]:
+        """Rasa's environment: telemetry off, where to call back, and the tokens (never in argv:
+        `ps` shows that to every user)."""
         env = rasa_env()
         env["BOT_CALLBACK_URL"] = self.settings.callback_url
         env["BOT_CALLBACK_TOKEN"] = self.callback_token
-        env[TOKEN_VARIABLE] = self.api_token  # never on the command line: `ps` shows that to all
+        env[TOKEN_VARIABLE] = self.api_token
+        return env
+
+    def start(self) -> None:
+        env = self.environment()
         log_dir = self.settings.data_dir / "log"
         private_dir(self.settings.data_dir)
         private_dir(log_dir)
@@ -204,3 +212,59 @@ class RasaSupervisor:
         self.restarts += 1
         log.warning("rasa restarted", extra={"attempts": self.restarts})
         return fresh
+
+
+def serve(
+    process: RasaProcess,
+    bot_alive: Callable[[], bool] | None = None,
+    gone_seconds: float = 0.0,
+    check_seconds: float = 2.0,
+) -> int:
+    """Run ``process`` in the foreground until it ends or this process gets SIGTERM/SIGINT
+    (``bot rasa serve``: a service manager, not the bot, keeps Rasa running). Returns Rasa's own
+    exit code, so a Rasa that died is restarted by the manager; 0 when asked to stop.
+
+    With ``bot_alive`` and ``gone_seconds``: once the bot has answered, a bot that stops
+    answering for that long ends Rasa too, with code 75. For containers sharing the bot's
+    network namespace: after the bot's container restarts, this one must restart to join it."""
+    stopping = threading.Event()
+
+    def ask_to_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, ask_to_stop)
+    process.start()
+    log.info("rasa started")
+    seen_bot, last_seen = False, time.monotonic()
+    while not stopping.wait(check_seconds):
+        code = process.exit_code()
+        if code is not None:
+            log.error("rasa exited", extra={"status": code})
+            return code if code != 0 else 1  # it was not asked to stop: never "success"
+        if bot_alive is None or gone_seconds <= 0:
+            continue
+        if bot_alive():
+            seen_bot, last_seen = True, time.monotonic()
+        elif seen_bot and time.monotonic() - last_seen > gone_seconds:
+            log.error("bot gone; stopping rasa", extra={"seconds": round(gone_seconds)})
+            process.stop()
+            return 75  # EX_TEMPFAIL: start again
+    process.stop()
+    return 0
+
+
+async def follow_restarts(client: RasaClient, check_seconds: float = 2.0) -> None:
+    """For a Rasa this process does not start (``bot run --no-rasa`` beside ``bot rasa serve``):
+    one that stopped answering and answers again was restarted, so its trackers may be empty.
+    It becomes a new ``instance``, and each conversation sends Rasa its routing slots again at
+    its next turn (harmless when the trackers were kept elsewhere). Loading a model takes far
+    longer than ``check_seconds``, so no restart goes unseen."""
+    was_ready = await client.ready()
+    while True:
+        await asyncio.sleep(check_seconds)
+        ready = await client.ready()
+        if ready and not was_ready:
+            client.instance = uuid.uuid4().hex[:12]
+            log.warning("rasa answers again; slots will be sent again")
+        was_ready = ready
