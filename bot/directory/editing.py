@@ -402,7 +402,8 @@ def search(
     session: Session, filters: Filters, ages: Ages, country_name: Callable[[str], str]
 ) -> list[Row]:
     """Services matching the filters, by country then name; the words of ``text`` must all
-    appear in the name, organisation, description, region, id, country or category."""
+    appear in the name (in any language), organisation, description, region, id, country or
+    category."""
     query = (
         select(Service)
         .join(Service.organization)
@@ -429,6 +430,7 @@ def search(
                     [
                         svc.id,
                         svc.name,
+                        *(svc.names or {}).values(),  # "ligne d'urgence" finds the hotline
                         svc.organization.name,
                         svc.description or "",
                         svc.region or "",

@@ -53,11 +53,14 @@ def fits(svc: Service, filters: frozenset[str]) -> bool:
 
 
 def preference(svc: Service, filters: frozenset[str]) -> tuple[int, ...]:
-    """Sort key: those that say they serve what was asked for come first (a sort is stable)."""
+    """Sort key: those that say they serve what was asked for come first, then those a person can
+    reach at once (a phone or an email) before those reached only through a website (a sort is
+    stable)."""
     return (
         0 if "lgbtq" not in filters or svc.lgbtq_affirming else 1,
         0 if "children" not in filters or svc.for_children else 1,
         0 if "men" not in filters or svc.gender_only == "men" else 1,
+        0 if svc.phones or svc.email else 1,
     )
 
 

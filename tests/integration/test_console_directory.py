@@ -267,6 +267,8 @@ async def test_an_admin_gives_a_service_the_names_it_uses_in_other_languages(
     page = await ada.get(f"/directory/service/{svc.id}")
     assert f'name="name_fr" lang="fr" value="{french}"' in page.text
     assert "Su nombre en otros idiomas" in page.text
+    found = await ada.get("/directory", params={"q": f"avocates {tag}"})
+    assert name in found.text  # the list finds it by its other names too
     # A name too long is refused under its own field, and nothing changes.
     form = service_form(
         csrf_of(page.text), name, "GT", organization=svc.organization_id, new_org_name=""
