@@ -36,6 +36,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
         return {
             "id": "",
             "name": "",
+            "names": {},
             "description": "",
             "organization": "",
             "new_org_name": "",
@@ -68,6 +69,7 @@ def values_of(svc: Service | None, staff: Staff) -> dict[str, Any]:
     return {
         "id": svc.id,
         "name": svc.name,
+        "names": dict(svc.names or {}),
         "description": svc.description or "",
         "organization": svc.organization_id,
         "new_org_name": "",
@@ -135,6 +137,7 @@ def values_from(form: FormData, sid: str) -> dict[str, Any]:
             )
         },
         "id": sid or text("id"),
+        "names": {code: text(f"name_{code}") for code in schema.LANGS},
         "public_address": form.get("public_address") == "1",
         "phones": [
             (n, kinds[i] if i < len(kinds) else "voice") for i, n in enumerate(numbers) if n

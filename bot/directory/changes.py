@@ -44,6 +44,7 @@ QUIET_FIELDS = frozenset({"last_verified", "verified_by"})
 # The fields of a service the approver compares, in the order the diff shows them.
 SERVICE_FIELDS = (
     "name",
+    "names",
     "organization_id",
     "status",
     "country",
@@ -146,6 +147,15 @@ def _loud(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
     if snapshot is None:
         return None
     return {k: v for k, v in snapshot.items() if k not in QUIET_FIELDS}
+
+
+def _unchanged(now: dict[str, Any] | None, before: dict[str, Any] | None) -> bool:
+    """Whether an entry is as it was when a change to it was proposed, on the fields the proposal
+    recorded (one proposed before a field existed, such as ``names``, is not stale for that)."""
+    now, before = _loud(now), _loud(before)
+    if now is None or before is None:
+        return now == before
+    return {key: now.get(key) for key in before} == before
 
 
 def _record_json(record: dict[str, Any]) -> dict[str, Any]:
@@ -278,7 +288,7 @@ def apply_pending(session: Session, change: PendingChange) -> str:
         raise ApprovalRefused(f"not a directory change: {change.kind}", "failed")
     new = change.target.startswith("new:")
     sid = "" if new else change.target
-    if not new and _loud(service_snapshot(session.get(Service, sid))) != _loud(change.before):
+    if not new and not _unchanged(service_snapshot(session.get(Service, sid)), change.before):
         raise ApprovalRefused("the entry changed since this proposal", "stale")
     wanted = change.target.removeprefix("new:") if new else ""
     if wanted and session.get(Service, wanted) is not None:

@@ -86,6 +86,7 @@ def parse_service(
     _identity(form, values, new, session)
     _where(form, values)
     _reach(form, values)
+    _contact(form, session)
     _hours(form, values)
     _facts(form, values)
     _verification(form, values, today, verifier)
@@ -99,6 +100,14 @@ def _identity(form: ServiceForm, values: FormValues, new: bool, session: Session
     elif len(name) > LIMITS["name"]:
         form.problem("name", "too_long", max=str(LIMITS["name"]))
     form.record.update(name=name, description=_text(values, "description"))
+    names: dict[str, str] = {}
+    for code in schema.LANGS:
+        other = _text(values, f"name_{code}")
+        if len(other) > schema.NAME_MAX:
+            form.problem(f"name_{code}", "too_long", max=str(schema.NAME_MAX))
+        elif other and other != name:  # the same name again says nothing
+            names[code] = other
+    form.record["names"] = names or None
     if new:
         wanted = _text(values, "id")
         if wanted and not NEW_ID.match(wanted):
@@ -183,9 +192,20 @@ def _reach(form: ServiceForm, values: FormValues) -> None:
     email = _text(values, "email")
     if email and (not EMAIL.match(email) or len(email) > LIMITS["email"]):
         form.problem("email", "bad_email", value=email[:60])
-    if not phones and not email and not any(p.name == "phones" for p in form.problems):
-        form.problem("phones", "no_contact")
     form.record.update(phones=phones, email=email or None)
+
+
+def _contact(form: ServiceForm, session: Session) -> None:
+    """A phone, an email or the organisation's website: people need a way to reach them."""
+    if form.record.get("phones") or form.record.get("email"):
+        return
+    if any(p.name == "phones" for p in form.problems):
+        return  # a number was given but is wrong: that problem says enough
+    org_id = form.organization.get("id")
+    found = session.get(Organization, org_id) if org_id else None
+    website = found.url if found is not None else form.organization.get("url")
+    if not website:
+        form.problem("phones", "no_contact")
 
 
 def _hours(form: ServiceForm, values: FormValues) -> None:
@@ -382,7 +402,8 @@ def search(
     session: Session, filters: Filters, ages: Ages, country_name: Callable[[str], str]
 ) -> list[Row]:
     """Services matching the filters, by country then name; the words of ``text`` must all
-    appear in the name, organisation, description, region, id, country or category."""
+    appear in the name (in any language), organisation, description, region, id, country or
+    category."""
     query = (
         select(Service)
         .join(Service.organization)
@@ -409,6 +430,7 @@ def search(
                     [
                         svc.id,
                         svc.name,
+                        *(svc.names or {}).values(),  # "ligne d'urgence" finds the hotline
                         svc.organization.name,
                         svc.description or "",
                         svc.region or "",

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.directory.hsds import schema
 from bot.directory.numbers import clean_all
 from bot.needs import CATEGORIES
 from bot.store.models import Country, Organization, Service
@@ -40,6 +41,7 @@ def load_directory(session: Session, path: Path) -> int:
             for field in ("name", "description", "country", "region", "email", "address"):
                 setattr(svc, field, s.get(field))
             svc.description = s.get("description") or ""
+            svc.names = schema.names(s.get("names")) or None
             cats = list(s.get("categories") or [])
             svc.categories = [c for c in CATEGORIES if c in cats]
             svc.languages = list(s.get("languages") or [])

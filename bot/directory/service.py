@@ -23,6 +23,17 @@ LIKELY_COUNTRIES: dict[str, tuple[str, ...]] = {
 WITHOUT_VOICE = frozenset({"sms", "whatsapp", "tty", "relay"})
 
 
+def shown_name(svc: Service, language: str | None) -> str:
+    """The service's name as the person should read it: the name the organisation uses in the
+    person's language when the directory has one, else its original name (never a translation
+    made here: a name nobody uses cannot be found or said back on the phone)."""
+    if language:
+        name = (svc.names or {}).get(language)
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    return svc.name
+
+
 def without_voice(svc: Service) -> bool:
     """Reachable without speaking on the phone: text, WhatsApp, TTY, relay, or email."""
     return bool(svc.email) or any(
@@ -42,11 +53,14 @@ def fits(svc: Service, filters: frozenset[str]) -> bool:
 
 
 def preference(svc: Service, filters: frozenset[str]) -> tuple[int, ...]:
-    """Sort key: those that say they serve what was asked for come first (a sort is stable)."""
+    """Sort key: those that say they serve what was asked for come first, then those a person can
+    reach at once (a phone or an email) before those reached only through a website (a sort is
+    stable)."""
     return (
         0 if "lgbtq" not in filters or svc.lgbtq_affirming else 1,
         0 if "children" not in filters or svc.for_children else 1,
         0 if "men" not in filters or svc.gender_only == "men" else 1,
+        0 if svc.phones or svc.email else 1,
     )
 
 
@@ -130,7 +144,11 @@ class Directory:
 
     def _active(self, country: str) -> list[Service]:
         if country not in self._active_by_country:
-            query = select(Service).where(Service.country == country, Service.status == "active")
+            query = (
+                select(Service)
+                .options(selectinload(Service.organization))  # its website may be the contact
+                .where(Service.country == country, Service.status == "active")
+            )
             if self.hide_after_days is not None:
                 oldest = self.today - dt.timedelta(days=self.hide_after_days)
                 query = query.where(Service.last_verified >= oldest)

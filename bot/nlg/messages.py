@@ -439,6 +439,7 @@ MESSAGES: dict[str, MessageDef] = {
         _m("service_contact_tty", N_("service_contact_tty", "TTY {number}")),
         _m("service_contact_relay", N_("service_contact_relay", "Relay service {number}")),
         _m("service_contact_email", N_("service_contact_email", "Email {email}")),
+        _m("service_contact_web", N_("service_contact_web", "Website {url}")),
         _m("service_open_always", N_("service_open_always", "Open 24 hours, every day.")),
         _m("service_hours", N_("service_hours", "Hours: {hours}.")),
         _m("service_hours_unknown", N_("service_hours_unknown", "Hours: not listed.")),

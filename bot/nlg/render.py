@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from babel import Locale
 
-from bot.directory.service import Directory
+from bot.directory.service import Directory, shown_name
 from bot.languages import NATIVE_NAMES
 from bot.nlg.catalog import Catalog
 from bot.nlg.messages import BUTTON_TEXTS, MESSAGES, Button
@@ -255,10 +255,9 @@ class Renderer:
         for code in countries:
             for svc in directory.hotlines(code, limit=1, filters=ctx.filters):
                 contact = self.contact_text(svc, ctx, first_only=True)
+                shown = shown_name(svc, ctx.language)
                 name = (
-                    svc.name
-                    if ctx.country
-                    else f"{svc.name} ({self.country_name(code, ctx.language)})"
+                    shown if ctx.country else f"{shown} ({self.country_name(code, ctx.language)})"
                 )
                 lines.append(self.t("hotline_line", ctx, name=name, contact=contact))
         if not lines:
@@ -279,6 +278,11 @@ class Renderer:
                 break
         if svc.email and not (first_only and parts):
             parts.append(self.t("service_contact_email", ctx, email=svc.email))
+        website = svc.organization.url if svc.organization else None
+        if not parts and website:
+            # Some services take requests only through their website's form (a return
+            # programme, a legal clinic): the site is then the way to reach them.
+            parts.append(self.t("service_contact_web", ctx, url=website))
         return ", ".join(parts)
 
     def buttons(self, defs: tuple[Button, ...], ctx: RenderContext) -> list[ReplyButton]:
@@ -397,7 +401,8 @@ class Renderer:
         if cats:
             names = ", ".join(self.t(f"category_{c}", ctx) for c in cats)
             lines.append(self.t("service_helps_with", ctx, categories=names))
-        lines.append(f"{svc.name} ({self.country_name(svc.country, ctx.language)})")
+        country = self.country_name(svc.country, ctx.language)
+        lines.append(f"{shown_name(svc, ctx.language)} ({country})")
         if svc.public_address and svc.address:  # G3: never a confidential address
             lines.append(self.t("service_address", ctx, address=svc.address))
         if svc.gender_only in ("women", "men"):

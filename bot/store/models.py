@@ -243,6 +243,10 @@ class Service(Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    # The names the organisation itself uses in other languages of the assistant ({"fr": …}),
+    # shown to a person writing in that language; ``name`` is the original, shown otherwise.
+    # Never a translation made up here: a name people cannot find or say back is no help.
+    names: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(Text, default="")
     country: Mapped[str] = mapped_column(String(2), index=True)
     region: Mapped[str | None] = mapped_column(String(100))

@@ -250,6 +250,45 @@ async def test_admin_adds_edits_and_retires_a_service_the_assistant_offers(
     assert not any(name in json.dumps(e.detail) for e in events)
 
 
+async def test_an_admin_gives_a_service_the_names_it_uses_in_other_languages(
+    stack: Runtime, ada: httpx.AsyncClient, created: Created
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    name = f"Abogadas Migrantes {tag}"
+    french = f"Avocates migrantes {tag}"
+    form = service_form("", name, "GT", name_fr=french, name_en=name, name_pt="  ")
+    saved = await add_service(ada, form)
+    assert saved.status_code == 200
+    svc = service_by_name(stack, name)
+    assert svc is not None
+    created.services.append(svc.id)
+    # The same name again, or an empty one, says nothing and is not kept.
+    assert svc.names == {"fr": french}
+    page = await ada.get(f"/directory/service/{svc.id}")
+    assert f'name="name_fr" lang="fr" value="{french}"' in page.text
+    assert "Su nombre en otros idiomas" in page.text
+    found = await ada.get("/directory", params={"q": f"avocates {tag}"})
+    assert name in found.text  # the list finds it by its other names too
+    # A name too long is refused under its own field, and nothing changes.
+    form = service_form(
+        csrf_of(page.text), name, "GT", organization=svc.organization_id, new_org_name=""
+    )
+    form["name_pt"] = "x" * 201
+    refused = await ada.post(f"/directory/service/{svc.id}", data=form)
+    assert refused.status_code == 422 and 'id="e-name_pt"' in refused.text
+    assert service_by_name(stack, name) is not None
+    with stack.db.session() as s:
+        stored = s.get(Service, svc.id)
+        assert stored is not None and stored.names == {"fr": french}
+    # Cleared: the original name is shown in every language again.
+    form["name_pt"], form["name_fr"], form["csrf"] = "", "", csrf_of(refused.text)
+    cleared = await ada.post(f"/directory/service/{svc.id}", data=form)
+    assert cleared.status_code == 200
+    with stack.db.session() as s:
+        stored = s.get(Service, svc.id)
+        assert stored is not None and stored.names is None
+
+
 async def test_form_problems_are_shown_per_field_and_nothing_is_saved(
     stack: Runtime, ada: httpx.AsyncClient, created: Created
 ) -> None:

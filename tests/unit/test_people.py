@@ -275,15 +275,17 @@ def test_directory_find_leaves_out_what_does_not_fit(db: Database) -> None:
     with db.session() as s:
         d = Directory(s, today=dt.date(2026, 12, 1))
         everyone = d.find("legal", ["US"], limit=3)
-        assert [svc.id for svc in everyone] == ["us-ndvh-line", "us-nhth"]
+        assert [svc.id for svc in everyone] == ["us-cast-services", "us-ndvh-line", "us-nhth"]
         # Both US lines have a text number (and relay or TTY): they stay for someone who
-        # cannot call.
+        # cannot call; Cast has only a voice number.
         assert [svc.id for svc in d.find("legal", ["US"], 3, frozenset({"no_voice"}))] == [
             "us-ndvh-line",
             "us-nhth",
         ]
-        # Canada's has only a voice number.
-        assert d.find("legal", ["CA"], 3, frozenset({"no_voice"})) == []
+        # Canada's hotline has only a voice number; the FCJ Refugee Centre answers on WhatsApp.
+        assert [svc.id for svc in d.find("legal", ["CA"], 3, frozenset({"no_voice"}))] == [
+            "ca-fcj-trafficking"
+        ]
 
 
 # --- HSDS: the two flags, and files from before them ---

@@ -36,6 +36,7 @@ def to_tables(services: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
                     "id",
                     "organization_id",
                     "name",
+                    "alternate_name",
                     "description",
                     "email",
                     "status",

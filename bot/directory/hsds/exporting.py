@@ -21,6 +21,7 @@ from bot.directory.hsds.schema import (
     DAYS,
     FLAGS,
     HSDS_DAYS,
+    LANGS,
     PHONE_TO_HSDS,
     STATUS_TO_HSDS,
     TAXONOMY,
@@ -41,6 +42,10 @@ def service_to_hsds(svc: Service) -> dict[str, Any]:
     org = svc.organization
     hours = svc.hours or {}
     attributes = [_attr(f"category:{c}", "true") for c in svc.categories or []]
+    names = svc.names or {}
+    # The name in each language as one attribute per language, so the map travels intact in JSON
+    # and CSV alike (HSDS's alternate_name, below, is one string without a language).
+    attributes += [_attr(f"name:{lang}", names[lang]) for lang in LANGS if names.get(lang)]
     attributes += [_attr(flag, getattr(svc, flag)) for flag in FLAGS]
     attributes += [
         _attr("gender_only", svc.gender_only or ""),
@@ -53,6 +58,7 @@ def service_to_hsds(svc: Service) -> dict[str, Any]:
         "id": svc.id,
         "organization_id": org.id,
         "name": svc.name,
+        "alternate_name": " / ".join(names[lang] for lang in LANGS if names.get(lang)) or None,
         "description": svc.description,
         "email": svc.email,
         "status": STATUS_TO_HSDS.get(svc.status, "inactive"),

@@ -36,6 +36,7 @@ from bot.directory.hsds.schema import (
     timezone,
     verified_date,
 )
+from bot.directory.hsds.schema import names as schema_names
 from bot.directory.numbers import NumberProblem, clean_all
 from bot.needs import CATEGORIES, CRISIS_CATEGORIES
 from bot.store.models import Country, Organization, Service
@@ -301,8 +302,10 @@ def normalise(item: dict[str, Any]) -> dict[str, Any]:
         phone(p.get("number"), p.get("description") or p.get("type"))
         for p in item.get("phones") or []
     ]
-    if not phones and not item.get("email"):
-        raise RowProblem("no_contact", "no phone and no email: people could not reach it")
+    if not phones and not item.get("email") and not org.get("website"):
+        raise RowProblem(
+            "no_contact", "no phone, email or organisation website: people could not reach it"
+        )
     languages = []
     for lang in item.get("languages") or []:
         code = str(lang.get("code") or "").strip().lower()
@@ -321,6 +324,9 @@ def normalise(item: dict[str, Any]) -> dict[str, Any]:
             "address_not_public",
             "an address is given but public_address is not true (G3: never a confidential address)",
         )
+    names = schema_names(
+        {key.split(":", 1)[1]: value for key, value in attrs.items() if key.startswith("name:")}
+    )
     source = str(attrs.get("source") or "").strip()
     if not source:
         raise RowProblem("missing_source", "source is missing (attribute safe-harbour:source)")
@@ -333,6 +339,7 @@ def normalise(item: dict[str, Any]) -> dict[str, Any]:
             "url": org.get("website") or None,
         },
         "name": name,
+        "names": names or None,
         "description": str(item.get("description") or ""),
         "email": item.get("email") or None,
         "status": STATUS_FROM_HSDS[status],

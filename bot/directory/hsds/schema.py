@@ -89,6 +89,37 @@ def phone(number: Any, kind: Any = "voice") -> dict[str, str]:
     return {"number": text, "kind": name if name in PHONE_TO_HSDS else "voice"}
 
 
+NAME_MAX = 200
+
+
+def names(value: Any) -> dict[str, str]:
+    """A service's names in other languages, ``{"fr": "Ligne d'urgence …"}``: only the
+    assistant's languages (a name shown to nobody would never be checked), each at most
+    ``NAME_MAX`` characters; empty ones are left out. Raises RowProblem otherwise."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise RowProblem("bad_names", "names must map a language code to a name")
+    out: dict[str, str] = {}
+    for code, name in value.items():
+        lang = str(code or "").strip().lower()
+        text = str(name or "").strip()
+        if not text:
+            continue
+        if lang not in LANGS:
+            raise RowProblem(
+                "bad_language",
+                f"name language '{lang}' is not one of " + ", ".join(LANGS),
+                value=lang,
+            )
+        if len(text) > NAME_MAX:
+            raise RowProblem(
+                "too_long", f"the {lang} name is longer than {NAME_MAX}", max=str(NAME_MAX)
+            )
+        out[lang] = text
+    return {lang: out[lang] for lang in LANGS if lang in out}
+
+
 def verified_date(value: Any, today: dt.date | None = None) -> dt.date:
     """The last-verified date: required, ISO formatted, not in the future."""
     text = str(value or "").strip()
