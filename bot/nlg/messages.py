@@ -599,10 +599,10 @@ MESSAGES: dict[str, MessageDef] = {
                 "utter_young",
                 "Thank you for telling me.\n"
                 "{child_line}\n"
-                "You are under 18, so here is what privacy means for you. What you write here "
-                "stays private. But if you tell a person from our team that you are being hurt "
-                "or are in danger, they may have to tell child protection services, to keep you "
-                "safe.",
+                "You are under 18, so here is what privacy means for you. We do not tell your "
+                "family, your school or the police what you write here. There is one limit: if "
+                "you tell a person from our team that you are being hurt or are in danger, they "
+                "may have to tell child protection services, to keep you safe.",
             ),
             safety_critical=True,
         ),
@@ -848,6 +848,42 @@ MESSAGES: dict[str, MessageDef] = {
             buttons=WAIT_OR_LEAVE,
             safety_critical=True,
             question=True,
+        ),
+        # WhatsApp after 24 hours (bot/handoff/late.py): asked once when the request is queued.
+        _m(
+            "utter_late_reply_ask",
+            N_(
+                "utter_late_reply_ask",
+                "One more question.\nIf the team answers more than 24 hours after your last "
+                "message, WhatsApp lets us send only a short, fixed message first. It says only "
+                "that you have a new message, nothing about this chat. When you answer it, you "
+                "get the team's reply. May we send that message in the next {days} days?",
+            ),
+            buttons=(
+                Button("button_yes", "/late_reply_yes", "yes"),
+                Button("button_no", "/late_reply_no", "no"),
+            ),
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_late_reply_yes",
+            N_(
+                "utter_late_reply_yes",
+                "OK.\nIf the team answers late, you will get that short message. Reply to it to "
+                "read their answer. This permission ends in {days} days, or when you send "
+                "{exit_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_late_reply_no",
+            N_(
+                "utter_late_reply_no",
+                "OK.\nWe will send nothing after 24 hours. If the team has not answered by then, "
+                "write here again so they can answer.",
+            ),
+            safety_critical=True,
         ),
         _m(
             "utter_handoff_keep_waiting",
