@@ -480,3 +480,29 @@ async def test_nothing_about_a_young_person_is_kept_after_delete(
         assert s.get(Contact, contact_id) is None
         left = s.scalars(select(Conversation).where(Conversation.contact_id == contact_id))
         assert not left.all()
+
+
+# Per language: a country whose only child line in the shipped list is unconfirmed, and it.
+UNCONFIRMED_CHILD_LINE = {
+    "en": ("TT", "131"),
+    "es": ("AR", "102"),
+    "pt": ("BR", "100"),
+    "fr": ("CL", "147"),
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_unconfirmed_child_line_is_never_shown(
+    chat_factory: ChatFactory, lang: str
+) -> None:
+    """The same rule as crisis lines (docs/directory.md): a child line nobody confirmed from a
+    source is not shown; the young person is told honestly there is none listed, and a person
+    from the team can help find one."""
+    code, number = UNCONFIRMED_CHILD_LINE[lang]
+    chat = chat_factory()
+    await ready(chat, lang, code)
+    result = await chat.say(AGE[lang])
+    assert keys(result)[0] == "utter_young"
+    line = result.replies[0].text.split("\n")[1]
+    assert line == text_of(chat.runtime, "no_child_line", lang)
+    assert number not in result.replies[0].text
