@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
+from bot.safety.people import FILTERS
 from bot.safety.screen import CrisisKind, Screening
 
 
@@ -24,6 +25,11 @@ def answer(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:
     conv = ctx.conv
     conv.crisis = True
     p.handoffs.raise_urgency(ctx.session, conv)
+    if ctx.people.filters:
+        # "je suis sourde, pas téléphone… ils m'ont enfermée": the crisis route comes before
+        # the one that remembers filters, and this very reply must already fit them.
+        said = set(conv.filters or []) | set(ctx.people.filters)
+        conv.filters = [f for f in FILTERS if f in said]
     d = ctx.directory
     if kind != "others" and ctx.msg.payload is None and ctx.text:
         # "me tienen encerrada en Texas", "estoy en Asunción y no me dejan salir": the numbers of

@@ -433,6 +433,30 @@ MESSAGES: dict[str, MessageDef] = {
         ),
         _m("service_card_title", N_("service_card_title", "Option {n} of {total}")),
         _m("service_helps_with", N_("service_helps_with", "Can help with: {categories}.")),
+        # For someone who said they cannot call (deaf, cannot speak, "no phone calls"): the line
+        # after the first one of a crisis reply (Renderer.no_voice_line).
+        _m(
+            "crisis_no_voice_lines",
+            N_("crisis_no_voice_lines", "Without a voice call: {ways}."),
+            safety_critical=True,
+        ),
+        _m(
+            "crisis_no_voice_none",
+            N_(
+                "crisis_no_voice_none",
+                "I have no number here that works without a voice call. You can keep writing "
+                "here: a person from our team can answer you in writing.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "crisis_voice_note",
+            N_(
+                "crisis_voice_note",
+                "The numbers to call are for someone near you who can call.",
+            ),
+            safety_critical=True,
+        ),
         _m("service_contact_voice", N_("service_contact_voice", "Call {number}")),
         _m("service_contact_sms", N_("service_contact_sms", "Text {number}")),
         _m("service_contact_whatsapp", N_("service_contact_whatsapp", "WhatsApp {number}")),
@@ -990,6 +1014,25 @@ MESSAGES: dict[str, MessageDef] = {
                 "One moment.\nYou are sending many messages very fast, and I cannot answer all "
                 "of them. Please wait a minute, then write again. If you are in danger, say so: "
                 "that always gets an answer.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_slow_down_kept",
+            N_(
+                "utter_slow_down_kept",
+                "One moment.\nYou are sending many messages very fast. I keep them and will "
+                "answer them together in about a minute. If you are in danger, say so: that "
+                "always gets an answer at once.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_slow_down_unread",
+            N_(
+                "utter_slow_down_unread",
+                "One moment.\nYou sent more messages than I can keep at once: I could not read "
+                "{count} of them. When I answer, please send again what matters most.",
             ),
             safety_critical=True,
         ),

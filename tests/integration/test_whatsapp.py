@@ -18,9 +18,12 @@ from fakes.people import WhatsAppPerson, body_text, count, options, settle, wait
 from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
 from sqlalchemy import select
 
+import bot.channels.inbox as inbox_module
 from bot.channels.whatsapp import WhatsAppChannel, parse
+from bot.directory.service import Directory
 from bot.handoff.live import NotAllowed
 from bot.nlg.lint import MAX_LENGTH, revealing
+from bot.nlg.render import RenderContext
 from bot.runtime import Runtime
 from bot.store.channel_models import ChannelWindow, InboxMessage, OutboxMessage
 from bot.store.console_models import HandoffState
@@ -469,3 +472,90 @@ async def test_an_expired_permission_is_erased(stack: Runtime, wa: FakeGraph) ->
     with stack.db.session() as s:
         window = s.get(ChannelWindow, person.contact_id)
         assert window is not None and window.opted_in_until is None
+
+
+# --- nothing lost above the per-contact rate limit (bot/conversation/rate.py) ---
+
+
+def _text_of(stack: Runtime, key: str, lang: str, count: int | None = None) -> str:
+    with stack.db.session() as s:
+        ctx = RenderContext(language=lang, channel="whatsapp")
+        return stack.renderer.render(key, ctx, Directory(s), count=count).text
+
+
+def _waiting(stack: Runtime, contact_id: str) -> int:
+    return count(stack.db, InboxMessage, contact_id=contact_id)
+
+
+async def _flood(stack: Runtime, person: WhatsAppPerson, texts: list[str]) -> None:
+    """Messages posted one after the other, without waiting for answers."""
+    for text in texts:
+        response = await person.post_bytes(json.dumps(person.text(text)).encode())
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_above_the_rate_limit_messages_are_kept_and_answered_later(
+    stack: Runtime, wa: FakeGraph, lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the limit: told once that the messages are kept; they wait in the inbox (joined,
+    so a flood is answered once) and are answered when the window ends; a crisis in the middle
+    is answered at once."""
+    rate = stack.conversations.parts.rate
+    monkeypatch.setattr(rate, "limit", 3)
+    monkeypatch.setattr(rate, "window_seconds", 3.0)
+    person = WhatsAppPerson(stack, wa)
+    await person.say(SAY[lang]["hello"])
+    await person.tap("/affirm")
+    await person.say(SAY[lang]["legal"])  # the third: answered as always
+    kept_note = _text_of(stack, "utter_slow_down_kept", lang)
+    before = len(wa.sent(person.address))
+    await _flood(stack, person, [SAY[lang]["legal"]])  # the fourth: above the limit
+    await wait_until(lambda: any(body_text(m) == kept_note for m in wa.sent(person.address)))
+    assert _waiting(stack, person.contact_id) == 1  # kept, not dropped
+    await _flood(stack, person, [SAY[lang]["hello"], SAY[lang]["legal"]])
+    crisis = await person.say(SAY[lang]["crisis"])  # never waits behind them
+    assert any(EMERGENCY[COUNTRY[lang]] in body_text(m) for m in crisis)
+    await settle(stack, person.contact_id, timeout=90)
+    assert _waiting(stack, person.contact_id) == 0
+    sent = wa.sent(person.address)[before:]
+    assert sum(body_text(m) == kept_note for m in sent) >= 1
+    assert len(sent) > 2  # the kept messages were answered, not only noted
+
+
+async def test_a_flood_is_bounded_and_the_person_is_told_how_many_were_not_read(
+    stack: Runtime, wa: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What waits behind a kept message is joined into it up to the bound; the rest is counted,
+    and the person is told how many were not read (never a silent drop)."""
+    rate = stack.conversations.parts.rate
+    monkeypatch.setattr(rate, "limit", 2)
+    monkeypatch.setattr(rate, "window_seconds", 300.0)
+    monkeypatch.setattr(inbox_module, "KEEP_MESSAGES", 3)
+    person = WhatsAppPerson(stack, wa)
+    await person.say("hola")
+    await person.tap("/affirm")
+    kept_note = _text_of(stack, "utter_slow_down_kept", "es")
+    await _flood(stack, person, ["uno"])  # above the limit: kept, the first of what waits
+    await wait_until(lambda: any(body_text(m) == kept_note for m in wa.sent(person.address)))
+    await _flood(stack, person, ["dos", "tres", "cuatro", "cinco", "seis"])
+    await wait_until(lambda: _waiting(stack, person.contact_id) == 6)
+    with stack.db.session() as s:  # its time comes while the window still runs
+        first = s.scalars(
+            select(InboxMessage)
+            .where(InboxMessage.contact_id == person.contact_id)
+            .order_by(InboxMessage.id)
+        ).first()
+        assert first is not None
+        first.not_before = utcnow()
+    unread = _text_of(stack, "utter_slow_down_unread", "es", count=3)
+    await wait_until(lambda: any(body_text(m) == unread for m in wa.sent(person.address)))
+    with stack.db.session() as s:
+        rows = list(
+            s.scalars(select(InboxMessage).where(InboxMessage.contact_id == person.contact_id))
+        )
+        texts = [
+            json.loads(stack.crypto.decrypt(r.payload_enc) or "{}")["inbound"]["text"] for r in rows
+        ]
+    assert texts == ["uno\ndos\ntres"]  # one row, bounded, in order
+    assert sum(body_text(m) == kept_note for m in wa.sent(person.address)) == 1  # told once
