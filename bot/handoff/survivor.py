@@ -17,6 +17,7 @@ from bot.handoff import card, late
 from bot.handoff.late import LateReplies
 from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
+from bot.platforms import platform
 from bot.safety.text import fold_command
 from bot.store.console_models import AuditEvent
 from bot.store.crypto import Crypto
@@ -160,7 +161,12 @@ class HandoffDesk:
         self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory, payload: str
     ) -> list[Reply]:
         """Yes: the permission, with its expiry; no: none (an earlier one is withdrawn)."""
-        yes = payload == late.YES and self.late is not None and self.late.usable()
+        yes = (
+            payload == late.YES
+            and self.late is not None
+            and self.late.usable()
+            and platform(ctx.channel).reply_window is not None  # WhatsApp's window only
+        )
         s.add(Consent(contact_id=conv.contact_id, kind="late_reply", granted=yes))
         if yes and self.late is not None:
             self.late.grant(s, conv.contact_id)
