@@ -20,6 +20,7 @@ from bot.directory.service import Directory
 from bot.directory.uploads import Uploads
 from bot.events import EventBus
 from bot.handoff.hours import HoursError, TeamHours, parse_holidays
+from bot.handoff.late import LateReplies
 from bot.handoff.live import LiveHandoff
 from bot.handoff.service import Handoffs
 from bot.handoff.survivor import HandoffDesk
@@ -161,7 +162,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
             detector=detector,
             renderer=renderer,
             handoffs=handoffs,
-            desk=HandoffDesk(renderer, handoffs, crypto),
+            desk=HandoffDesk(renderer, handoffs, crypto, LateReplies(settings)),
             rasa=rasa,
             inflight=inflight,
             events=events,

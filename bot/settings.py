@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     # An approved, neutral template sent outside the 24-hour window, only to contacts who opted in.
     whatsapp_template: str = ""
+    # How long a person's "yes, you may reopen the chat later" lasts (docs/safety.md); 0: never
+    # asked, so a reply after the 24-hour window always waits for the person to write.
+    whatsapp_optin_days: int = 7
     # The durable outbox: tries before a message is dead-lettered, and the backoff between them.
     outbox_max_attempts: int = 10
     outbox_backoff_seconds: float = 2.0  # doubled after every failed try, with jitter

@@ -312,9 +312,15 @@ class Turns:
         self.original_introduce: Callable[..., Awaitable[bool]] = runtime.conversations.introduce
 
     async def handle(
-        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+        self,
+        msg: Inbound,
+        wait_for_rasa: bool = False,
+        introduced: str | None = None,
+        may_defer: bool = False,
     ) -> TurnResult:
-        result = await self.original(msg, wait_for_rasa=wait_for_rasa, introduced=introduced)
+        result = await self.original(
+            msg, wait_for_rasa=wait_for_rasa, introduced=introduced, may_defer=may_defer
+        )
         keys = [r.key or "" for r in result.replies]
         self.keys.setdefault(msg.user_id, []).append(keys)
         self.said.setdefault(msg.user_id, []).extend(keys)

@@ -27,6 +27,10 @@
   goes out exactly once.
 - Exit and delete drop the person's earlier messages still waiting: nothing is answered after
   the chat was cleared.
+- Above the per-contact rate limit (``bot/conversation/rate.py``) an ordinary message is kept,
+  not dropped: the turn raises ``RateLimited`` having written nothing, the row waits until the
+  contact's window ends, and the text messages already waiting behind it are joined into it
+  (bounded: what does not fit is counted and the person told), so a flood is answered once.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Intake
 from bot.channels.outbox import Outbox, wait_for
+from bot.conversation.rate import KEEP_CHARACTERS, KEEP_MESSAGES, RateLimited
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
 from bot.platforms import platform
@@ -288,7 +293,16 @@ class Inbox(KeyedWorker):
                 replace(inbound, message_id=None),
                 wait_for_rasa=wait_for_rasa,
                 introduced=introduced,
+                may_defer=True,
             )
+        except RateLimited as held:
+            log.info("inbox keeps a message above the rate limit", extra={"channel": channel_name})
+            try:
+                self._defer(row_id, contact_id, channel, address, held)
+            except LeaseLost:
+                log.error("inbox lease lost", extra={"channel": channel_name})
+                return True
+            return False
         except RasaUnavailable:
             # Nothing was written; the message waits for Rasa (durably), never an apology. A new
             # conversation gets its introduction now, all the same (A7).
@@ -315,6 +329,81 @@ class Inbox(KeyedWorker):
             # answers; queuing ours too would send the reply twice.
             log.error("inbox lease lost", extra={"channel": channel_name})
         return True
+
+    def _defer(
+        self, row_id: int, contact_id: str, channel: Channel, address: str, held: RateLimited
+    ) -> None:
+        """Keep a message above the rate limit until the contact's window ends, with the text
+        messages already waiting behind it joined into it (in order, bounded by KEEP_MESSAGES
+        and KEEP_CHARACTERS; the rest are counted and the person told, once per joining), and
+        queue the turn's note. Taps, media and urgent rows keep their own rows and order."""
+        crypto = self.runtime.crypto
+        with self.runtime.db.session() as s:
+            row = s.scalar(
+                select(InboxMessage)
+                .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
+                .with_for_update()
+            )
+            if row is None:
+                raise LeaseLost()
+            stored: dict[str, Any] = json.loads(crypto.decrypt(row.payload_enc) or "{}")
+            inbound = stored.get("inbound") or {}
+            text = str(inbound.get("text") or "")
+            joined = int(stored.get("joined") or 1)
+            unread = 0
+            later = list(
+                s.scalars(
+                    select(InboxMessage)
+                    .where(
+                        InboxMessage.contact_id == contact_id,
+                        InboxMessage.id > row_id,
+                        InboxMessage.urgent.is_(False),
+                    )
+                    .order_by(InboxMessage.id)
+                )
+            )
+            if inbound.get("unsupported") or inbound.get("payload") or not text:
+                later = []  # only a typed message is joined with what follows it
+            for other in later:
+                if self.lease.held_by_other(other.lease_owner, other.lease_until, utcnow()):
+                    break
+                loaded = _load(crypto.decrypt(other.payload_enc))
+                if loaded is None or loaded[0].payload or loaded[0].unsupported:
+                    break  # a tap or a photo keeps its place after what came before it
+                more = loaded[0].text or ""
+                if joined < KEEP_MESSAGES and len(text) + 1 + len(more) <= KEEP_CHARACTERS:
+                    text = f"{text}\n{more}" if text else more
+                    joined += 1
+                else:
+                    unread += 1
+                s.delete(other)
+            if text and inbound:
+                inbound["text"] = text
+                stored["inbound"], stored["joined"] = inbound, joined
+                row.payload_enc = crypto.encrypt(json.dumps(stored))
+            row.lease_owner = row.lease_until = None
+            row.not_before = utcnow() + dt.timedelta(seconds=held.seconds)
+            replies = list(held.replies)
+            if unread:
+                log.warning("inbox could not keep every message", extra={"rows": unread})
+                contact = s.get(Contact, contact_id)
+                ctx = RenderContext(
+                    language=held.language,
+                    channel=channel.name,
+                    country=contact.country if contact else None,
+                )
+                replies.append(
+                    self.runtime.renderer.render(
+                        "utter_slow_down_unread", ctx, Directory(s), count=unread
+                    )
+                )
+            if replies:
+                payloads = channel.plan(
+                    replies, address=address, language=held.language, erase=False
+                )
+                self.outbox.enqueue(s, contact_id, channel.name, payloads)
+        if replies:
+            self.outbox.notify()
 
     async def _introduce(
         self,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from bot.channels.base import Channel, Outcome, SendResult
 from bot.store.channel_models import OutboxMessage, PlatformMessage
 from bot.store.leases import Lease
-from bot.store.models import Contact, utcnow
+from bot.store.models import Contact, Conversation, utcnow
 from bot.types import Reply
 from bot.worker import KeyedWorker
 
@@ -370,7 +370,15 @@ class OutboxDelivery:
                 log.info("delivery dropped", extra={"channel": contact.channel, "kind": "blocked"})
                 return True
             else:
-                language = contact.language or self.runtime.settings.default_language
+                # The language the person is writing in (a chosen one is also the contact's);
+                # it names the WhatsApp template when a reply comes after the 24-hour window.
+                spoken = s.scalar(
+                    select(Conversation.language)
+                    .where(Conversation.contact_id == contact_id)
+                    .order_by(Conversation.updated_at.desc())
+                    .limit(1)
+                )
+                language = contact.language or spoken or self.runtime.settings.default_language
                 payloads = channel.plan(replies, address=address, language=language, erase=False)
                 self.outbox.enqueue(s, contact_id, channel.name, payloads)
         if channel is None:

@@ -21,7 +21,11 @@ class Turns(Protocol):
     """The conversation (bot/conversation/turns.py): one inbound message, one turn."""
 
     async def handle(
-        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+        self,
+        msg: Inbound,
+        wait_for_rasa: bool = False,
+        introduced: str | None = None,
+        may_defer: bool = False,
     ) -> TurnResult: ...
 
     async def introduce(

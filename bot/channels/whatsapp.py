@@ -48,6 +48,7 @@ from bot.channels.base import (
 from bot.channels.inbox import Inbox
 from bot.channels.outbox import Outbox
 from bot.channels.parts import ChannelParts
+from bot.handoff.late import erase_expired
 from bot.http_limits import client_int
 from bot.languages import LANGUAGES
 from bot.settings import Settings
@@ -242,7 +243,12 @@ class WhatsAppChannel:
         await self.client.aclose()
 
     def purge(self) -> None:
-        return None  # windows go with their contact
+        """Windows go with their contact; a permission to reopen the chat is erased at its
+        expiry, not merely ignored (bot/handoff/late.py)."""
+        with self.runtime.db.session() as s:
+            erased = erase_expired(s)
+        if erased:
+            log.info("whatsapp late-reply permissions expired", extra={"rows": erased})
 
     # --- receiving ---
 

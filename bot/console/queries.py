@@ -107,6 +107,9 @@ class Case:
     first_message_id: int | None = None
     before: int | None = None
     code_word_asked: bool = False  # staff asked; the survivor's answer has not come yet
+    # WhatsApp: until when the person agreed to be reached after the 24-hour window (a neutral
+    # template reopens the chat); None: a late reply waits until they write.
+    late_until: dt.datetime | None = None
 
     @property
     def code_word_blocked(self) -> bool:
@@ -256,6 +259,7 @@ def case_view(
         permission=live.permission(s, req, now),
         before=before,
         code_word_asked=req.conversation.awaiting == Awaiting.CODE_WORD_CHECK,
+        late_until=live.late.until(s, req.conversation.contact_id, now),
     )
     if not case.gated and req.card_consent:
         case.country, case.needs = req.country, list(req.needs or [])

@@ -10,6 +10,7 @@ from typing import Any
 from bot.conversation import crisis, dialogue, erasure, language, places
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
+from bot.handoff.late import PAYLOADS as LATE_REPLY
 from bot.handoff.survivor import PAYLOADS as HANDOFF_PAYLOADS
 from bot.handoff.survivor import WHILE_WITH_STAFF
 from bot.needs import CRISIS_INTENTS
@@ -78,6 +79,12 @@ async def run(p: Parts, ctx: TurnContext, payload: str) -> None:
         erasure.nothing_erased(p, ctx)
         return
     s, conv, desk = ctx.session, ctx.conv, p.desk
+    if intent in LATE_REPLY:
+        if ctx.live and ctx.msg.payload is None and ctx.text:
+            # A typed "sí" while waiting: the team sees it too, as any line written to them.
+            p.handoffs.keep_message(s, conv, ctx.text, "in")
+        ctx.answer(*desk.answer_late_reply(s, conv, ctx.render, ctx.directory, intent))
+        return
     if ctx.live and intent in CRISIS_INTENTS:
         crisis.in_handoff(p, ctx, crisis.kind_of(intent))
         return

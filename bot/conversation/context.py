@@ -48,6 +48,8 @@ class TurnContext:
     # Set by the durable inbox: when Rasa is away, raise ``RasaUnavailable`` (nothing is written,
     # the message waits and is answered once Rasa is back) instead of the fixed apology.
     wait_for_rasa: bool = False
+    # Run from the durable inbox: a message above the rate limit can wait there (rate.py).
+    may_defer: bool = False
     # A first message whose introduction already went out alone, while Rasa was away
     # (``Conversations.introduce``): answered as the first, without a second introduction.
     introduced: bool = False

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.events import Event
+from bot.handoff import late
 from bot.platforms import platform
 from bot.rasa.client import RasaUnavailable
 from bot.store.channel_models import OutboxMessage
@@ -122,8 +123,10 @@ def erase_traces(
     - audit rows naming an erased conversation: staff's actions stay accountable as a number
       (``erasure.audit_rows``, no conversation, no staff id), not as a trail to this person;
     - the outbox: pending and held replies, and dead letters, which were kept 72 hours for
-      staff and named the contact.
+      staff and named the contact;
+    - the permission to reopen a WhatsApp chat after 24 hours (``bot/handoff/late.py``).
     """
+    late.withdraw(s, contact_id)
     gone = {
         "consents": _count(s.execute(delete(Consent).where(Consent.contact_id == contact_id))),
         "outbox": _count(

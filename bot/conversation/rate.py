@@ -9,9 +9,15 @@ with the contact's first message; ``BOT_CONTACT_RATE_MESSAGES`` of 0 turns it of
 
 What it never does: hold back a crisis or self-harm message, a command (exit, delete, stop, menu,
 person, language), an answer to staff's question for the code word, or a button tap; those are
-routed before it (``routes.py``). Above the limit a message in a live handoff is still kept for the
-team (nothing a person writes to the team is lost); outside a handoff nothing was ever kept, and
-the assistant stays quiet until the window ends. Either way the person is told once per window.
+routed before it (``routes.py``), and the inbox takes them ahead of a message that waits.
+
+Nothing a person writes is lost above the limit. In a live handoff the message is kept for the
+team. Outside one, a message from a channel (the durable inbox) is kept in the inbox and answered
+when the window ends (``RateLimited``): the inbox joins the messages that wait behind it into
+that one row, so a flood is answered once, not message by message, and storage stays bounded
+(at most ``KEEP_MESSAGES`` messages and ``KEEP_CHARACTERS`` characters; the person is told how
+many more were not read, never silently dropped). Only the local terminal, which has no inbox,
+still leaves a message above the limit unanswered. Either way the person is told once per window.
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from bot.types import Reply
+
+# What one kept row may join together (Inbox): enough for what someone writes in a rush, bounded
+# so that a script cannot make one person's waiting messages grow without end.
+KEEP_MESSAGES = 20
+KEEP_CHARACTERS = 4000
 
 # Windows kept at most; beyond this the ended ones are dropped (a flood of new contacts cannot
 # grow the table without bound, and an ended window means nothing).
@@ -40,6 +53,18 @@ class _Window:
 class Verdict:
     over: bool = False  # this message is above the limit
     note: bool = False  # and the person has not been told yet in this window
+
+
+class RateLimited(Exception):
+    """A turn run from the durable inbox found an ordinary message above the limit: nothing was
+    written; the inbox keeps the row and tries it again in ``seconds``, and queues ``replies``
+    (the one note of the window, if it is due) now."""
+
+    def __init__(self, seconds: float, replies: list[Reply], language: str) -> None:
+        super().__init__("rate_limited")
+        self.seconds = seconds
+        self.replies = replies
+        self.language = language
 
 
 class ContactRate:
@@ -81,6 +106,13 @@ class ContactRate:
         window = self._windows.get(contact_id)
         if window is not None:
             window.noted = True
+
+    def resumes_in(self, contact_id: str) -> float:
+        """Seconds until this contact's window ends (at least one)."""
+        window = self._windows.get(contact_id)
+        if window is None:
+            return 1.0
+        return max(1.0, window.started + self.window_seconds - self.clock())
 
     def forget(self, contact_id: str) -> None:
         """The contact was erased (DELETE): nothing about them stays, a count included."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.conversation import choices, commands, crisis, dialogue, people, understanding
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
+from bot.conversation.rate import RateLimited
 from bot.safety.commands import Command
 from bot.store.models import Awaiting
 
@@ -80,8 +81,15 @@ def _checking_code_word(ctx: TurnContext) -> bool:
 
 async def _slow_down(p: Parts, ctx: TurnContext) -> None:
     """Above the contact's rate limit (rate.py): told once per window. In a live handoff the
-    message is still kept for the team; outside one the assistant does not answer it."""
+    message is still kept for the team; outside one, from the durable inbox, it is kept there and
+    answered when the window ends (``RateLimited``)."""
     ctx.intent, ctx.confidence = "rate_limited", 1.0
+    if not ctx.live and ctx.may_defer:
+        notes = []
+        if ctx.rate.note:
+            notes = [p.renderer.render("utter_slow_down_kept", ctx.render, ctx.directory)]
+            p.rate.told(ctx.contact.id)
+        raise RateLimited(p.rate.resumes_in(ctx.contact.id), notes, ctx.language)
     if ctx.live:
         p.handoffs.keep_message(ctx.session, ctx.conv, ctx.text, "in")
     if ctx.rate.note:

@@ -46,7 +46,11 @@ class Conversations:
         self.parts = parts
 
     async def handle(
-        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+        self,
+        msg: Inbound,
+        wait_for_rasa: bool = False,
+        introduced: str | None = None,
+        may_defer: bool = False,
     ) -> TurnResult:
         """One turn. With ``wait_for_rasa`` (the durable inbox), a turn that needs Rasa while it
         is away raises ``RasaUnavailable`` having written nothing, instead of apologising.
@@ -54,14 +58,19 @@ class Conversations:
         ``introduced``: the conversation this message already opened with the introduction
         alone while Rasa was away (``introduce``). If it is still the open one, the message is
         answered as its first (Rasa's greeting, a request kept for after "is it safe?"), without
-        a second introduction."""
+        a second introduction.
+
+        ``may_defer`` (the durable inbox): an ordinary message above the rate limit raises
+        ``RateLimited`` having written nothing, and waits in the inbox (rate.py)."""
         p = self.parts
         contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
         async with p.lock(contact_id):
             with p.events.held() as events:
                 try:
                     with p.db.unit_of_work() as uow:
-                        result = await self._turn(uow, msg, contact_id, wait_for_rasa, introduced)
+                        result = await self._turn(
+                            uow, msg, contact_id, wait_for_rasa, introduced, may_defer
+                        )
                 except IntegrityError:
                     # Another process recorded this message id first (a redelivery raced us).
                     result = None
@@ -93,6 +102,7 @@ class Conversations:
         contact_id: str,
         wait_for_rasa: bool = False,
         introduced: str | None = None,
+        may_defer: bool = False,
     ) -> TurnResult | None:
         p, s = self.parts, uow.session
         if msg.message_id:
@@ -105,6 +115,7 @@ class Conversations:
         # for Rasa is free too).
         ctx.rate = p.rate.count(contact_id, msg.message_id or "")
         ctx.wait_for_rasa = wait_for_rasa
+        ctx.may_defer = may_defer
         apply_detection(p, ctx)
         if ctx.live:
             p.handoffs.touch(s, ctx.conv)  # their turn: the team may answer now

@@ -107,6 +107,18 @@ class Directory:
         country = self.country(code)
         return shown(country.numbers or [], kind, how) if country else []
 
+    def without_voice(self, code: str | None, limit: int = 3) -> list[tuple[str, str]]:
+        """(how, number) of the country's confirmed numbers that work without a voice call
+        (text, WhatsApp, relay), whatever their kind: for someone who cannot call."""
+        country = self.country(code)
+        found: list[tuple[str, str]] = []
+        for entry in country.numbers or [] if country else []:
+            how = str(entry.get("how") or "voice")
+            pair = (how, str(entry.get("number", "")))
+            if how in WITHOUT_VOICE and entry.get("confirmed") and pair[1] and pair not in found:
+                found.append(pair)
+        return found[:limit]
+
     def _first(self, code: str | None, kinds: tuple[str, ...]) -> EmergencyNumber | None:
         for kind in kinds:
             found = self.numbers(code, kind)

@@ -25,6 +25,7 @@ from bot.directory.service import Directory
 from bot.events import Event, Publisher
 from bot.handoff.card import MAX_CODE_WORD_TRIES, Safety
 from bot.handoff.hours import TeamHours
+from bot.handoff.late import LateReplies
 from bot.handoff.policy import Permission, outbound
 from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
@@ -87,6 +88,7 @@ class LiveHandoff:
         self.delivery = delivery
         self.rasa = rasa
         self.events = events
+        self.late = LateReplies(settings)
 
     # --- reading ---
 
@@ -101,13 +103,15 @@ class LiveHandoff:
         conv = req.conversation
         contact = s.get(Contact, conv.contact_id)
         state = self.handoffs.state(s, req)
+        now = now or utcnow()
         return outbound(
             Safety.of(req),
             contact.channel if contact else "",
             state.last_inbound_at,
-            now or utcnow(),
+            now,
             self.settings.console_turn_minutes,
             conv.country,
+            self.late.until(s, conv.contact_id, now),
         )
 
     def _ctx(self, s: Session, conv: Conversation, now: dt.datetime | None = None) -> RenderContext:
@@ -204,7 +208,9 @@ class LiveHandoff:
                 if self.handoffs.state(s, req).code_word_failures >= MAX_CODE_WORD_TRIES:
                     raise Gone()
                 permission = self.permission(s, req)
-                if not permission.allowed:
+                if not permission.allowed or permission.reason == "whatsapp_template":
+                    # After WhatsApp's window the question would wait for the person's answer
+                    # to the template, and that answer would be taken as the code word.
                     raise NotAllowed(permission)
                 conv = req.conversation
                 line = self.render(

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.directory.service import Directory
 from bot.events import Event
-from bot.handoff import card
+from bot.handoff import card, late
+from bot.handoff.late import LateReplies
 from bot.handoff.service import Handoffs
 from bot.nlg.render import RenderContext, Renderer
+from bot.platforms import platform
 from bot.safety.text import fold_command
 from bot.store.console_models import AuditEvent
 from bot.store.crypto import Crypto
-from bot.store.models import Awaiting, Consent, Conversation, Mode
+from bot.store.models import Awaiting, Consent, Conversation, HandoffRequest, Mode
 from bot.types import Reply, ReplyButton
 
 # Payloads this desk answers (they also work while Rasa is down).
@@ -37,6 +40,7 @@ PAYLOADS = frozenset(
         "handoff_wait",
         "handoff_leave",
         "handoff_place",
+        *late.PAYLOADS,
     }
 )
 # The audit action for each result of a code-word check (the names the console used before).
@@ -46,14 +50,21 @@ AUDIT_ACTIONS = {
     "blocked": "case.code_word_blocked",
 }
 # While a person from the team is writing, the assistant stays silent except for these.
-WHILE_WITH_STAFF = frozenset({"choose_language", "handoff_place", "handoff_leave"})
+WHILE_WITH_STAFF = frozenset({"choose_language", "handoff_place", "handoff_leave", *late.PAYLOADS})
 
 
 class HandoffDesk:
-    def __init__(self, renderer: Renderer, handoffs: Handoffs, crypto: Crypto) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        handoffs: Handoffs,
+        crypto: Crypto,
+        late_replies: LateReplies | None = None,
+    ) -> None:
         self.renderer = renderer
         self.handoffs = handoffs
         self.crypto = crypto
+        self.late = late_replies
 
     # --- building blocks ---
 
@@ -117,11 +128,52 @@ class HandoffDesk:
         else:
             s.add(Consent(contact_id=conv.contact_id, kind="summary", granted=choice == "yes"))
             on_duty = self.handoffs.on_duty(s, ctx.language)
-            self.handoffs.submit(s, conv, choice == "yes", on_duty)
+            req = self.handoffs.submit(s, conv, choice == "yes", on_duty)
             key = "utter_handoff_queued" if on_duty else "utter_handoff_no_one"
             reply = self.renderer.render(key, ctx, d)
+            if on_duty:  # nobody on duty: that answer asks a question already (asked on "wait")
+                conv.awaiting = awaiting
+                return [reply, *self.ask_late_reply(s, conv, req, ctx, d)]
         conv.awaiting = awaiting
         return [reply]
+
+    # --- WhatsApp after 24 hours (late.py) ---
+
+    def ask_late_reply(
+        self, s: Session, conv: Conversation, req: HandoffRequest, ctx: RenderContext, d: Directory
+    ) -> list[Reply]:
+        """Once per request, on WhatsApp: may the team reopen the chat later with a neutral
+        message? Not asked when it could not be used, or was answered for this request."""
+        if self.late is None or not self.late.should_ask(ctx.channel, card.Safety.of(req)):
+            return []
+        answered = s.scalar(
+            select(Consent.id).where(
+                Consent.contact_id == conv.contact_id,
+                Consent.kind == "late_reply",
+                Consent.at >= req.created_at,
+            )
+        )
+        if answered is not None:
+            return []
+        return [self.renderer.render("utter_late_reply_ask", ctx, d, days=str(self.late.days))]
+
+    def answer_late_reply(
+        self, s: Session, conv: Conversation, ctx: RenderContext, d: Directory, payload: str
+    ) -> list[Reply]:
+        """Yes: the permission, with its expiry; no: none (an earlier one is withdrawn)."""
+        yes = (
+            payload == late.YES
+            and self.late is not None
+            and self.late.usable()
+            and platform(ctx.channel).reply_window is not None  # WhatsApp's window only
+        )
+        s.add(Consent(contact_id=conv.contact_id, kind="late_reply", granted=yes))
+        if yes and self.late is not None:
+            self.late.grant(s, conv.contact_id)
+            days = str(self.late.days)
+            return [self.renderer.render("utter_late_reply_yes", ctx, d, days=days)]
+        late.withdraw(s, conv.contact_id)
+        return [self.renderer.render("utter_late_reply_no", ctx, d)]
 
     def change_card(
         self,
@@ -225,7 +277,8 @@ class HandoffDesk:
         if conv.mode == Mode.STAFF:
             return [self.with_person_now(s, conv, ctx, d)]
         if intent == "handoff_wait":
-            return [self.renderer.render("utter_handoff_keep_waiting", ctx, d)]
+            keep = self.renderer.render("utter_handoff_keep_waiting", ctx, d)
+            return [keep, *self.ask_late_reply(s, conv, req, ctx, d)]
         estimate = self.wait_estimate(s, ctx, req.language)
         position = self.handoffs.position(s, req)
         return [

@@ -433,6 +433,30 @@ MESSAGES: dict[str, MessageDef] = {
         ),
         _m("service_card_title", N_("service_card_title", "Option {n} of {total}")),
         _m("service_helps_with", N_("service_helps_with", "Can help with: {categories}.")),
+        # For someone who said they cannot call (deaf, cannot speak, "no phone calls"): the line
+        # after the first one of a crisis reply (Renderer.no_voice_line).
+        _m(
+            "crisis_no_voice_lines",
+            N_("crisis_no_voice_lines", "Without a voice call: {ways}."),
+            safety_critical=True,
+        ),
+        _m(
+            "crisis_no_voice_none",
+            N_(
+                "crisis_no_voice_none",
+                "I have no number here that works without a voice call. You can keep writing "
+                "here: a person from our team can answer you in writing.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "crisis_voice_note",
+            N_(
+                "crisis_voice_note",
+                "The numbers to call are for someone near you who can call.",
+            ),
+            safety_critical=True,
+        ),
         _m("service_contact_voice", N_("service_contact_voice", "Call {number}")),
         _m("service_contact_sms", N_("service_contact_sms", "Text {number}")),
         _m("service_contact_whatsapp", N_("service_contact_whatsapp", "WhatsApp {number}")),
@@ -600,10 +624,10 @@ MESSAGES: dict[str, MessageDef] = {
                 "utter_young",
                 "Thank you for telling me.\n"
                 "{child_line}\n"
-                "You are under 18, so here is what privacy means for you. What you write here "
-                "stays private. But if you tell a person from our team that you are being hurt "
-                "or are in danger, they may have to tell child protection services, to keep you "
-                "safe.",
+                "You are under 18, so here is what privacy means for you. We do not tell your "
+                "family, your school or the police what you write here. There is one limit: if "
+                "you tell a person from our team that you are being hurt or are in danger, they "
+                "may have to tell child protection services, to keep you safe.",
             ),
             safety_critical=True,
         ),
@@ -850,6 +874,42 @@ MESSAGES: dict[str, MessageDef] = {
             safety_critical=True,
             question=True,
         ),
+        # WhatsApp after 24 hours (bot/handoff/late.py): asked once when the request is queued.
+        _m(
+            "utter_late_reply_ask",
+            N_(
+                "utter_late_reply_ask",
+                "One more question.\nIf the team answers more than 24 hours after your last "
+                "message, WhatsApp lets us send only a short, fixed message first. It says only "
+                "that you have a new message, nothing about this chat. When you answer it, you "
+                "get the team's reply. May we send that message in the next {days} days?",
+            ),
+            buttons=(
+                Button("button_yes", "/late_reply_yes", "yes"),
+                Button("button_no", "/late_reply_no", "no"),
+            ),
+            safety_critical=True,
+            question=True,
+        ),
+        _m(
+            "utter_late_reply_yes",
+            N_(
+                "utter_late_reply_yes",
+                "OK.\nIf the team answers late, you will get that short message. Reply to it to "
+                "read their answer. This permission ends in {days} days, or when you send "
+                "{exit_word}.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_late_reply_no",
+            N_(
+                "utter_late_reply_no",
+                "OK.\nWe will send nothing after 24 hours. If the team has not answered by then, "
+                "write here again so they can answer.",
+            ),
+            safety_critical=True,
+        ),
         _m(
             "utter_handoff_keep_waiting",
             N_(
@@ -955,6 +1015,25 @@ MESSAGES: dict[str, MessageDef] = {
                 "One moment.\nYou are sending many messages very fast, and I cannot answer all "
                 "of them. Please wait a minute, then write again. If you are in danger, say so: "
                 "that always gets an answer.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_slow_down_kept",
+            N_(
+                "utter_slow_down_kept",
+                "One moment.\nYou are sending many messages very fast. I keep them and will "
+                "answer them together in about a minute. If you are in danger, say so: that "
+                "always gets an answer at once.",
+            ),
+            safety_critical=True,
+        ),
+        _m(
+            "utter_slow_down_unread",
+            N_(
+                "utter_slow_down_unread",
+                "One moment.\nYou sent more messages than I can keep at once: I could not read "
+                "{count} of them. When I answer, please send again what matters most.",
             ),
             safety_critical=True,
         ),

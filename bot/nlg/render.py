@@ -244,6 +244,27 @@ class Renderer:
             return FIRST_PERSON_VARIANTS[key]
         return key
 
+    def no_voice_line(self, ctx: RenderContext, directory: Directory, shown: str = "") -> str:
+        """For someone who cannot call: the country's numbers that work without a voice call
+        (those not already in ``shown``, the rest of the message), else, honestly, that there
+        is none and that a person can answer here in writing; then that the numbers to call are
+        for someone near them."""
+        found = directory.without_voice(ctx.country) if ctx.country else []
+        parts = []
+        if not found:
+            parts.append(self.t("crisis_no_voice_none", ctx))
+        ways = [
+            self.t(f"service_contact_{how}", ctx, number=number)
+            if f"service_contact_{how}" in MESSAGES
+            else number
+            for how, number in found
+            if number not in shown
+        ]
+        if ways:
+            parts.append(self.t("crisis_no_voice_lines", ctx, ways=", ".join(ways)))
+        parts.append(self.t("crisis_voice_note", ctx))
+        return " ".join(parts)
+
     def hotline_lines(self, ctx: RenderContext, directory: Directory) -> str:
         countries = (
             [ctx.country]
@@ -359,6 +380,12 @@ class Renderer:
             others = [x for x in ("es", "en") if x != ctx.language]
             extra = [self.t("crisis_short_line", RenderContext(x, ctx.channel)) for x in others]
             first.text = first.text + "\n" + "\n".join(extra)
+        if "no_voice" in ctx.filters:
+            # They cannot call: what works without a voice call comes first, or, honestly, that
+            # there is none here and that this chat can reach a person (the numbers after it
+            # are for someone near them who can call).
+            head, _, rest = first.text.partition("\n")
+            first.text = f"{head}\n{self.no_voice_line(ctx, directory, rest)}\n{rest}"
         replies = [first]
         if not known:
             key = "utter_first_contact_crisis_pick_country" if new else "utter_crisis_pick_country"
@@ -374,7 +401,10 @@ class Renderer:
         if not services:
             if ctx.country and directory.emergency(ctx.country):
                 # A named country with nothing listed: its own number, never another country's.
-                return [self.render("utter_no_services_country", ctx, directory)]
+                reply = self.render("utter_no_services_country", ctx, directory)
+                if "no_voice" in ctx.filters:  # and what works without a call, or that none does
+                    reply.text += "\n" + self.no_voice_line(ctx, directory, reply.text)
+                return [reply]
             return [self.render("utter_no_services", ctx, directory)]
         intro_key = "utter_services_intro_any_country" if any_country else "utter_services_intro"
         replies = [self.render(intro_key, ctx, directory)]

@@ -519,6 +519,48 @@ async def test_never_message_first_and_whatsapp_window(
     assert 'role="alert"' in closed_window.text and "24" in closed_window.text
 
 
+async def test_staff_see_whether_a_late_whatsapp_reply_can_reach_the_person(
+    stack: Runtime, signed_in: SignIn, staff: dict[str, Account]
+) -> None:
+    """Past 24 hours: with the person's yes, the reply is allowed and the panel says until when
+    and that it waits for their answer; without it, the panel says they must write first."""
+    client = await signed_in(staff["lucia"].email)
+    stack.settings.whatsapp_template = "neutral_hello"
+    try:
+        agreed = Survivor(stack, "es", "MX", channel="whatsapp")
+        await agreed.ask_for_person()
+        await agreed.tap('/card_edit{"field":"first"}')
+        req = await queued(agreed)
+        yes = await agreed.say("sí")  # typed, to the question asked when it was queued
+        assert yes.replies[0].key == "utter_late_reply_yes"
+        await accepted(client, agreed, req)
+        agreed.age_turn(25 * 60)
+        panel = (await client.get(f"/c/{req.id}/part/panel")).text
+        assert 'id="late-replies"' in panel and "reabre el chat" in panel
+        status = (await client.get(f"/c/{req.id}/part/reply-status")).text
+        assert 'id="late-reply-hint"' in status and "disabled" not in status
+        sent = await client.post(
+            f"/c/{req.id}/reply",
+            data={"csrf": await case_csrf(client, req.id), "text": "Hola, aquí estoy."},
+            headers={"hx-request": "true"},
+        )
+        assert 'role="alert"' not in sent.text
+
+        declined = Survivor(stack, "es", "MX", channel="whatsapp")
+        await declined.ask_for_person()
+        await declined.tap('/card_edit{"field":"first"}')
+        other = await queued(declined)
+        assert (await declined.tap("/late_reply_no")).replies[0].key == "utter_late_reply_no"
+        await accepted(client, declined, other)
+        declined.age_turn(25 * 60)
+        panel = (await client.get(f"/c/{other.id}/part/panel")).text
+        assert "debe escribir primero" in panel
+        status = (await client.get(f"/c/{other.id}/part/reply-status")).text
+        assert "disabled" in status and "reabra el chat" in status
+    finally:
+        stack.settings.whatsapp_template = ""
+
+
 # --- the queue: order, place, the honest fallback ---
 
 

@@ -19,6 +19,7 @@ from conftest import Chat, ChatFactory
 from phrases import COUNTRY, LANGS, SAY
 from sqlalchemy import delete, select
 
+from bot.nlg.lint import MAX_LENGTH, revealing
 from bot.nlg.render import RenderContext
 from bot.runtime import Runtime
 from bot.store.models import Contact, Conversation, Country, Organization, Service
@@ -480,3 +481,95 @@ async def test_nothing_about_a_young_person_is_kept_after_delete(
         assert s.get(Contact, contact_id) is None
         left = s.scalars(select(Conversation).where(Conversation.contact_id == contact_id))
         assert not left.all()
+
+
+# Per language: a country whose only child line in the shipped list is unconfirmed, and it.
+UNCONFIRMED_CHILD_LINE = {
+    "en": ("TT", "131"),
+    "es": ("AR", "102"),
+    "pt": ("BR", "100"),
+    "fr": ("CL", "147"),
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_unconfirmed_child_line_is_never_shown(
+    chat_factory: ChatFactory, lang: str
+) -> None:
+    """The same rule as crisis lines (docs/directory.md): a child line nobody confirmed from a
+    source is not shown; the young person is told honestly there is none listed, and a person
+    from the team can help find one."""
+    code, number = UNCONFIRMED_CHILD_LINE[lang]
+    chat = chat_factory()
+    await ready(chat, lang, code)
+    result = await chat.say(AGE[lang])
+    assert keys(result)[0] == "utter_young"
+    line = result.replies[0].text.split("\n")[1]
+    assert line == text_of(chat.runtime, "no_child_line", lang)
+    assert number not in result.replies[0].text
+
+
+# Per language: someone who cannot call, in a crisis, where they are, and what the line after
+# the first one must offer: text or relay numbers ("ways"), none (an honest "none, write here"),
+# or only the note (their text number is already on the hotline line of the same reply).
+NO_VOICE_CRISIS = {
+    "en": ("i am deaf. they locked me in the room, i'm in Texas", "ways", ["988", "711"]),
+    "es": ("soy sorda, no puedo llamar. me tienen encerrada en Bogotá", "none", []),
+    "pt": ("sou surda, não posso ligar. me trancaram no quarto, estou em Manaus", "note", []),
+    "fr": ("je suis sourde, pas téléphone. ils m'ont enfermée, je suis au Mexique", "none", []),
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_someone_who_cannot_call_gets_what_works_without_a_call_first(
+    chat_factory: ChatFactory, lang: str
+) -> None:
+    """Text, WhatsApp and relay options before any voice number; with none, the honest fact and
+    this chat (a person can answer in writing); voice numbers are said to be for someone near
+    them. The filter said in the crisis message itself applies to that very reply."""
+    text, expect, numbers = NO_VOICE_CRISIS[lang]
+    chat = chat_factory(hint=lang)
+    answered = await chat.say(text)
+    assert answered.crisis and keys(answered)[0] == "utter_crisis"
+    reply = answered.replies[0].text
+    lines = reply.split("\n")
+    note = text_of(chat.runtime, "crisis_voice_note", lang)
+    assert lines[1].endswith(note)
+    none = text_of(chat.runtime, "crisis_no_voice_none", lang)
+    assert lines[1].startswith(none) == (expect == "none")
+    if expect == "note":
+        assert lines[1] == note
+    for number in numbers:
+        assert number in lines[1]
+    assert all(n not in lines[1] for n in ("911", "123", "190"))  # voice numbers come after
+    assert len(reply) <= MAX_LENGTH and revealing(reply) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_no_service_for_someone_who_cannot_call_says_so_honestly(
+    chat_factory: ChatFactory, lang: str
+) -> None:
+    """A country where nothing fits someone who cannot call: its emergency number for someone
+    near them, and the honest "nothing works without a call here; write here"."""
+    chat = chat_factory()
+    await ready(chat, lang, "MX")
+    await chat.say(NO_CALLS[lang])
+    answered = await chat.say(NEED_LEGAL[lang])
+    assert "utter_no_services_country" in keys(answered)
+    text = next(r.text for r in answered.replies if r.key == "utter_no_services_country")
+    assert text_of(chat.runtime, "crisis_no_voice_none", lang) in text
+    assert len(text) <= MAX_LENGTH and revealing(text) == []
+
+
+NO_CALLS = {
+    "en": "no phone calls please",
+    "es": "sin llamadas por favor",
+    "pt": "sem ligações, por favor",
+    "fr": "pas téléphone",
+}
+NEED_LEGAL = {
+    "en": "I need a lawyer",
+    "es": "necesito un abogado",
+    "pt": "preciso de um advogado",
+    "fr": "j'ai besoin d'un avocat",
+}

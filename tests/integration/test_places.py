@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.directory.service import Directory
 from bot.nlg.lint import MAX_LENGTH, revealing
 
 # Per language: a crisis with no country in it, a place typed after it, its country's name as the
@@ -229,3 +230,64 @@ async def test_a_shared_name_is_narrowed_by_the_language(chat_factory: Any) -> N
         exact = await chat.say(typed)
         assert keys(exact) == ["utter_crisis"], (lang, keys(exact))
         assert named in exact.replies[0].text
+
+
+# Per language: a crisis that names a country the directory does not list, its emergency number
+# (or none) and its name as the reply shows it.
+CRISIS_OUTSIDE = {
+    "en": ("help they locked me in the room, I'm in Spain", "112", "(Spain)"),
+    "es": ("me tienen encerrada en España", "112", "(España)"),
+    "pt": ("socorro me trancaram no quarto, estou em Portugal", "112", "(Portugal)"),
+    "fr": ("au secours ils m'ont enfermée dans la chambre, je suis au Japon", None, "Japon"),
+}
+
+
+@pytest.mark.parametrize("lang", list(CRISIS_OUTSIDE))
+async def test_a_crisis_naming_a_country_outside_the_directory_gets_its_own_number(
+    chat_factory: Any, lang: str
+) -> None:
+    """Never "which country are you in?" with other countries' lines: that country's number (or
+    an honest "the local emergency number"), the offer of a person, then the short introduction."""
+    text, number, named = CRISIS_OUTSIDE[lang]
+    chat = chat_factory(hint=lang)
+    answered = await chat.say(text)
+    key = "utter_outside_directory" if number else "utter_outside_directory_no_number"
+    assert answered.crisis and keys(answered) == [key, "utter_first_contact_crisis"]
+    numbers = answered.replies[0]
+    assert named in numbers.text
+    assert set(re.findall(r"\d{3,}", numbers.text)) == ({number} if number else set())
+    assert [b.payload for b in numbers.buttons] == ["/request_human", "/no_person"]
+    for reply in answered.replies:
+        assert revealing(reply.text) == [] and len(reply.text) <= MAX_LENGTH
+
+
+# Per language: a crisis that names a city of a listed country, the country's name as the reply
+# shows it and its emergency number (countries.json).
+CRISIS_IN_A_CITY = {
+    "en": ("help they locked me in, I'm in Kingston", "(Jamaica)", "JM"),
+    "es": ("estoy en Asunción y no me dejan salir", "(Paraguay)", "PY"),
+    "pt": ("socorro me trancaram, estou em Montevidéu", "(Uruguai)", "UY"),
+    "fr": ("au secours ils m'ont enfermée, je suis à Port-au-Prince", "(Haïti)", "HT"),
+}
+
+
+@pytest.mark.parametrize("lang", list(CRISIS_IN_A_CITY))
+@pytest.mark.parametrize("known_before", [False, True])
+async def test_a_crisis_naming_a_city_gets_that_countrys_numbers(
+    stack: Any, chat_factory: Any, lang: str, known_before: bool
+) -> None:
+    """Also when another country was known before (a phone's calling code, an earlier answer):
+    where the person says they are now wins."""
+    text, named, code = CRISIS_IN_A_CITY[lang]
+    with stack.db.session() as s:
+        number = Directory(s).emergency(code)
+    assert number is not None
+    chat = chat_factory(hint=lang)
+    if known_before:
+        chat.prepare(lang, "MX")
+        await chat.say(HELLO_YES[lang][0])
+    answered = await chat.say(text)
+    assert answered.crisis and keys(answered)[0] == "utter_crisis"
+    first = answered.replies[0].text
+    assert f"{number.number} {named}" in first
+    assert "(México)" not in first and "(Mexico)" not in first and "(Mexique)" not in first

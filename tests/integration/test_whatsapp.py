@@ -16,12 +16,26 @@ from fakes import FIXTURES, fixture, running
 from fakes.graph import FakeGraph
 from fakes.people import WhatsAppPerson, body_text, count, options, settle, wait_until
 from phrases import COUNTRY, EMERGENCY, LANGS, NUMBER, SAY
+from sqlalchemy import select
 
+import bot.channels.inbox as inbox_module
 from bot.channels.whatsapp import WhatsAppChannel, parse
+from bot.directory.service import Directory
+from bot.handoff.live import NotAllowed
+from bot.nlg.lint import MAX_LENGTH, revealing
+from bot.nlg.render import RenderContext
 from bot.runtime import Runtime
 from bot.store.channel_models import ChannelWindow, InboxMessage, OutboxMessage
+from bot.store.console_models import HandoffState
 from bot.store.crypto import Crypto
-from bot.store.models import Contact, Conversation, SeenMessage, utcnow
+from bot.store.models import (
+    Contact,
+    Conversation,
+    HandoffRequest,
+    SeenMessage,
+    StaffPresence,
+    utcnow,
+)
 from bot.types import Reply, ReplyButton
 
 
@@ -282,3 +296,266 @@ def test_parse_and_plan_limits(tmp_path: Path) -> None:
     assert len(rows) == 8 and all(len(r["title"]) <= 24 for r in rows)
     assert "1 Option number 0" in messages[3]["text"]["body"]  # > 10 options: a typed line
     assert all(len(body_text(m)) <= 1024 for m in messages if m["type"] == "interactive")
+
+
+# --- WhatsApp after 24 hours: the person's own, time-limited permission (bot/handoff/late.py) ---
+
+LATE_ASK = {  # words of the question, in each language
+    "en": "fixed message",
+    "es": "mensaje corto y fijo",
+    "pt": "mensagem curta e fixa",
+    "fr": "message court et fixe",
+}
+LATE_YES = {"en": "7 days", "es": "7 días", "pt": "7 dias", "fr": "7 jours"}
+LATE_NO = {
+    "en": "send nothing after 24 hours",
+    "es": "No enviaremos nada después de 24 horas",
+    "pt": "Não vamos enviar nada depois de 24 horas",
+    "fr": "Nous n'enverrons rien après 24 heures",
+}
+
+
+async def _queued(stack: Runtime, person: WhatsAppPerson, lang: str) -> list[dict[str, object]]:
+    """Someone on duty; the person asks for a person, lets the team write first, and sends it.
+    Returns what the last tap showed."""
+    with stack.db.session() as s:
+        s.merge(
+            StaffPresence(
+                staff_id=f"late-{lang}",
+                display_name="Ana",
+                languages=[lang],
+                available=True,
+                seen_at=utcnow(),
+            )
+        )
+    await person.say(SAY[lang]["hello"])
+    await person.tap("/affirm")
+    await person.say(SAY[lang]["human"])
+    await person.tap('/card_edit{"field":"first"}')  # "the team may write to you first"
+    return await person.tap("/handoff_yes")
+
+
+def _late_until(stack: Runtime, contact_id: str) -> dt.datetime | None:
+    with stack.db.session() as s:
+        window = s.get(ChannelWindow, contact_id)
+        return window.opted_in_until if window else None
+
+
+def _request_id(stack: Runtime, contact_id: str) -> str:
+    with stack.db.session() as s:
+        req = s.scalar(
+            select(HandoffRequest)
+            .join(Conversation, HandoffRequest.conversation_id == Conversation.id)
+            .where(Conversation.contact_id == contact_id, HandoffRequest.status == "queued")
+        )
+        assert req is not None
+        return req.id
+
+
+def _age(stack: Runtime, contact_id: str, request_id: str, hours: int = 25) -> None:
+    """The person's last message was ``hours`` ago."""
+    then = utcnow() - dt.timedelta(hours=hours)
+    with stack.db.session() as s:
+        window = s.get(ChannelWindow, contact_id)
+        assert window is not None
+        window.last_inbound_at = then
+        state = s.get(HandoffState, request_id)
+        assert state is not None
+        state.last_inbound_at = then
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_late_reply_reopens_the_chat_for_who_said_yes(
+    stack: Runtime, wa: FakeGraph, lang: str
+) -> None:
+    """Asked once when queued; a typed yes sets the permission for 7 days; a staff reply after
+    the window sends the neutral template, waits, and is delivered when the person answers;
+    EXIT erases the permission."""
+    stack.settings.whatsapp_template = "neutral_hello"
+    try:
+        person = WhatsAppPerson(stack, wa)
+        queued = await _queued(stack, person, lang)
+        question = queued[-1]
+        assert LATE_ASK[lang] in body_text(question)
+        assert [i for i, _ in options(question)] == ["/late_reply_yes", "/late_reply_no"]
+        assert not revealing(body_text(question)) and len(body_text(question)) <= MAX_LENGTH
+        assert _late_until(stack, person.contact_id) is None  # nothing before the answer
+
+        answered = await person.say(SAY[lang]["yes"])
+        assert LATE_YES[lang] in body_text(answered[-1])
+        until = _late_until(stack, person.contact_id)
+        assert until is not None
+        assert abs(until - (utcnow() + dt.timedelta(days=7))) < dt.timedelta(minutes=5)
+
+        request_id = _request_id(stack, person.contact_id)
+        await stack.live.accept(request_id, "staff-late", "Ana")
+        await settle(stack, person.contact_id)  # "Ana joined" went out in their turn
+        _age(stack, person.contact_id, request_id)
+        with stack.db.session() as s:
+            req = s.get(HandoffRequest, request_id)
+            assert req is not None
+            permission = stack.live.permission(s, req)
+        assert permission.allowed and permission.reason == "whatsapp_template"
+        await stack.live.reply(request_id, "staff-late", "Hola, soy Ana del equipo.")
+        await wait_until(
+            lambda: count(stack.db, OutboxMessage, contact_id=person.contact_id, status="held")
+        )
+        template = wa.sent(person.address)[-1]
+        assert template["type"] == "template" and template["template"]["name"] == "neutral_hello"
+        assert template["template"]["language"]["code"].startswith(lang)
+        assert "components" not in template["template"]  # nothing of the chat in it
+
+        back = await person.say(SAY[lang]["hello"])
+        assert body_text(back[0]) == "Hola, soy Ana del equipo."  # the waiting reply first
+        assert dead(stack, person.contact_id) == 0
+
+        await person.say(SAY[lang]["exit"])
+        assert _late_until(stack, person.contact_id) is None
+    finally:
+        stack.settings.whatsapp_template = ""
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_without_a_yes_a_late_reply_waits_for_the_person(
+    stack: Runtime, wa: FakeGraph, lang: str
+) -> None:
+    """No: nothing is set, and the staff see the person must write first (nothing is sent)."""
+    stack.settings.whatsapp_template = "neutral_hello"
+    try:
+        person = WhatsAppPerson(stack, wa)
+        await _queued(stack, person, lang)
+        answered = await person.tap("/late_reply_no")
+        assert LATE_NO[lang] in body_text(answered[-1])
+        assert _late_until(stack, person.contact_id) is None
+        request_id = _request_id(stack, person.contact_id)
+        await stack.live.accept(request_id, "staff-late", "Ana")
+        await settle(stack, person.contact_id)
+        _age(stack, person.contact_id, request_id)
+        sent = len(wa.sent(person.address))
+        with pytest.raises(NotAllowed) as refused:
+            await stack.live.reply(request_id, "staff-late", "Hola.")
+        assert refused.value.permission.reason == "whatsapp_window"
+        assert len(wa.sent(person.address)) == sent
+    finally:
+        stack.settings.whatsapp_template = ""
+
+
+async def test_the_question_is_not_asked_when_it_could_not_be_used(
+    stack: Runtime, wa: FakeGraph
+) -> None:
+    """No approved template, or "only when I write": never asked."""
+    person = WhatsAppPerson(stack, wa)
+    queued = await _queued(stack, person, "es")  # no template configured
+    assert all(LATE_ASK["es"] not in body_text(m) for m in queued)
+    stack.settings.whatsapp_template = "neutral_hello"
+    try:
+        other = WhatsAppPerson(stack, wa)
+        await other.say("hola")
+        await other.tap("/affirm")
+        await other.say(SAY["es"]["human"])
+        queued = await other.tap("/handoff_yes")  # the default: "only when I write"
+        assert all(LATE_ASK["es"] not in body_text(m) for m in queued)
+    finally:
+        stack.settings.whatsapp_template = ""
+
+
+async def test_an_expired_permission_is_erased(stack: Runtime, wa: FakeGraph) -> None:
+    person = WhatsAppPerson(stack, wa)
+    await person.say("hola")
+    with stack.db.session() as s:
+        window = s.get(ChannelWindow, person.contact_id)
+        assert window is not None
+        window.opted_in_until = utcnow() - dt.timedelta(minutes=1)
+    channel = WhatsAppChannel(stack, None, None)  # type: ignore[arg-type]
+    channel.purge()  # run by the purge loop with every channel's
+    await channel.client.aclose()
+    with stack.db.session() as s:
+        window = s.get(ChannelWindow, person.contact_id)
+        assert window is not None and window.opted_in_until is None
+
+
+# --- nothing lost above the per-contact rate limit (bot/conversation/rate.py) ---
+
+
+def _text_of(stack: Runtime, key: str, lang: str, count: int | None = None) -> str:
+    with stack.db.session() as s:
+        ctx = RenderContext(language=lang, channel="whatsapp")
+        return stack.renderer.render(key, ctx, Directory(s), count=count).text
+
+
+def _waiting(stack: Runtime, contact_id: str) -> int:
+    return count(stack.db, InboxMessage, contact_id=contact_id)
+
+
+async def _flood(stack: Runtime, person: WhatsAppPerson, texts: list[str]) -> None:
+    """Messages posted one after the other, without waiting for answers."""
+    for text in texts:
+        response = await person.post_bytes(json.dumps(person.text(text)).encode())
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_above_the_rate_limit_messages_are_kept_and_answered_later(
+    stack: Runtime, wa: FakeGraph, lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the limit: told once that the messages are kept; they wait in the inbox (joined,
+    so a flood is answered once) and are answered when the window ends; a crisis in the middle
+    is answered at once."""
+    rate = stack.conversations.parts.rate
+    monkeypatch.setattr(rate, "limit", 3)
+    monkeypatch.setattr(rate, "window_seconds", 3.0)
+    person = WhatsAppPerson(stack, wa)
+    await person.say(SAY[lang]["hello"])
+    await person.tap("/affirm")
+    await person.say(SAY[lang]["legal"])  # the third: answered as always
+    kept_note = _text_of(stack, "utter_slow_down_kept", lang)
+    before = len(wa.sent(person.address))
+    await _flood(stack, person, [SAY[lang]["legal"]])  # the fourth: above the limit
+    await wait_until(lambda: any(body_text(m) == kept_note for m in wa.sent(person.address)))
+    assert _waiting(stack, person.contact_id) == 1  # kept, not dropped
+    await _flood(stack, person, [SAY[lang]["hello"], SAY[lang]["legal"]])
+    crisis = await person.say(SAY[lang]["crisis"])  # never waits behind them
+    assert any(EMERGENCY[COUNTRY[lang]] in body_text(m) for m in crisis)
+    await settle(stack, person.contact_id, timeout=90)
+    assert _waiting(stack, person.contact_id) == 0
+    sent = wa.sent(person.address)[before:]
+    assert sum(body_text(m) == kept_note for m in sent) >= 1
+    assert len(sent) > 2  # the kept messages were answered, not only noted
+
+
+async def test_a_flood_is_bounded_and_the_person_is_told_how_many_were_not_read(
+    stack: Runtime, wa: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What waits behind a kept message is joined into it up to the bound; the rest is counted,
+    and the person is told how many were not read (never a silent drop)."""
+    rate = stack.conversations.parts.rate
+    monkeypatch.setattr(rate, "limit", 2)
+    monkeypatch.setattr(rate, "window_seconds", 300.0)
+    monkeypatch.setattr(inbox_module, "KEEP_MESSAGES", 3)
+    person = WhatsAppPerson(stack, wa)
+    await person.say("hola")
+    await person.tap("/affirm")
+    kept_note = _text_of(stack, "utter_slow_down_kept", "es")
+    await _flood(stack, person, ["uno"])  # above the limit: kept, the first of what waits
+    await wait_until(lambda: any(body_text(m) == kept_note for m in wa.sent(person.address)))
+    await _flood(stack, person, ["dos", "tres", "cuatro", "cinco", "seis"])
+    await wait_until(lambda: _waiting(stack, person.contact_id) == 6)
+    with stack.db.session() as s:  # its time comes while the window still runs
+        first = s.scalars(
+            select(InboxMessage)
+            .where(InboxMessage.contact_id == person.contact_id)
+            .order_by(InboxMessage.id)
+        ).first()
+        assert first is not None
+        first.not_before = utcnow()
+    unread = _text_of(stack, "utter_slow_down_unread", "es", count=3)
+    await wait_until(lambda: any(body_text(m) == unread for m in wa.sent(person.address)))
+    with stack.db.session() as s:
+        rows = list(
+            s.scalars(select(InboxMessage).where(InboxMessage.contact_id == person.contact_id))
+        )
+        texts = [
+            json.loads(stack.crypto.decrypt(r.payload_enc) or "{}")["inbound"]["text"] for r in rows
+        ]
+    assert texts == ["uno\ndos\ntres"]  # one row, bounded, in order
+    assert sum(body_text(m) == kept_note for m in wa.sent(person.address)) == 1  # told once

@@ -86,6 +86,18 @@ def test_whatsapp_window_and_safe_hours() -> None:
     late = outbound(free, "whatsapp", NOW - dt.timedelta(hours=25), NOW, 10, "MX")
     assert not late.allowed and late.reason == "whatsapp_window"
     assert outbound(free, "telegram", NOW - dt.timedelta(hours=25), NOW, 10, "MX").allowed
+    # After the window, with the person's own permission: the template, never past its expiry,
+    # never against "only when I write" or their safe hours.
+    ago = NOW - dt.timedelta(hours=25)
+    week = NOW + dt.timedelta(days=7)
+    reopen = outbound(free, "whatsapp", ago, NOW, 10, "MX", week)
+    assert reopen.allowed and reopen.reason == "whatsapp_template" and reopen.until == week
+    expired = outbound(free, "whatsapp", ago, NOW, 10, "MX", NOW - dt.timedelta(minutes=1))
+    assert not expired.allowed and expired.reason == "whatsapp_window"
+    only_when_i_write = outbound(Safety(never_first=True), "whatsapp", ago, NOW, 10, "MX", week)
+    assert not only_when_i_write.allowed and only_when_i_write.reason == "never_first"
+    evening_only = Safety(never_first=False, safe_hours="evening")
+    assert outbound(evening_only, "whatsapp", ago, NOW, 10, "HT", week).reason == "safe_hours"
     # Haiti has one time zone (UTC-5 in November): 15:00 UTC is 10:00 there.
     mornings = Safety(never_first=False, safe_hours="morning")
     assert outbound(mornings, "telegram", None, NOW, 10, "HT").allowed
