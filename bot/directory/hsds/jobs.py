@@ -233,9 +233,14 @@ class ImportJobs:
             job = self._finish(job_id, "failed", reason="error", detail=type(exc).__name__)
             if job is not None:
                 self.audit(job.staff_id, "directory.import_failed", job=job_id)
+        finally:
+            if isinstance(self.cpu, ProcessPool):
+                # The child's memory (the parsed file, the modules) is given back between
+                # imports; the next phase starts a new one in a second or two.
+                self.cpu.shutdown()
 
     async def _read(self, job_id: str) -> Parsed | None:
-        """The job's file, read in the worker thread; None (and the job finished) if it cannot
+        """The job's file, read in the child process; None (and the job finished) if it cannot
         be, or has expired."""
         job = self.get(job_id)
         assert job is not None
