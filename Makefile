@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both start with `make setup`.
 # While working on the bot, `make test-fast` is the quick loop (no Rasa needed).
-.PHONY: setup setup-bot run test test-fast eval bench chaos messages lint typecheck check clean
+.PHONY: setup setup-bot run test test-fast security eval bench chaos messages lint typecheck check clean
 
 PY := .venv/bin/python
 export RASA_TELEMETRY_ENABLED := false
@@ -23,6 +23,11 @@ test: setup
 # processes at once, one per core (scripts/test-fast.sh). Needs neither .venv-rasa nor a model.
 test-fast: setup-bot
 	@scripts/test-fast.sh $(PYTEST_ARGS)
+
+# The attacks of docs/security.md as tests (the `security` marker): each finding of the security
+# review, on SQLite and PostgreSQL, plus Rasa's exposure on this machine (needs the model).
+security: setup
+	$(PY) -m pytest -m security $(PYTEST_ARGS)
 
 # Held-out intent accuracy, per-intent F1, crisis recall and false-crisis rate, per language.
 eval: setup

@@ -10,9 +10,15 @@ only behind a proxy:
   gets 408. A client that goes away mid-body is logged at INFO, never as an error with a trace.
 - ``RateLimiter``: token buckets per key (an IP address, "everyone"), for the routes that do
   expensive work for strangers (sign-in, the second step, invitations).
-- ``CpuPool``: a small, bounded pool of threads for CPU-heavy work (Argon2 password checks, HSDS
-  parsing). When it is full, more work waits its turn off the loop; past ``queue`` waiting callers
-  it is refused (``Busy``) instead of growing without end.
+- ``CpuPool``: a small, bounded pool of threads for work that leaves Python's interpreter lock
+  while it runs (Argon2 password checks: the hashing is C code that releases the lock). When it is
+  full, more work waits its turn off the loop; past ``queue`` waiting callers it is refused
+  (``Busy``) instead of growing without end.
+- ``ProcessPool``: the same bounds, in a child process, for pure-Python CPU work (reading and
+  checking HSDS files). A thread running Python holds the interpreter's lock, and the event loop
+  then waits up to a switch interval (5 ms) each time it wants it back: a crisis turn, which takes
+  and gives back the lock hundreds of times, took seconds instead of a fraction of one while an
+  import was checked in a thread. A child process has its own interpreter and lock.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -251,3 +259,65 @@ def _lower_priority() -> None:
     """In a new worker thread: nice 10 for this thread only (Linux gives each thread its own)."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+class ProcessPool:
+    """At most ``processes`` jobs at once in child processes, at most ``queue`` more waiting.
+
+    For pure-Python CPU work only: what runs here must be a module-level function whose arguments
+    and result can be pickled. The children are started by a fork server (never a fork of this
+    process, which holds threads, sockets and database connections), on first use, and run at
+    ``nice`` (10 by default: the event loop's process is served first when both want a core; they
+    hold no lock the loop waits for). A child that dies is replaced at the next call; the call it
+    was running raises ``concurrent.futures.process.BrokenProcessPool``.
+    """
+
+    def __init__(self, processes: int, queue: int, nice: int = 10) -> None:
+        self.processes = max(1, processes)
+        self.queue = queue
+        self.nice = nice
+        self._waiting = 0
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context(
+                "forkserver" if "forkserver" in methods else "spawn"
+            )
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                self.processes,
+                mp_context=context,
+                initializer=_nice_process,
+                initargs=(self.nice,),
+            )
+        return self._executor
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._waiting >= self.queue + self.processes:
+            raise Busy("process pool full")
+        self._waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            pool = self._pool()
+            try:
+                return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+            except BrokenProcessPool:
+                if self._executor is pool:  # a child died: the next call starts a new one
+                    self._executor = None
+                    pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        finally:
+            self._waiting -= 1
+
+    def shutdown(self) -> None:
+        """Stop the children (work waiting is dropped; a call under way finishes first)."""
+        pool, self._executor = self._executor, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _nice_process(nice: int) -> None:
+    """In a new child process: lower its priority (the whole process: it is only this work)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(nice)

@@ -208,7 +208,7 @@ class Settings(BaseSettings):
 
     # What one HTTP client may make the server read and compute (bot/http_limits.py): bodies of
     # routes without a larger limit of their own, how long a body may take to arrive, and the
-    # threads for CPU-heavy work (password checks, directory imports).
+    # threads for password checks (directory imports are checked in a child process).
     max_body_bytes: int = 1_000_000
     body_timeout_seconds: float = 20.0
     cpu_threads: int = 2

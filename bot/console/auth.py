@@ -30,7 +30,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from bot.console import totp
 from bot.settings import Settings
@@ -215,11 +215,24 @@ class Accounts:
             user = s.get(StaffUser, user_id)
             if user is None:
                 raise AccountError("no such account")
-            user.invite_token_hash = digest(invite)
-            user.invite_expires_at = utcnow() + dt.timedelta(
-                hours=self.settings.console_invite_hours
+            # Compare-and-set on the link the account had: of two re-invitations at once (a
+            # double click, two admins, two processes) one makes the link, the other is told,
+            # so never two people each holding a link they believe works.
+            before = StaffUser.invite_token_hash
+            was = user.invite_token_hash
+            done = s.execute(
+                update(StaffUser)
+                .where(StaffUser.id == user_id, before.is_(None) if was is None else before == was)
+                .values(
+                    invite_token_hash=digest(invite),
+                    invite_expires_at=utcnow()
+                    + dt.timedelta(hours=self.settings.console_invite_hours),
+                    password_hash=None,
+                )
+                .execution_options(synchronize_session=False)
             )
-            user.password_hash = None
+            if getattr(done, "rowcount", 0) != 1:
+                raise AccountError("reinvited at the same time")
             s.execute(delete(StaffSession).where(StaffSession.staff_id == user_id))
         return invite
 

@@ -12,10 +12,10 @@ An admin account is made at once only while the installation has no active admin
 exception); after that, ``--role admin`` proposes an invitation that an admin approves in the
 console (docs/security.md, "Two people"). Someone with a shell on the server is beyond any rule
 the console can enforce; the command line does not pretend otherwise, it only refuses to be the
-easier way round it. The same holds for the other commands: re-inviting (``reset-password``) or
-re-enabling an admin account is proposed, not done, once an active admin exists; disabling the
-last active admin is refused (it would reopen the bootstrap exception). Every change is audited
-with no author (``staff_id`` empty: the command line), like the console's own actions.
+easier way round it. The same holds for the other commands: re-inviting (``reset-password``),
+re-enabling or disabling an admin account is proposed, not done, once an active admin exists;
+disabling the last active admin is refused (it would reopen the bootstrap exception). Every change
+is audited with no author (``staff_id`` empty: the command line), like the console's own actions.
 """
 
 from __future__ import annotations
@@ -60,7 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
             "(an admin account: proposed, approved by a second admin in the console)",
         ),
         ("unlock", cmd_staff_unlock, "clear the sign-in delays of an account"),
-        ("disable", cmd_staff_disable, "the account can no longer sign in; its sessions end"),
+        (
+            "disable",
+            cmd_staff_disable,
+            "the account can no longer sign in; its sessions end (an admin account: proposed, "
+            "approved by a second admin in the console)",
+        ),
         (
             "enable",
             cmd_staff_enable,
@@ -328,6 +333,7 @@ def cmd_staff_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_disable(args: argparse.Namespace) -> int:
+    from bot.console.account_changes import DEACTIVATE
     from bot.console.audit import record
     from bot.store import approvals
     from bot.store.console_models import StaffSession, StaffUser
@@ -348,6 +354,11 @@ def cmd_staff_disable(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
+        if role == "admin":
+            # Taking an admin away is for two admins too: one admin, at the console or at the
+            # shell, could otherwise remove the only people who could stop them.
+            return _propose(db, DEACTIVATE, user_id, email, "disable")
+        with db.session() as s:
             user = s.get(StaffUser, user_id)
             assert user is not None
             user.active = False

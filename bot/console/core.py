@@ -46,7 +46,8 @@ class Console:
         self.text = ConsoleText(runtime.settings.languages)
         self.live = runtime.live
         self.secure = runtime.settings.public_url.startswith("https://")
-        # Password checks (and imports) run here, never on the loop that answers survivors.
+        # Password checks run here, never on the loop that answers survivors (imports have a
+        # child process of their own: bot/directory/hsds/jobs.py).
         self.cpu = CpuPool(runtime.settings.cpu_threads, queue=32)
         self.limiter = RateLimiter()
         self.env = Environment(

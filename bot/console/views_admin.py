@@ -230,8 +230,8 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                 )
                 link = invite_link(console, token or "")
                 console.audit(staff.id, "staff.invite", role=user.role)
-            elif action in ("reinvite", "activate") and _held(console, action, user_id):
-                kind = account_changes.REINVITE if action == "reinvite" else ACTIVATE
+            elif action in HELD and _held(console, action, user_id, staff):
+                kind = HELD[action]
                 with console.rt.db.session() as s:
                     change = account_changes.propose_for_account(s, kind, user_id, staff.id)
                     _proposed(s, staff, change.id, kind, user=user_id)
@@ -264,8 +264,9 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
                 if action == "unlock" and user_id != staff.id:
                     console.accounts.unlock(user_id)
                 console.audit(staff.id, f"staff.{action}", user=user_id)
-        except AccountError:
-            problem = "account"
+        except AccountError as exc:
+            # Two re-invitations at once: the other one's link is the one that works.
+            problem = "reinvited" if str(exc) == "reinvited at the same time" else "account"
     with console.rt.db.session() as s:
         users = list(s.scalars(select(StaffUser).order_by(StaffUser.display_name)))
         teams = list(s.scalars(select(Team).order_by(Team.name)))
@@ -287,14 +288,27 @@ async def accounts(console: Console, request: Request, staff: Staff) -> Response
     )
 
 
-def _held(console: Console, action: str, user_id: str) -> bool:
-    """Whether a re-invitation or reactivation of ``user_id`` waits for a second admin: it does
-    for an admin account (reactivating an active one changes nothing, so it is not held)."""
+# What an action on an admin account proposes instead of doing.
+HELD = {
+    "reinvite": account_changes.REINVITE,
+    "activate": ACTIVATE,
+    "deactivate": account_changes.DEACTIVATE,
+}
+
+
+def _held(console: Console, action: str, user_id: str, staff: Staff) -> bool:
+    """Whether a re-invitation, reactivation or deactivation of ``user_id`` waits for a second
+    admin: it does for an admin account (one that changes nothing, such as reactivating an
+    active account, is not held; nor is an admin's action on their own account, refused below)."""
     with console.rt.db.session() as s:
         user = s.get(StaffUser, user_id)
-        if user is None or user.role != "admin":
+        if user is None or user.role != "admin" or user_id == staff.id:
             return False
-        return action == "reinvite" or not user.active
+        if action == "activate":
+            return not user.active
+        if action == "deactivate":
+            return bool(user.active)
+        return True
 
 
 def _proposed(s: Session, staff: Staff, change: int, kind: str, **detail: str) -> None:
@@ -303,8 +317,8 @@ def _proposed(s: Session, staff: Staff, change: int, kind: str, **detail: str) -
 
 def _change_account(console: Console, staff: Staff, user_id: str, form: FormData) -> int | None:
     """Role (never one's own), the languages a person answers, and their teams, in one form.
-    Making someone an admin waits for a second admin; the rest applies at once. Returns the
-    number of the change waiting, if any."""
+    Making someone an admin, or taking the role from an admin, waits for a second admin; the
+    rest applies at once. Returns the number of the change waiting, if any."""
     with console.rt.db.session() as s:
         user = s.get(StaffUser, user_id)
         if user is None:
@@ -315,12 +329,13 @@ def _change_account(console: Console, staff: Staff, user_id: str, form: FormData
     role = str(form.get("role", old_role))
     wanted = [str(x) for x in form.getlist("languages")]
     promoted: int | None = None
-    if role == "admin" and old_role != "admin":
+    if role != old_role and "admin" in (role, old_role):
         if user_id == staff.id:
             raise AccountError("own role")
+        kind = PROMOTE if role == "admin" else account_changes.DEMOTE
         with console.rt.db.session() as s:
-            change = account_changes.propose_for_account(s, PROMOTE, user_id, staff.id)
-            _proposed(s, staff, change.id, PROMOTE, user=user_id)
+            change = account_changes.propose_for_account(s, kind, user_id, staff.id, role=role)
+            _proposed(s, staff, change.id, kind, user=user_id)
             promoted = change.id
         role = old_role
     changed = console.accounts.change(

@@ -102,17 +102,27 @@ def decide(console: Console, staff: Staff, number: int, approve: bool) -> str | 
                 return None
             approvals.check_approver(s, change, staff.id)
             if kind in directory_changes.KINDS:
-                directory_changes.apply_pending(s, change)
+                # Claimed first: a second approval at once finds it decided (one transaction,
+                # so a change that cannot be applied is not decided either).
                 approvals.decide(s, change, staff.id, approved=True)
+                directory_changes.apply_pending(s, change)
                 audit.record(s, staff.id, "approval.approve", change=number, kind=kind)
                 return None
             s.expunge(change)
-        # An account change goes through Accounts, which keeps its own transactions.
-        token = account_changes.apply(console.accounts, change, staff.id)
+        # An account change goes through Accounts, which keeps its own transactions: the change
+        # is claimed first (committed), so of two approvals at once only one applies it (one
+        # link for a re-invitation, one audit row); if it cannot be applied, it waits again.
         with db.session() as s:
             live = s.get(PendingChange, number)
             assert live is not None
             approvals.decide(s, live, staff.id, approved=True)
+        try:
+            token = account_changes.apply(console.accounts, change, staff.id)
+        except Exception:
+            with db.session() as s:
+                approvals.reopen(s, number, staff.id)
+            raise
+        with db.session() as s:
             audit.record(s, staff.id, "approval.approve", change=number, kind=kind)
     except ApprovalRefused as exc:
         console.audit(staff.id, "approval.refused", change=number, reason=exc.code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.directory.hsds import schema
+from bot.directory.changes import CountryChange, propose_or_apply
 from bot.directory.numbers import clean_all
 from bot.needs import CATEGORIES
+from bot.store import approvals
 from bot.store.models import Country, Organization, Service
+
+log = logging.getLogger("bot.directory.seed")
 
 # The need categories in their canonical order (also the order of HSDS attributes).
 
@@ -105,30 +110,101 @@ def load_country(session: Session, c: dict[str, Any]) -> Country:
 
 
 def merge_reference(session: Session, path: Path) -> list[str]:
-    """Add the shipped reference countries and numbers: a country not yet in the database is
-    added whole; one that is gets the reference numbers it lacks, once (``reference_applied``),
-    so an admin's edits and deletions are kept. Returns the codes that changed."""
+    """Merge the shipped reference countries and numbers (``countries.json``), at every start and
+    ``bot migrate``. Returns the codes added, filled in or proposed.
+
+    - A country not yet in the database is added whole.
+    - A country merged before any reference (an older database) gets the reference numbers it
+      lacks, once, so an admin's edits and deletions are kept.
+    - A **newer** reference (another ``compiled_on``) never changes a number by itself: these
+      numbers are what crisis and self-harm replies give. It is compared, kind by kind, with the
+      reference merged before (``reference_numbers``); a kind that changed upstream and differs
+      from what is live here is **proposed** for an admin's approval (author: none, "the shipped
+      reference", like the command line), with every other number left as it is. So a number an
+      admin changed is never overwritten silently, and a corrected number still reaches them.
+      A country whose numbers already wait for a decision is left for the next start.
+    """
     data = json.loads(path.read_text(encoding="utf-8"))
     stamp = str(data.get("compiled_on") or "")[:10]
     changed = []
     for c in data.get("countries", []):
+        reference = clean_all(c["numbers"] if "numbers" in c else _legacy_numbers(c))
         country = session.get(Country, c["code"])
         if country is None:
             country = load_country(session, c)
-            country.reference_applied = stamp
+            country.reference_applied, country.reference_numbers = stamp, _pairs(reference)
             changed.append(c["code"])
             continue
-        if country.reference_applied:
+        if not country.reference_applied:
+            have = {(n["kind"], n["number"]) for n in country.numbers or []}
+            extra = [n for n in reference if (n["kind"], n["number"]) not in have]
+            country.numbers = list(country.numbers or []) + extra
+            if not country.languages:
+                country.languages = list(c.get("languages") or [])
+            country.reference_applied, country.reference_numbers = stamp, _pairs(reference)
+            changed.append(c["code"])
             continue
-        have = {(n["kind"], n["number"]) for n in country.numbers or []}
-        extra = [n for n in clean_all(c["numbers"]) if (n["kind"], n["number"]) not in have]
-        country.numbers = list(country.numbers or []) + extra
-        if not country.languages:
-            country.languages = list(c.get("languages") or [])
-        country.reference_applied = stamp
-        changed.append(c["code"])
+        if country.reference_applied == stamp:
+            if country.reference_numbers is None:  # merged before migration 0017: this one
+                country.reference_numbers = _pairs(reference)
+            continue
+        kinds = _changed_kinds(country.numbers or [], country.reference_numbers, reference)
+        if kinds:
+            if approvals.waiting_for(session, "country", country.code) is not None:
+                continue  # never supersede a proposal waiting for an admin; next start
+            proposed = _replace_kinds(country.numbers or [], reference, kinds)
+            propose_or_apply(session, CountryChange(country.code, proposed, None), None)
+            changed.append(c["code"])
+        country.reference_applied, country.reference_numbers = stamp, _pairs(reference)
     session.flush()
+    if changed:
+        log.info("reference countries merged", extra={"countries": len(changed)})
     return changed
+
+
+def _pairs(numbers: list[dict[str, Any]]) -> list[list[str]]:
+    return [[str(n["kind"]), str(n["number"])] for n in numbers]
+
+
+def _by_kind(pairs: list[list[str]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for kind, number in pairs:
+        found.setdefault(kind, []).append(number)
+    return found
+
+
+def _changed_kinds(
+    live: list[dict[str, Any]], before: list[Any] | None, reference: list[dict[str, Any]]
+) -> list[str]:
+    """The kinds of number whose reference changed since the last merge and that differ from
+    what is live. With no record of the last merge (merged before migration 0017), every kind
+    that differs from what is live: the approver sees each and decides."""
+    new, here = _by_kind(_pairs(reference)), _by_kind(_pairs(live))
+    old = _by_kind([list(p) for p in before]) if before is not None else None
+    kinds = sorted({*new, *(old or {})})
+    return [
+        k for k in kinds if new.get(k) != here.get(k) and (old is None or new.get(k) != old.get(k))
+    ]
+
+
+def _replace_kinds(
+    live: list[dict[str, Any]], reference: list[dict[str, Any]], kinds: list[str]
+) -> list[dict[str, Any]]:
+    """``live`` with the numbers of ``kinds`` replaced by the reference's, in place of the first
+    live number of that kind (or at the end); every other number as it is."""
+    result: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for n in live:
+        kind = n["kind"]
+        if kind not in kinds:
+            result.append(n)
+        elif kind not in placed:
+            result += [r for r in reference if r["kind"] == kind]
+            placed.add(kind)
+    for kind in kinds:
+        if kind not in placed:
+            result += [r for r in reference if r["kind"] == kind]
+    return result
 
 
 def seed_if_empty(session: Session, path: Path) -> bool:

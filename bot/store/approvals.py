@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.store.console_models import StaffUser
 from bot.store.content_models import PendingChange
@@ -125,9 +126,34 @@ def check_approver(session: Session, change: PendingChange, approver: str) -> No
 
 def decide(session: Session, change: PendingChange, who: str, approved: bool) -> None:
     """Record the decision: who and when. Rejecting needs no second person (it changes nothing
-    live), so the author may withdraw their own proposal."""
-    if change.status != PENDING:
+    live), so the author may withdraw their own proposal.
+
+    A compare-and-set on the row (``status`` still pending), not a read then a write: of two
+    decisions at once (a double click, two admins, two processes), one wins and the other is
+    refused as "decided", whatever the database's isolation; on PostgreSQL the second waits for
+    the first's row lock and then finds nothing pending."""
+    status = "approved" if approved else "rejected"
+    done = session.execute(
+        update(PendingChange)
+        .where(PendingChange.id == change.id, PendingChange.status == PENDING)
+        .values(status=status, approver=who, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(done, "rowcount", 0) != 1:
         raise ApprovalRefused("this change is not waiting for approval", "decided")
-    change.status = "approved" if approved else "rejected"
-    change.approver, change.decided_at = who, utcnow()
-    session.flush()
+    for key, value in (("status", status), ("approver", who), ("decided_at", utcnow())):
+        set_committed_value(change, key, value)  # as written; nothing more to flush
+
+
+def reopen(session: Session, change_id: int, who: str) -> None:
+    """Undo ``who``'s approval of a change that could not be applied (it waits again)."""
+    session.execute(
+        update(PendingChange)
+        .where(
+            PendingChange.id == change_id,
+            PendingChange.status == "approved",
+            PendingChange.approver == who,
+        )
+        .values(status=PENDING, approver=None, decided_at=None)
+        .execution_options(synchronize_session=False)
+    )

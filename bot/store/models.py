@@ -220,6 +220,9 @@ class Country(Base):
     # When the shipped reference list was merged into this country (its ``compiled_on``); merged
     # once, so a number an admin deleted does not come back (bot/directory/seed.py).
     reference_applied: Mapped[str | None] = mapped_column(String(10))
+    # The reference's numbers as last merged ([[kind, number], ...]): a newer reference is
+    # compared with these, kind by kind, so only what changed upstream is proposed (migration 0017).
+    reference_numbers: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Organization(Base):

@@ -292,6 +292,7 @@ def tables_mention(stack: Runtime, *words: str) -> list[str]:
     return found
 
 
+@pytest.mark.security
 async def test_code_word_gate_and_never_stored_in_clear(
     stack: Runtime,
     signed_in: SignIn,

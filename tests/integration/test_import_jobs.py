@@ -36,12 +36,14 @@ from sqlalchemy import func, select
 from bot.directory.hsds import csv_tables, exporting, importing
 from bot.directory.hsds.jobs import ImportJobs
 from bot.directory.uploads import Uploads
+from bot.http_limits import CpuPool
 from bot.runtime import Runtime
 from bot.store.console_models import AuditEvent
 from bot.store.job_models import ImportJob
 from bot.store.models import Organization, Service
 
 __all__ = ["clean_presence", "staff"]  # fixtures used by name
+pytestmark = pytest.mark.security
 
 
 class Gate:
@@ -75,9 +77,13 @@ class Gate:
 
 @pytest.fixture
 async def gate(stack: Runtime, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gate]:
-    """A gate before each batch of checks and after each batch written (once committed)."""
+    """A gate before each batch of checks and after each batch written (once committed).
+
+    The gate holds a worker of this process, so with it the checks run on a thread here instead
+    of in the import's child process (the same functions; the other tests use the child)."""
     made = Gate()
     jobs = stack.imports
+    monkeypatch.setattr(jobs, "cpu", CpuPool(1, queue=2, lower_priority=False))
     check_items, write_batch = importing.check_items, jobs._write_batch
 
     def held_check(*args: Any) -> list[dict[str, Any]]:

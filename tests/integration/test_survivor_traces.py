@@ -19,6 +19,7 @@ from bot.store.console_models import AuditEvent
 from bot.store.models import Consent, Conversation, HandoffMessage, HandoffRequest, Mode
 
 __all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
+pytestmark = pytest.mark.security
 
 MESSAGE_ROW = re.compile(r'<li class="msg ')
 

@@ -47,6 +47,7 @@ from bot.store.content_models import PendingChange
 from bot.store.models import Country, Service
 
 __all__ = ["clean_presence", "signed_in", "staff"]  # fixtures used by name
+pytestmark = pytest.mark.security
 HOTLINE = "gt-pdh-denuncias"  # Guatemala's hotline in the sample directory: 1555
 CRISIS = "me tienen encerrada"
 LINK = re.compile(r'id="invite-link">([^<]+)<')
@@ -296,15 +297,19 @@ async def test_promoting_and_reinviting_an_admin_wait_for_a_second_admin(
     assert approved.status_code == 200 and LINK.search(approved.text) is not None
     async with client_for(stack) as stale:
         assert (await sign_in(stale, email)).url.path.endswith("/signin")
-    # Deactivating an admin applies at once; bringing one back takes two.
-    await post(ada, "/accounts", action="deactivate", user=user.id)
 
+    # Deactivating an admin takes two, and so does bringing one back.
     def active() -> bool:
         with stack.db.session() as s:
             found = s.get(StaffUser, user.id)
             assert found is not None
             return found.active
 
+    away = await post(ada, "/accounts", action="deactivate", user=user.id)
+    assert 'id="approval-notice"' in away.text and active()
+    deactivation = waiting_for(stack, "staff_deactivate", user.id)
+    assert (await decide(ada, deactivation, "approve")).status_code == 409
+    assert (await decide(noa, deactivation, "approve")).status_code == 200
     assert not active()
     back = await post(ada, "/accounts", action="activate", user=user.id)
     assert 'id="approval-notice"' in back.text and not active()
@@ -315,6 +320,60 @@ async def test_promoting_and_reinviting_an_admin_wait_for_a_second_admin(
         found = s.get(StaffUser, user.id)
         assert found is not None
         found.active = False
+
+
+async def test_demoting_or_deactivating_an_admin_waits_and_a_newer_admin_cannot_approve(
+    stack: Runtime, staff: dict[str, Account], signed_in: SignIn
+) -> None:
+    """One admin alone could remove the other admins (the only people who could stop them);
+    an admin account made after the proposal cannot be the second person."""
+    ada = await signed_in(staff["ada"].email)
+    noa = await signed_in(staff["noa"].email)
+    accounts = Accounts(stack.db, stack.settings, stack.crypto)
+    email = f"demoted-{uuid.uuid4().hex[:8]}@example.org"
+    target, _ = accounts.create(email, "admin", "Demoted", PASSWORD)
+
+    def state() -> tuple[str, bool]:
+        with stack.db.session() as s:
+            found = s.get(StaffUser, target.id)
+            assert found is not None
+            return found.role, found.active
+
+    async with client_for(stack) as signed:
+        assert (await sign_in(signed, email)).url.path.endswith("/queue")
+        changed = await post(ada, "/accounts", action="change", user=target.id, role="staff")
+        assert "pending=" in str(changed.url) and 'id="approval-notice"' in changed.text
+        assert state() == ("admin", True)
+        demotion = waiting_for(stack, "staff_demote", target.id)
+        # An admin account made after the proposal is not a second person for it.
+        late_email = f"late-{uuid.uuid4().hex[:8]}@example.org"
+        late, _ = accounts.create(late_email, "admin", "Late", PASSWORD)
+        async with client_for(stack) as newer:
+            await sign_in(newer, late_email)
+            assert (await decide(newer, demotion, "approve")).status_code == 409
+        assert (await decide(ada, demotion, "approve")).status_code == 409  # her own
+        assert state() == ("admin", True)
+        assert (await decide(noa, demotion, "approve")).status_code == 200
+        assert state() == ("staff", True)
+        # The session signed in as an admin ended with the role.
+        assert (await signed.get("/accounts")).url.path.endswith("/signin")
+    assert audited(stack, "approval.approve", demotion)[0]["kind"] == "staff_demote"
+
+    # Deactivating an admin waits too (the command line's is in tests/unit/test_two_person.py).
+    with stack.db.session() as s:
+        found = s.get(StaffUser, target.id)
+        assert found is not None
+        found.role = "admin"
+    await post(ada, "/accounts", action="deactivate", user=target.id)
+    assert state() == ("admin", True)
+    held = waiting_for(stack, "staff_deactivate", target.id)
+    assert (await decide(noa, held, "approve")).status_code == 200
+    assert state() == ("admin", False)
+    with stack.db.session() as s:
+        for user_id in (target.id, late.id):
+            found = s.get(StaffUser, user_id)
+            assert found is not None
+            found.active = False
 
 
 async def test_an_import_of_a_changed_hotline_phone_waits(

@@ -1,17 +1,23 @@
 """The small parts of docs/security.md, one by one (``-m security``): delays that grow instead of
 locks, numbers from clients, lone surrogates, spreadsheet formulas, nested JSON, old deliveries,
-passwords of spaces, the TOTP code parser."""
+passwords of spaces, the TOTP code parser, the child process for CPU work, client disconnects."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import csv
 import io
+import logging
+import os
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 from fakes import fixture
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
 
 from bot.channels.base import loads_object
 from bot.channels.whatsapp import parse, too_old
@@ -20,7 +26,7 @@ from bot.console.auth import AccountError, Accounts, Throttle, check_password, d
 from bot.conversation import rate as rate_module
 from bot.conversation.rate import ContactRate, Verdict
 from bot.directory.hsds.csv_tables import csv_text, from_tables
-from bot.http_limits import RateLimiter, client_int
+from bot.http_limits import BodyLimits, Busy, ProcessPool, RateLimiter, client_int
 from bot.settings import Settings
 from bot.store.crypto import Crypto
 from bot.store.db import Database
@@ -191,3 +197,59 @@ def test_the_contact_rate_limit_is_off_at_zero_and_bounded_in_memory(
     for n in range(20):  # all running: the oldest half goes, the table never passes the bound
         rate.count(f"busy-{n}")
         assert len(rate._windows) <= 10
+
+
+# --- CPU work off the event loop's interpreter ---
+
+
+def _pid_and_nice() -> tuple[int, int]:
+    return os.getpid(), os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _crash() -> None:
+    os._exit(3)  # a child that dies mid-job (out of memory, a crash in C)
+
+
+async def test_import_checks_run_in_a_child_process_at_low_priority_and_bounded() -> None:
+    """A thread parsing an HSDS file held the interpreter's lock, so crisis replies waited behind
+    it; the pool's work runs in another process (its own interpreter), niced, never more than
+    its bound at once, and a child that dies is replaced."""
+    pool = ProcessPool(1, queue=1)
+    try:
+        pid, nice = await pool.run(_pid_and_nice)
+        assert pid != os.getpid() and nice >= os.getpriority(os.PRIO_PROCESS, 0) + 1
+        slow = [asyncio.create_task(pool.run(time.sleep, 0.5)) for _ in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Busy):
+            await pool.run(time.sleep, 0)  # one running, one waiting: the third is refused
+        await asyncio.gather(*slow)
+        with pytest.raises(BrokenProcessPool):
+            await pool.run(_crash)
+        again, _ = await pool.run(_pid_and_nice)
+        assert again not in (pid, os.getpid())
+    finally:
+        pool.shutdown()
+
+
+async def test_a_client_that_leaves_mid_body_is_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Client disconnects flooded the log at ERROR with a trace; they are logged at INFO."""
+
+    async def view(scope: Scope, receive: Receive, send: Send) -> None:
+        await Request(scope, receive).body()
+
+    app = BodyLimits(view, default_bytes=1024, timeout_seconds=lambda: 5.0)
+    scope: Scope = {"type": "http", "method": "POST", "path": "/console/signin", "headers": []}
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent to a client that left")
+
+    with caplog.at_level(logging.INFO, logger="bot.http"):
+        await app(scope, receive, send)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "client went away")
+    ]

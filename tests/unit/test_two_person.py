@@ -6,6 +6,7 @@ here directly with records made by the import's own ``normalise``."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bot.store.content_models import PendingChange
 from bot.store.db import Database
 from bot.store.models import Country, Service, utcnow
 
+pytestmark = pytest.mark.security
 TODAY = dt.date.today()
 
 
@@ -370,6 +372,18 @@ def test_the_command_line_proposes_and_never_applies(
             ]
             actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
             assert actions == ["approval.propose"] * 3
+        # disabling an admin: the last one is refused, another is proposed, never done
+        assert cli.main(["staff", "disable", "first@example.org"]) == 1
+        with db.session() as s:
+            s.add(StaffUser(email="third@example.org", display_name="Cleo", role="admin"))
+        capsys.readouterr()
+        assert cli.main(["staff", "disable", "first@example.org"]) == 0
+        assert "waits for an admin" in capsys.readouterr().out
+        with db.session() as s:
+            first = s.scalar(select(StaffUser).where(StaffUser.email == "first@example.org"))
+            assert first is not None and first.active
+            held = approvals.waiting(s)[-1]
+            assert (held.kind, held.target, held.author) == ("staff_deactivate", first.id, None)
         db.dispose()
     finally:
         get_settings.cache_clear()
@@ -384,3 +398,102 @@ class _Lines:
 
     def readline(self) -> str:
         return self.lines.pop(0) if self.lines else ""
+
+
+# --- an upgrade's reference numbers (bot/directory/countries.json) ---
+
+
+def _reference(tmp_path: Path, stamp: str, change: dict[tuple[str, str], str]) -> Path:
+    """The shipped reference with ``compiled_on`` = ``stamp`` and some numbers changed upstream:
+    {(country, old number): new number}."""
+    data = json.loads(Settings().countries_file.read_text(encoding="utf-8"))
+    data["compiled_on"] = stamp
+    for c in data["countries"]:
+        for n in c["numbers"]:
+            n["number"] = change.get((c["code"], n["number"]), n["number"])
+    path = tmp_path / f"countries-{stamp}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _numbers(db: Database, code: str) -> list[tuple[str, str]]:
+    with db.session() as s:
+        country = s.get(Country, code)
+        assert country is not None
+        return [(n["kind"], n["number"]) for n in country.numbers]
+
+
+def test_a_newer_reference_never_changes_a_number_by_itself(db: Database, tmp_path: Path) -> None:
+    """An upgrade ships corrected numbers: a number an admin changed here is never overwritten;
+    what changed upstream is proposed for an admin (author: none, the shipped reference)."""
+    with db.session() as s:  # an admin's approved change: Mexico's crisis line is a local one
+        mx = s.get(Country, "MX")
+        assert mx is not None
+        mx.numbers = [
+            {**n, "number": "55 5533 5533"} if n["kind"] == "crisis" else n for n in mx.numbers
+        ]
+        # a change already waiting for Peru's numbers is never superseded by the reference
+        waiting = changes.propose_or_apply(
+            s, CountryChange("PE", [{"kind": "police", "number": "105"}], None), "ana"
+        ).pending
+        assert waiting is not None
+        peru = waiting.id
+    newer = _reference(
+        tmp_path,
+        "2027-01-15",
+        {("GT", "1555"): "1556", ("MX", "911"): "089", ("PE", "1818"): "1819"},
+    )
+    with db.session() as s:
+        assert merge_reference(s, newer) == ["GT", "MX"]
+    # Nothing live changed: Guatemala's hotline is still 1555, Mexico's local crisis line kept.
+    assert ("trafficking", "1555") in _numbers(db, "GT")
+    assert _numbers(db, "MX") == [
+        ("emergency", "911"),
+        ("crisis", "55 5533 5533"),
+        ("trafficking", "800 5533 000"),
+    ]
+    with db.session() as s:
+        held = {c.target: c for c in approvals.waiting(s)}
+        assert set(held) == {"GT", "MX", "PE"} and held["PE"].id == peru
+        assert held["GT"].author is None and held["MX"].author is None
+        gt, mx_change = held["GT"].id, held["MX"].id
+        # Only what changed upstream is proposed: Mexico's emergency number, not its crisis line.
+        assert [(n["kind"], n["number"]) for n in held["MX"].payload["numbers"]] == [
+            ("emergency", "089"),
+            ("crisis", "55 5533 5533"),
+            ("trafficking", "800 5533 000"),
+        ]
+    # The same reference again proposes nothing more (it was merged); Peru waits for its turn.
+    with db.session() as s:
+        assert merge_reference(s, newer) == []
+        assert len(approvals.waiting(s)) == 3
+    approve(db, gt, "bruno")
+    approve(db, mx_change, "bruno")
+    assert ("trafficking", "1556") in _numbers(db, "GT")
+    assert _numbers(db, "MX")[:2] == [("emergency", "089"), ("crisis", "55 5533 5533")]
+    # Once Peru's own change is decided, the next start proposes the reference's hotline.
+    with db.session() as s:
+        change = s.get(PendingChange, peru)
+        assert change is not None
+        approvals.decide(s, change, "ana", approved=False)
+    with db.session() as s:
+        assert merge_reference(s, newer) == ["PE"]
+        (pe,) = approvals.waiting(s)
+        assert ("trafficking", "1819") in [(n["kind"], n["number"]) for n in pe.payload["numbers"]]
+    # A later reference that changes nothing upstream proposes nothing, whatever differs here.
+    with db.session() as s:
+        assert (
+            merge_reference(
+                s,
+                _reference(
+                    tmp_path,
+                    "2027-03-01",
+                    {
+                        ("GT", "1555"): "1556",
+                        ("MX", "911"): "089",
+                        ("PE", "1818"): "1819",
+                    },
+                ),
+            )
+            == []
+        )

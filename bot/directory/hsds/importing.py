@@ -88,6 +88,10 @@ class TooManyRows(ImportError_):
         super().__init__(f"more than {limit} rows in the file (all tables together)")
         self.limit = limit
 
+    def __reduce__(self) -> tuple[type[TooManyRows], tuple[int]]:
+        # Raised in the import's child process and unpickled here: rebuilt from its limit.
+        return (TooManyRows, (self.limit,))
+
 
 _LISTS = ("phones", "languages", "schedules", "service_areas", "attributes")
 

@@ -3,7 +3,14 @@
 An upload used to be parsed, checked and applied inside one request: a 3 KB zip of a 2 MB table
 held the server for 35 seconds, and on SQLite the apply held the one write lock while it wrote, so
 webhooks and crisis replies waited behind it. Here an upload becomes a stored ``ImportJob``, and
-the work runs in the background on one worker thread of its own, pausing between batches:
+the work runs in the background, in batches:
+
+- reading the file and checking its entries (pure Python, most of the CPU an import costs) run in
+  a child process (``ProcessPool``): a thread doing it held the interpreter's lock, and a crisis
+  reply waited behind it (0.8 s at the median, 7 s at worst, while sign-in was also hammered);
+- what needs the database (comparing with the directory, writing a batch, the job's row) runs on
+  one worker thread of its own, pausing after each batch as long as it took, so the event loop
+  gets whole stretches with the interpreter's lock and, on SQLite, the write lock.
 
 1. **Check**: the file is read (refused past ``max_rows`` rows, counted as they are read), then
    every entry is checked ``batch`` at a time and compared with the directory (reads only). If any
@@ -40,7 +47,7 @@ from sqlalchemy import select, update
 from bot.directory.hsds import importing
 from bot.directory.hsds.schema import ImportError_
 from bot.directory.uploads import Uploads
-from bot.http_limits import CpuPool
+from bot.http_limits import CpuPool, ProcessPool
 from bot.store.db import Database
 from bot.store.job_models import ImportJob
 from bot.store.models import Service, utcnow
@@ -95,11 +102,15 @@ class ImportJobs:
         self.audit = audit
         self.max_rows = max_rows
         self.batch = max(1, batch)
-        # One thread of its own: an import never takes the threads that check passwords. At
-        # normal priority, not nice 10: a low-priority thread that the kernel preempts while it
-        # holds the interpreter's lock would keep the event loop waiting until it runs again
-        # (priority inversion); ``_step``'s pauses give the loop its time instead.
-        self.cpu = CpuPool(1, queue=2, lower_priority=False)
+        # The CPU work (reading, checking) in one child process of its own: it never holds this
+        # process's interpreter lock, and runs at nice 10 (it holds no lock the loop waits for).
+        self.cpu: CpuPool | ProcessPool = ProcessPool(1, queue=2)
+        # The database work on one thread of its own, never the threads that check passwords.
+        # At normal priority, not nice 10: a low-priority thread that the kernel preempts while
+        # it holds the interpreter's lock (or SQLite's write lock) would keep the event loop
+        # waiting until it runs again (priority inversion); ``_step``'s pauses give the loop its
+        # time instead.
+        self.io = CpuPool(1, queue=2, lower_priority=False)
         self._task: asyncio.Task[None] | None = None
 
     # --- what the console asks ---
@@ -199,6 +210,8 @@ class ImportJobs:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if isinstance(self.cpu, ProcessPool):
+            self.cpu.shutdown()
         self.recover()
 
     async def wait(self) -> None:
@@ -220,9 +233,14 @@ class ImportJobs:
             job = self._finish(job_id, "failed", reason="error", detail=type(exc).__name__)
             if job is not None:
                 self.audit(job.staff_id, "directory.import_failed", job=job_id)
+        finally:
+            if isinstance(self.cpu, ProcessPool):
+                # The child's memory (the parsed file, the modules) is given back between
+                # imports; the next phase starts a new one in a second or two.
+                self.cpu.shutdown()
 
     async def _read(self, job_id: str) -> Parsed | None:
-        """The job's file, read in the worker thread; None (and the job finished) if it cannot
+        """The job's file, read in the child process; None (and the job finished) if it cannot
         be, or has expired."""
         job = self.get(job_id)
         assert job is not None
@@ -244,11 +262,12 @@ class ImportJobs:
         self.audit(job.staff_id, "directory.import_check", job=job.id, readable=False, why=reason)
 
     async def _step(self, fn: Callable[..., T], *args: Any) -> T:
-        """One batch on the worker thread, then a pause as long as it took (at most a second).
-        While the worker runs Python it holds the interpreter's lock half the time at best; the
-        pause leaves the event loop whole stretches without it, at the cost of a slower import."""
+        """One batch of database work on the worker thread, then a pause as long as it took (at
+        most a second). While the worker runs Python it holds the interpreter's lock half the
+        time at best; the pause leaves the event loop whole stretches without it, at the cost of
+        a slower import."""
         started = time.monotonic()
-        result = await self.cpu.run(fn, *args)
+        result = await self.io.run(fn, *args)
         await asyncio.sleep(min(1.0, (time.monotonic() - started) * PAUSE))
         return result
 
@@ -260,20 +279,26 @@ class ImportJobs:
         seen: set[str] = set()
         done = len(parsed.countries)
         if compare and not checked.report.errors:
-            await self.cpu.run(self._compare, checked.countries, [], checked.report)
+            await self.io.run(self._compare, checked.countries, [], checked.report)
         for start in range(0, len(parsed.items), self.batch):
-            if await self.cpu.run(self._cancelled, job_id):
+            if await self.io.run(self._cancelled, job_id):
                 return None
             chunk = parsed.items[start : start + self.batch]
-            records = await self._step(
-                importing.check_items, chunk, parsed.where, start, checked.report, seen
-            )
+            where = {
+                key: parsed.where[key]
+                for key in map(str, range(start, start + len(chunk)))
+                if key in parsed.where
+            }
+            records, errors, names = await self.cpu.run(_check_chunk, chunk, where, start, seen)
+            seen.update(record["id"] for record in records)
+            checked.report.errors += errors
+            checked.report.names.update(names)
             checked.services += records
             if compare and not checked.report.errors:
                 await self._step(self._compare, [], records, checked.report)
             done += len(chunk)
             if compare:  # the check's progress; an apply's is what it has written
-                await self.cpu.run(
+                await self.io.run(
                     self._update, job_id, done=done, errors=len(checked.report.errors)
                 )
         return checked
@@ -344,7 +369,7 @@ class ImportJobs:
             for i in range(0, len(checked.services), self.batch)
         ]
         for countries, services in batches:
-            if await self.cpu.run(self._cancelled, job_id):
+            if await self.io.run(self._cancelled, job_id):
                 self._stopped(job_id)
                 return
             if countries or services:
@@ -431,8 +456,19 @@ class ImportJobs:
 
 
 def _read(path: Path, max_rows: int) -> Parsed:
+    """The file, read (in the child process)."""
     items, where = importing.read(path, max_rows)
     return Parsed(items, where, importing.read_countries(path) or [])
+
+
+def _check_chunk(
+    items: list[dict[str, Any]], where: dict[str, str], start: int, seen: set[str]
+) -> tuple[list[dict[str, Any]], list[importing.RowError], dict[str, str]]:
+    """One batch checked (in the child process): its records, its errors and its names, returned
+    rather than added to the job's report, which lives in the server's process."""
+    report = importing.ImportReport()
+    records = importing.check_items(items, where, start, report, set(seen))
+    return records, report.errors, report.names
 
 
 def _report_json(report: importing.ImportReport) -> dict[str, Any]:
