@@ -124,13 +124,14 @@ def _print_out_of_turn(replies: list[dict[str, Any]], out: TextIO) -> None:
 async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
     from bot.app import replies_json, result_json
     from bot.net import free_port
+    from bot.progress import Progress
     from bot.server import Stack
     from bot.types import Inbound
 
     settings.port = free_port()
     settings.rasa_port = free_port()
-    print("Starting the assistant (Rasa takes about 20 seconds)...", flush=True)
-    async with Stack(settings, quiet=True) as runtime:
+    print("Starting the assistant in this terminal (no server is running)…", flush=True)
+    async with Stack(settings, quiet=True, progress=Progress(sys.stdout)) as runtime:
         contact_id = runtime.crypto.pseudonym("terminal", user)
 
         async def listen() -> None:  # staff answering from the console of this same process
