@@ -39,9 +39,11 @@ def _server_up(settings: Settings) -> bool:
 async def _run(settings: Settings) -> None:
     from bot.console.cli_staff import first_admin_invite
     from bot.rasa.process import follow_restarts
+    from bot.progress import Progress
     from bot.server import Stack
 
-    stack = Stack(settings, start_rasa=settings.start_rasa)
+    progress = Progress(sys.stdout)
+    stack = Stack(settings, start_rasa=settings.start_rasa, progress=progress)
     async with stack as runtime:
         following = None
         if not settings.start_rasa:  # Rasa is its own service: notice when it restarts
@@ -53,18 +55,21 @@ async def _run(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stack.stop)
         invite = first_admin_invite(runtime.db, settings)
-        print(
-            f"The assistant is ready on http://{settings.host}:{settings.port} "
-            f"(health: /healthz; staff console: /console).\n"
+        progress.say(
+            f"\nThe assistant is ready on http://{settings.host}:{settings.port} "
+            f"(health: /healthz; staff console: /console; web chat: /chat).\n"
             "To chat with it from a terminal: .venv/bin/bot chat\n"
-            "Stop it with Ctrl-C.",
-            flush=True,
+            "Stop it with Ctrl-C."
         )
         if invite:
-            print(
-                "\nFirst start: an admin account was created (admin@localhost). Open this "
-                f"one-time link to choose its password:\n{invite}",
-                flush=True,
+            # Last, framed, after everything else: the one line a newcomer must not miss.
+            progress.framed(
+                [
+                    "First start: an admin account was created (admin@localhost).",
+                    "Open this one-time link in a browser to choose its password:",
+                    "",
+                    invite,
+                ]
             )
         try:
             await stack.serve_forever()
@@ -184,13 +189,14 @@ def _print_out_of_turn(replies: list[dict[str, Any]], out: TextIO) -> None:
 async def _chat_local(settings: Settings, user: str, lang: str | None) -> None:
     from bot.app import replies_json, result_json
     from bot.net import free_port
+    from bot.progress import Progress
     from bot.server import Stack
     from bot.types import Inbound
 
     settings.port = free_port()
     settings.rasa_port = free_port()
-    print("Starting the assistant (Rasa takes about 20 seconds)...", flush=True)
-    async with Stack(settings, quiet=True) as runtime:
+    print("Starting the assistant in this terminal (no server is running)…", flush=True)
+    async with Stack(settings, quiet=True, progress=Progress(sys.stdout)) as runtime:
         contact_id = runtime.crypto.pseudonym("terminal", user)
 
         async def listen() -> None:  # staff answering from the console of this same process
@@ -301,9 +307,12 @@ def _read_lines(source: str) -> Iterator[dict[str, Any]]:
 
 async def _eval(source: str, out: TextIO) -> None:
     from bot.independent import decided_by, run_lines
+    from bot.progress import Progress
 
-    print("starting Rasa and the assistant (about half a minute)...", file=sys.stderr)
-    async for item, result in run_lines(get_settings(), _read_lines(source)):
+    # Standard output is the JSON lines; what the command is doing goes to standard error.
+    progress = Progress(sys.stderr)
+    progress.say("Starting Rasa and the assistant in a temporary database before the first line…")
+    async for item, result in run_lines(get_settings(), _read_lines(source), progress):
         out.write(
             json.dumps(
                 {
@@ -333,9 +342,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bot.rasa.model import ensure_model
+    from bot.progress import Progress
+    from bot.rasa.model import ensure_model, needs_training
 
-    path = ensure_model(get_settings(), config=args.config, quiet=True)
+    settings = get_settings()
+    # Standard output is the model's path (scripts read it); progress goes to standard error.
+    progress = Progress(sys.stderr)
+    if needs_training(settings, args.config):
+        with progress.phase(
+            "Training the language model",
+            "usually 2–4 minutes on 2 cores; only when its training data changed",
+        ):
+            path = ensure_model(settings, config=args.config, quiet=True)
+    else:
+        path = ensure_model(settings, config=args.config, quiet=True)
+        progress.say("    the language model is up to date (its training data has not changed)")
     print(path)
     return 0
 
@@ -523,10 +544,14 @@ def cmd_directory_stale(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from bot.store.db import Database
+    from bot.store.schema_state import migrate_and_describe
 
     settings = get_settings()
-    Database(settings.sqlalchemy_url).migrate()
-    print("database is up to date")
+    db = Database(settings.sqlalchemy_url)
+    try:
+        print(migrate_and_describe(db))
+    finally:
+        db.dispose()
     return 0
 
 

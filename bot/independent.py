@@ -19,6 +19,7 @@ from typing import Any
 from bot.evaluation import BAR
 from bot.language import LanguageDetector
 from bot.net import free_port
+from bot.progress import Progress
 from bot.safety.screen import SafetyScreen
 from bot.server import Stack
 from bot.settings import PROJECT_ROOT, Settings
@@ -36,7 +37,7 @@ COMMAND_INTENTS = {
 
 
 async def run_lines(
-    settings: Settings, items: Iterable[dict[str, Any]]
+    settings: Settings, items: Iterable[dict[str, Any]], progress: Progress | None = None
 ) -> AsyncIterator[tuple[dict[str, Any], TurnResult]]:
     """Each line through a real stack (its own Rasa and a temporary database)."""
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as tmp:
@@ -49,7 +50,9 @@ async def run_lines(
                 "log_level": "WARNING",
             }
         )
-        async with Stack(settings, quiet=True) as runtime:
+        async with Stack(settings, quiet=True, progress=progress) as runtime:
+            if progress is not None:
+                progress.say("Ready: reading the lines.")
             for item in items:
                 user = f"eval:{item.get('conversation') or item['id']}"
                 runtime.conversations.prepare("eval", user, item.get("lang"), item.get("country"))

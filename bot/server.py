@@ -18,21 +18,33 @@ import uvicorn
 
 from bot.app import create_app
 from bot.logging import configure
-from bot.rasa.model import admin_data, ensure_model
+from bot.progress import INDENT, Progress
+from bot.rasa.model import admin_data, ensure_model, needs_training
 from bot.rasa.process import RasaProcess, RasaSupervisor
 from bot.rasa.retrain import write_admin_data
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, secure_data_dir
+from bot.store.db import Database
 from bot.store.leases import SingleProcess
+from bot.store.schema_state import migrate_and_describe
 
 
 class Stack:
     """``async with Stack(settings) as runtime:`` gives a running, ready assistant."""
 
-    def __init__(self, settings: Settings, start_rasa: bool = True, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        start_rasa: bool = True,
+        quiet: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
         self.settings = settings
         self.start_rasa = start_rasa
         self.quiet = quiet
+        # `bot run` shows each phase and how long it usually takes; tests, `bot chat` and
+        # `bot eval` pass nothing and say what they do in their own words.
+        self.progress = progress or Progress(None)
         self.runtime: Runtime | None = None
         self.server: uvicorn.Server | None = None
         self.task: asyncio.Task[None] | None = None
@@ -51,7 +63,8 @@ class Stack:
             self.single = SingleProcess(Path(url.removeprefix("sqlite:///")))
             self.single.acquire()  # raises AnotherProcess, with the reason, if one runs
         try:
-            runtime = build_runtime(self.settings)
+            with self.progress.phase("Preparing the database", "usually a few seconds"):
+                runtime = self._build_runtime()
         except BaseException:
             if self.single is not None:
                 self.single.release()
@@ -69,27 +82,51 @@ class Stack:
             forwarded_allow_ips=self.settings.trusted_proxies,
         )
         self.server = uvicorn.Server(config)
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()
-                raise RuntimeError("the bot server stopped while starting")
-            await asyncio.sleep(0.05)
+        with self.progress.phase("Starting the web server", "usually a few seconds"):
+            self.task = asyncio.create_task(self.server.serve())
+            while not self.server.started:
+                if self.task.done():
+                    self.task.result()
+                    raise RuntimeError("the bot server stopped while starting")
+                await asyncio.sleep(0.05)
         if self.start_rasa:
             # The admins' live example phrases are part of the model's training data.
             with runtime.db.session() as s:
                 write_admin_data(s, admin_data(self.settings), include_pending=False)
             # Training (the first time) takes minutes: the server answers meanwhile.
-            model = await asyncio.to_thread(ensure_model, self.settings, quiet=self.quiet)
-            self.rasa = RasaProcess(
-                self.settings, model, runtime.rasa_token, runtime.callback_token
-            )
-            self.rasa.start()
-            runtime.rasa.instance = self.rasa.instance
-            runtime.rasa_process = self.rasa
-            await self.rasa.wait_ready(runtime.rasa, self.settings.rasa_start_timeout)
+            if needs_training(self.settings):
+                what = "Training the language model"
+                usually = "usually 2–4 minutes on 2 cores; only when its training data changed"
+            else:
+                what, usually = "Finding the language model", "usually a moment"
+            with self.progress.phase(what, usually):
+                model = await asyncio.to_thread(ensure_model, self.settings, quiet=self.quiet)
+            with self.progress.phase(
+                "Starting Rasa", "usually 20–60 seconds: it loads the model into memory"
+            ):
+                self.rasa = RasaProcess(
+                    self.settings, model, runtime.rasa_token, runtime.callback_token
+                )
+                self.rasa.start()
+                runtime.rasa.instance = self.rasa.instance
+                runtime.rasa_process = self.rasa
+                await self.rasa.wait_ready(runtime.rasa, self.settings.rasa_start_timeout)
             self.supervise(runtime)
         return runtime
+
+    def _build_runtime(self) -> Runtime:
+        """Migrate first and say what that did ("created the database" on a new one), then build.
+
+        An in-memory SQLite database lives in one engine only, so there the runtime migrates it.
+        """
+        if self.settings.sqlalchemy_url == "sqlite:///:memory:":
+            return build_runtime(self.settings)
+        db = Database(self.settings.sqlalchemy_url)
+        try:
+            self.progress.say(INDENT + migrate_and_describe(db))
+        finally:
+            db.dispose()
+        return build_runtime(self.settings, migrate=False)
 
     def supervise(self, runtime: Runtime) -> RasaSupervisor:
         """Keep ``runtime.rasa_process`` running (restarted with backoff if it dies or hangs)."""

@@ -11,6 +11,10 @@ BOT_ONLY=false
 [ "${1:-}" = "--bot-only" ] && BOT_ONLY=true
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# Each phase says how long it usually takes before it starts, and how long it took once done:
+# a first set-up takes minutes, and a terminal silent for minutes looks broken.
+phase() { PHASE_STARTED=$SECONDS; say "$*"; }
+done_in() { printf '    done in %s s\n' "$((SECONDS - PHASE_STARTED))"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
@@ -48,12 +52,13 @@ BOT_STAMP=$(stamp_of pyproject.toml requirements/bot.lock)
 if shared .venv; then
   :
 elif [ ! -x .venv/bin/python ] || [ "$(cat .venv/.stamp 2>/dev/null)" != "$BOT_STAMP" ]; then
-  say "Bot environment (.venv, $("$BOT_PY" --version))"
+  phase "Bot environment (.venv, $("$BOT_PY" --version); usually 2–5 minutes the first time)…"
   [ -x .venv/bin/python ] || "$BOT_PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -c requirements/bot.lock -e ".[dev]"
   .venv/bin/python -m pip check
   echo "$BOT_STAMP" > .venv/.stamp
+  done_in
 fi
 
 if $BOT_ONLY; then
@@ -67,19 +72,21 @@ RASA_STAMP=$(stamp_of requirements/rasa.in requirements/rasa.lock)
 if shared .venv-rasa; then
   :
 elif [ ! -x .venv-rasa/bin/rasa ] || [ "$(cat .venv-rasa/.stamp 2>/dev/null)" != "$RASA_STAMP" ]; then
-  say "Rasa environment (.venv-rasa, $("$RASA_PY" --version); a few minutes the first time)"
+  phase "Rasa environment (.venv-rasa, $("$RASA_PY" --version); usually 5–10 minutes the first time)…"
   [ -x .venv-rasa/bin/python ] || "$RASA_PY" -m venv .venv-rasa
   .venv-rasa/bin/python -m pip install --quiet --upgrade "pip<24.1"
   .venv-rasa/bin/python -m pip install --quiet -c requirements/rasa.lock -r requirements/rasa.in
   .venv-rasa/bin/python -m pip check
   echo "$RASA_STAMP" > .venv-rasa/.stamp
+  done_in
 fi
 
 # 3. Database schema and the sample directory.
-say "Database"
-.venv/bin/python -m bot.cli migrate
+phase "Database (usually a few seconds)…"
+.venv/bin/python -m bot.cli migrate | sed 's/^/    /'
 
 # 4. The Rasa model, trained only when config, domain or training data changed.
-say "Rasa model"
-RASA_TELEMETRY_ENABLED=false .venv/bin/python -m bot.cli train
+# `bot train` says whether it trains (usually 2–4 minutes on 2 cores) or the model is up to date.
+say "Language model"
+RASA_TELEMETRY_ENABLED=false .venv/bin/python -m bot.cli train >/dev/null
 say "Set-up complete"

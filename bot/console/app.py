@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -70,8 +71,23 @@ def create_console(runtime: ConsoleParts) -> tuple[Mount, Console]:
         *views_operations_hours.routes(console),
         *views_operations_safety.routes(console),
     ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return console.error(request, console.staff(request), 404, "not_found")
+
+    async def wrong_method(request: Request, exc: Exception) -> Response:
+        headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
+        allow = next((v for k, v in headers.items() if k.lower() == "allow"), "")
+        response = console.error(request, console.staff(request), 405, "method")
+        if allow:
+            response.headers["allow"] = allow
+        return response
+
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders, hsts=console.secure)],
+        # An unknown address or a wrong method gets the console's own page, in the staff
+        # member's language, instead of Starlette's plain "Not Found".
+        exception_handlers={404: not_found, 405: wrong_method},
     )
     return Mount(BASE, app=app), console

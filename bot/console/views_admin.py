@@ -26,6 +26,7 @@ from bot.console.core import BASE, Console
 from bot.http_limits import client_int
 from bot.nlg.lint import check_free_text
 from bot.store.console_models import AuditEvent, CannedReply, StaffSession, StaffUser
+from bot.store.models import HandoffRequest
 from bot.store.ops_models import Team, TeamMember
 
 AUDIT_PAGE = 100
@@ -56,6 +57,7 @@ async def audit_log(console: Console, request: Request, staff: Staff) -> Respons
         events: list[AuditEvent] = list(s.scalars(query))
         names = {u.id: u.display_name for u in s.scalars(select(StaffUser))}
         actions = sorted(set(s.scalars(select(AuditEvent.action).distinct())))
+        cases = case_links(s, {e.conversation_id for e in events if e.conversation_id})
     prefixes = sorted({a.split(".", 1)[0] for a in actions})
     console.audit(staff.id, "audit.view", filtered=filters.active)
     return console.html(
@@ -64,6 +66,7 @@ async def audit_log(console: Console, request: Request, staff: Staff) -> Respons
         "audit.html",
         events=events,
         names=names,
+        cases=cases,
         page=AUDIT_PAGE,
         people=sorted(names.items(), key=lambda item: item[1].lower()),
         prefixes=prefixes,
@@ -71,6 +74,19 @@ async def audit_log(console: Console, request: Request, staff: Staff) -> Respons
         filters=filters,
         older=filters.link(events[-1].id) if len(events) == AUDIT_PAGE else "",
     )
+
+
+def case_links(s: Session, conversation_ids: set[str]) -> dict[str, str]:
+    """Each conversation's latest handoff: the case page (``/c/<handoff id>``) an audit entry
+    links to, so the log and the case page name one conversation by the same short id."""
+    if not conversation_ids:
+        return {}
+    rows = s.execute(
+        select(HandoffRequest.conversation_id, HandoffRequest.id)
+        .where(HandoffRequest.conversation_id.in_(conversation_ids))
+        .order_by(HandoffRequest.created_at)
+    )
+    return {conversation: handoff for conversation, handoff in rows}
 
 
 @dataclass(frozen=True)

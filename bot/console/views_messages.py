@@ -39,6 +39,32 @@ def page(
     return console.html(request, staff, template, **context)
 
 
+# The list is shown in groups, each folded until opened (186 messages in one table made a page
+# 16,000 px long). A search or a filter opens every group that has a match.
+GROUPS = ("replies", "buttons", "directory", "webchat", "other")
+_GROUP_OF_PREFIX = {
+    "utter": "replies",
+    "button": "buttons",
+    "service": "directory",
+    "category": "directory",
+    "card": "directory",
+    "hotline": "directory",
+    "webchat": "webchat",
+}
+
+
+def group_of(key: str) -> str:
+    """Which fold of the list a message sits in, by the first word of its key."""
+    return _GROUP_OF_PREFIX.get(key.split("_", 1)[0], "other")
+
+
+@dataclass
+class Group:
+    name: str
+    rows: list[Row]
+    open: bool
+
+
 @dataclass
 class Row:
     key: str
@@ -86,12 +112,20 @@ async def index(console: Console, request: Request, staff: Staff) -> Response:
         if folded and folded not in text.casefold() and folded not in key:
             continue
         rows.append(row)
+    filtered = bool(query or only_safety or only_drafts)
+    opened = params.get("open", "")
+    groups = [
+        Group(name, members, filtered or opened == name)
+        for name in GROUPS
+        if (members := [r for r in rows if group_of(r.key) == name])
+    ]
     return page(
         console,
         request,
         staff,
         "msgedit.html",
         rows=rows,
+        groups=groups,
         total=len(source_texts()),
         language=language,
         query=query,

@@ -19,6 +19,9 @@ import yaml
 
 from bot.settings import PROJECT_ROOT, Settings
 
+# A folder holding only a sitecustomize.py: warnings filters every Rasa command starts with.
+QUIET_STARTUP = PROJECT_ROOT / "addons" / "quiet"
+
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/core", "addons")
 
 
@@ -56,7 +59,17 @@ def rasa_env() -> dict[str, str]:
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env["RASA_CACHE_DIRECTORY"] = str(PROJECT_ROOT / ".rasa" / "cache")
     env.pop("PYTHONPATH", None)
+    # Third-party deprecation warnings filtered at start-up (addons/quiet/sitecustomize.py), and
+    # SQLAlchemy 1.4's one-line "2.0 is coming" notice that Rasa's pin cannot act on.
+    env["PYTHONPATH"] = str(QUIET_STARTUP)
+    env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"
     return env
+
+
+def needs_training(settings: Settings, config: str = "config.yml") -> bool:
+    """Whether ``ensure_model`` will train (minutes) rather than find a model (a moment)."""
+    target = model_path(settings, config)
+    return not target.exists() and not (settings.model_cache_dir / target.name).exists()
 
 
 def ensure_model(settings: Settings, config: str = "config.yml", quiet: bool = False) -> Path:

@@ -127,3 +127,11 @@ async def sign_in_page(context: BrowserContext, runtime: Runtime, email: str) ->
     await page.wait_for_url("**/console/queue")
     await page.wait_for_selector("#queue-list h2")
     return page
+
+
+async def admin_menu(page: Page, item: str) -> None:
+    """Open a page from the console's Admin menu, as a person does: the menu, then the item.
+    The menu is a <details> element: it opens with no script."""
+    if await page.get_attribute("#admin-menu", "open") is None:
+        await page.click("#admin-menu summary")
+    await page.click(f"#admin-menu .menu-items >> text={item}")

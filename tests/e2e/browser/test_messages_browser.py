@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from bot.nlg import edits
 from bot.runtime import Runtime
 from bot.store.content_models import MessageEdit
-from e2e.browser.conftest import Shots, sign_in_page
+from e2e.browser.conftest import Shots, admin_menu, sign_in_page
 
 TIMEOUT = 15_000  # ms: waiting for a live check or a page, never a fixed sleep
 CRISIS = "ayuda me tienen encerrada en el cuarto"
@@ -82,7 +82,7 @@ async def test_edit_then_survivor_gets_the_new_text_after_approval(
 
     contexts.append(await browser.new_context(viewport={"width": 1280, "height": 900}))
     page = await sign_in_page(contexts[0], stack, staff["ada"].email)
-    await page.click("header nav >> text=Mensajes")
+    await admin_menu(page, "Mensajes")
     await page.fill("#f-q", "Aquí estoy si necesitas")
     await page.click("#msgedit-filter-show")
     row = page.locator('tr[data-key="utter_thanks"]')
@@ -171,7 +171,7 @@ async def test_safety_critical_edit_waits_for_a_second_admin(
     # Noa, in her own browser, finds it waiting and approves it.
     contexts.append(await browser.new_context(viewport={"width": 1280, "height": 900}))
     noa = await sign_in_page(contexts[-1], stack, staff["noa"].email)
-    await noa.click("header nav >> text=Mensajes")
+    await admin_menu(noa, "Mensajes")
     await noa.click("#msgedit-waiting-link")
     waiting = noa.locator(f'tr[data-draft="{draft}"]')
     await waiting.wait_for(timeout=TIMEOUT)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.runtime import Runtime
 from bot.store.content_models import PendingChange
 from bot.store.models import Service
-from e2e.browser.conftest import Shots, sign_in_page
+from e2e.browser.conftest import Shots, admin_menu, sign_in_page
 
 HOTLINE = "mx-linea-trata"  # Mexico's hotline in the sample directory: 800 5533 000
 OLD, NEW = "800 5533 000", "800 0000 111"
@@ -87,7 +87,9 @@ async def test_a_hotline_number_waits_for_a_second_admin_in_the_browser(
     # Noa finds it from the menu, with what is live beside what it would become.
     contexts.append(await browser.new_context(viewport={"width": 1280, "height": 900}))
     noa = await sign_in_page(contexts[-1], stack, staff["noa"].email)
-    await noa.click("header nav >> text=Esperando a otra persona de administración")
+    # The menu shows how many changes wait, before it is even opened.
+    assert await noa.inner_text("#approvals-waiting-menu") != ""
+    await admin_menu(noa, "Esperando a otra persona de administración")
     section = noa.locator(f"#change-{change.id}")
     await section.wait_for(timeout=TIMEOUT)
     assert await section.locator("del").first.inner_text() == f"{OLD} (voice)"
