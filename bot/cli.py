@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -71,15 +72,77 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.start_rasa = False
     if args.telegram_polling:
         settings.telegram_polling = True
+    from bot.rasa.endpoints import RedisUrlError
+    from bot.store.keys import KeyMismatch
     from bot.store.leases import AnotherProcess
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(settings))
-    except AnotherProcess as exc:  # a second process on one SQLite file: say why, no traceback
+    except (AnotherProcess, KeyMismatch, RedisUrlError) as exc:
+        # A second process on one SQLite file, another secret key than the database's, a Redis
+        # URL that cannot be read: say why, no traceback.
         print(f"Not started: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+# --- bot rasa ---
+
+
+def cmd_rasa(args: argparse.Namespace) -> int:
+    """Rasa alone, in the foreground, as ``bot run`` would start it (the model, the tokens derived
+    from the secret key, the callbacks, Redis): for a Rasa run as its own service, which a bot
+    process on this machine then reaches with ``BOT_RASA_URL``."""
+    from bot.rasa.endpoints import RedisTarget, RedisUrlError
+    from bot.rasa.model import admin_data, ensure_model
+    from bot.rasa.process import RasaProcess
+    from bot.rasa.retrain import write_admin_data
+    from bot.store.crypto import Crypto
+    from bot.store.db import Database
+
+    settings = get_settings()
+    try:
+        if settings.redis_url.strip():
+            RedisTarget.parse(settings.redis_url)
+    except RedisUrlError as exc:
+        print(f"Not started: {exc}", file=sys.stderr)
+        return 1
+    crypto = Crypto(settings.key())
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.session() as s:  # the admins' live phrases are part of the model's inputs
+            write_admin_data(s, admin_data(settings), include_pending=False)
+    finally:
+        db.dispose()
+    model = ensure_model(settings)
+    process = RasaProcess(
+        settings,
+        model,
+        crypto.internal_token("rasa-api"),
+        crypto.internal_token("rasa-callback"),
+    )
+    process.start()
+    assert process.proc is not None
+    proc = process.proc
+
+    def stop(*_: object) -> None:
+        # Only the signal here: the wait below sees Rasa end (waiting in a signal handler
+        # would contend with it).
+        process.stopped = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    print(
+        f"Rasa is starting on {settings.rasa_local_url} (log: "
+        f"{settings.data_dir / 'log' / 'rasa.log'}); the bot reaches it with "
+        f"BOT_RASA_URL={settings.rasa_local_url}. Stop it with Ctrl-C.",
+        flush=True,
+    )
+    code = proc.wait()
+    return 0 if process.stopped else code or 1
 
 
 # --- bot chat ---
@@ -525,13 +588,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="start Rasa and the bot server")
-    p.add_argument("--no-rasa", action="store_true", help="Rasa runs elsewhere (BOT_RASA_PORT)")
+    p.add_argument(
+        "--no-rasa", action="store_true", help="Rasa runs elsewhere (BOT_RASA_URL, BOT_RASA_PORT)"
+    )
     p.add_argument(
         "--telegram-polling",
         action="store_true",
         help="development: fetch Telegram updates (getUpdates) instead of the webhook",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "rasa", help="run Rasa alone, for a bot process that reaches it with BOT_RASA_URL"
+    )
+    p.set_defaults(func=cmd_rasa)
 
     p = sub.add_parser("chat", help="talk with the assistant from this terminal")
     p.add_argument(
