@@ -139,3 +139,27 @@ def test_conninfo_from_the_database_url() -> None:
         conninfo("postgresql+psycopg://bot:pw@db.internal:5433/bot")
         == "postgresql://bot:pw@db.internal:5433/bot"
     )
+
+
+@pytest.mark.parametrize("command", ["run", "rasa"])
+def test_an_unreadable_redis_url_stops_before_anything_starts(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot import cli
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BOT_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("BOT_REDIS_URL", "http://:hunter2@127.0.0.1:6379/0")
+    get_settings.cache_clear()
+    try:
+        assert cli.main([command]) == 1
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "Not started: BOT_REDIS_URL must start with redis://" in err
+    assert "hunter2" not in err
+    assert not (tmp_path / "bot.sqlite3").exists()  # nothing was started or created
