@@ -85,7 +85,7 @@ async def understanding(config: str, quick: bool) -> dict[str, Any]:
     trained_now = time.monotonic() - started
     info = training_info(model)
     token = Crypto(settings.key()).internal_token("rasa-api")
-    client = RasaClient(settings.rasa_url, token, timeout=60)
+    client = RasaClient(settings.rasa_local_url, token, timeout=60)
     process = RasaProcess(settings, model, token, "unused")
     t0 = time.monotonic()
     process.start()

@@ -15,6 +15,9 @@ or a 5xx, until it is accepted. Scenarios:
 - ``kill-rasa``: one process, its Rasa child killed with SIGKILL a third of the way through (the
   supervisor restarts it; messages that need Rasa wait meanwhile).
 
+``--redis redis://127.0.0.1:6379/0`` gives every process's Rasa the same Redis tracker and lock
+stores (``BOT_REDIS_URL``, keys of a prefix of the run's own, deleted afterwards).
+
 Every chat runs the same script, so every chat should receive the same lines in the same order
 as a reference chat run alone before the load. Compared line by line (first lines, difflib):
 ``lost`` lines expected but never received, ``duplicated`` lines received more often than
@@ -77,7 +80,9 @@ class Outcome:
 class Bot:
     """One ``bot run`` process with its own data directory, port and Rasa port."""
 
-    def __init__(self, tmp: Path, database: str, api: str, index: int) -> None:
+    def __init__(
+        self, tmp: Path, database: str, api: str, index: int, redis: tuple[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.dir = tmp / f"bot-{index}"
         self.dir.mkdir()
@@ -96,6 +101,8 @@ class Bot:
             BOT_LEASE_SECONDS="6",
             BOT_CONSOLE_ENABLED="false",
         )
+        if redis is not None:
+            self.env.update(BOT_REDIS_URL=redis[0], BOT_REDIS_KEY_PREFIX=redis[1])
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -209,7 +216,9 @@ def compare(expected: list[str], got: list[str]) -> tuple[int, int, int]:
     return lost, duplicated, disorder
 
 
-async def scenario(name: str, chats: int, database: str, settle: float) -> Outcome:
+async def scenario(
+    name: str, chats: int, database: str, settle: float, redis: tuple[str, str] | None = None
+) -> Outcome:
     processes = 1 if name == "kill-rasa" else 2
     outcome = Outcome(name, processes, chats, chats * len(SCRIPT))
     sink_port = free_port()
@@ -217,7 +226,8 @@ async def scenario(name: str, chats: int, database: str, settle: float) -> Outco
     sink.start()
     with tempfile.TemporaryDirectory() as tmp:
         bots = [
-            Bot(Path(tmp), database, f"http://127.0.0.1:{sink_port}", i) for i in range(processes)
+            Bot(Path(tmp), database, f"http://127.0.0.1:{sink_port}", i, redis)
+            for i in range(processes)
         ]
         try:
             for bot in bots:  # one after the other: the first puts the model in place
@@ -303,6 +313,22 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
 
+def drop_redis_keys(url: str, prefix: str) -> None:
+    """Delete the run's Redis keys, with Rasa's own client (the bot's environment has none)."""
+    code = (
+        "import os, sys, redis\n"
+        "r = redis.Redis.from_url(os.environ['CHAOS_REDIS_URL'])\n"
+        "keys = r.keys(sys.argv[1] + ':*')\n"
+        "r.delete(*keys) if keys else None\n"
+    )
+    subprocess.run(  # the URL (it may hold a password) in the environment, not on argv
+        [str(ROOT / ".venv-rasa" / "bin" / "python"), "-c", code, prefix],
+        env={**os.environ, "CHAOS_REDIS_URL": url},
+        check=False,
+        timeout=60,
+    )
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos")
     parser.add_argument("--chats", type=int, default=40)
@@ -311,15 +337,21 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settle", type=float, default=5.0, help="seconds to wait after the queues emptied"
     )
+    parser.add_argument(
+        "--redis", default="", help="BOT_REDIS_URL for every process's Rasa (empty: in memory)"
+    )
     args = parser.parse_args(argv)
     server = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     outcomes = []
     for name in args.scenario or SCENARIOS:
         database = create_database(server)
+        redis = (args.redis, "chaos" + uuid.uuid4().hex[:10]) if args.redis else None
         try:
-            outcomes.append(await scenario(name, args.chats, database, args.settle))
+            outcomes.append(await scenario(name, args.chats, database, args.settle, redis))
         finally:
             drop_database(server, database)
+            if redis is not None:
+                drop_redis_keys(*redis)
         print(table(outcomes), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

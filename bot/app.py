@@ -258,12 +258,16 @@ def create_app(runtime: Runtime) -> Starlette:
             watch_queue(runtime.live, runtime.settings.handoff_watch_seconds)
         )  # the honest "nobody answered yet"
         runtime.imports.recover()  # a job the last process left running: interrupted
+        if runtime.relay is not None:
+            await runtime.relay.start()  # events to and from the other processes (PostgreSQL)
         await channels.start()
         try:
             yield
         finally:
             await runtime.imports.stop()
             await channels.stop()
+            if runtime.relay is not None:
+                await runtime.relay.stop()
             task.cancel()
             watcher.cancel()
             with contextlib.suppress(Exception):

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -84,12 +85,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.start_rasa = False
     if args.telegram_polling:
         settings.telegram_polling = True
+    from bot.rasa.endpoints import RedisUrlError
+    from bot.store.keys import KeyMismatch
     from bot.store.leases import AnotherProcess
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(settings))
-    except AnotherProcess as exc:  # a second process on one SQLite file: say why, no traceback
+    except (AnotherProcess, KeyMismatch, RedisUrlError) as exc:
+        # A second process on one SQLite file, another secret key than the database's, a Redis
+        # URL that cannot be read: say why, no traceback.
         print(f"Not started: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -107,6 +112,7 @@ def cmd_rasa_serve(args: argparse.Namespace) -> int:
 
     from bot.logging import configure
     from bot.rasa.model import admin_data, ensure_model
+    from bot.rasa.endpoints import RedisTarget, RedisUrlError
     from bot.rasa.process import RasaProcess, serve
     from bot.rasa.retrain import write_admin_data
     from bot.settings import secure_data_dir
@@ -115,6 +121,12 @@ def cmd_rasa_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure(settings.log_level)
+    try:
+        if settings.redis_url.strip():
+            RedisTarget.parse(settings.redis_url)
+    except RedisUrlError as exc:
+        print(f"Not started: {exc}", file=sys.stderr)
+        return 1
     os.umask(0o077)
     secure_data_dir(settings.data_dir)
     db = Database(settings.sqlalchemy_url)
@@ -135,7 +147,7 @@ def cmd_rasa_serve(args: argparse.Namespace) -> int:
         settings, model, crypto.internal_token("rasa-api"), crypto.internal_token("rasa-callback")
     )
     print(
-        f"Starting Rasa on {settings.rasa_url} with {model.name}; it calls back "
+        f"Starting Rasa on {settings.rasa_local_url} with {model.name}; it calls back "
         f"{settings.callback_url}. Its log: {settings.data_dir / 'log' / 'rasa.log'}",
         flush=True,
     )
@@ -615,7 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="start Rasa and the bot server")
-    p.add_argument("--no-rasa", action="store_true", help="Rasa runs elsewhere (BOT_RASA_PORT)")
+    p.add_argument(
+        "--no-rasa", action="store_true", help="Rasa runs elsewhere (BOT_RASA_URL, BOT_RASA_PORT)"
+    )
     p.add_argument(
         "--telegram-polling",
         action="store_true",

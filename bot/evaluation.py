@@ -130,7 +130,7 @@ async def run_reports(settings: Settings, config: str = "config.yml") -> list[La
     model = ensure_model(settings, config=config, quiet=True)
     settings = settings.model_copy(update={"rasa_port": free_port()})
     token = Crypto(settings.key()).internal_token("rasa-api")
-    client = RasaClient(settings.rasa_url, token, timeout=30)
+    client = RasaClient(settings.rasa_local_url, token, timeout=30)
     process = RasaProcess(settings, model, token, "unused")
     process.start()
     try:

@@ -1,15 +1,23 @@
-"""In-process notifications (the console's live views listen; turns and staff actions speak).
+"""Notifications (the console's live views listen; turns and staff actions speak), within this
+process and, on PostgreSQL, across every process on the database.
 
 Events carry ids and enumerated kinds only, never message text: a listener that needs content reads
-it from the database with its own permissions. One process needs nothing more; several processes
-would put a Redis pub/sub behind the same interface.
+it from the database with its own permissions. They are delivered after the change they announce
+has committed (``held``), so a listener can always read it.
+
+Several processes: the composition root gives the bus a ``relay`` (``bot/store/notify.py``,
+PostgreSQL LISTEN/NOTIFY) that forwards what this process delivered; what arrives from the other
+processes comes in through ``receive``, reaches this process's subscribers, and runs the handlers
+registered with ``on`` (a settings reload, a catalog reload, a model switch). An event is
+delivered once in the process that published it: the relay skips its own notifications.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +36,13 @@ class Publisher(Protocol):
     def publish(self, event: Event) -> None: ...
 
 
+log = logging.getLogger("bot.events")
+# Kinds of the events that make the other processes re-read what they keep in memory.
+OPERATIONS_CHANGED = "operations.changed"  # hours, holidays, exit words, lexicon entries
+MESSAGES_CHANGED = "messages.changed"  # an approved text, a rollback, a default restored
+MODEL_SWITCHED = "model.switched"  # a retrained or restored model went live (data: "model")
+Handler = Callable[["Event"], Awaitable[None]]
+
 # Events published inside ``EventBus.held()`` (one turn) wait here until its commit.
 _held: ContextVar[list[Event] | None] = ContextVar("held_events", default=None)
 
@@ -35,6 +50,9 @@ _held: ContextVar[list[Event] | None] = ContextVar("held_events", default=None)
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._handlers: dict[str, list[Handler]] = {}
+        # Forwards delivered events to the other processes (None: this process is alone).
+        self.relay: Callable[[list[Event]], None] | None = None
 
     def publish(self, event: Event) -> None:
         held = _held.get()
@@ -44,10 +62,36 @@ class EventBus:
         self.deliver([event])
 
     def deliver(self, events: list[Event]) -> None:
+        """Tell this process's subscribers, then the other processes (after the commit)."""
+        self._local(events)
+        if self.relay is not None and events:
+            self.relay(events)
+
+    def _local(self, events: list[Event]) -> None:
         for event in events:
             for queue in list(self._subscribers):
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(event)
+
+    def on(self, kind: str, handler: Handler) -> None:
+        """Run ``handler`` for every event of ``kind`` that another process published (this
+        process acted on its own change already, where it made it)."""
+        self._handlers.setdefault(kind, []).append(handler)
+
+    async def receive(self, events: list[Event]) -> None:
+        """Events from another process: this process's subscribers hear them, and the handlers
+        registered for their kinds run, one after the other. A failing handler is logged (its
+        type only) and does not stop the others."""
+        self._local(events)
+        for event in events:
+            for handler in self._handlers.get(event.kind, []):
+                try:
+                    await handler(event)
+                except Exception as exc:
+                    log.error(
+                        "event handler failed",
+                        extra={"kind": event.kind, "error": type(exc).__name__},
+                    )
 
     @contextlib.contextmanager
     def held(self) -> Iterator[list[Event]]:

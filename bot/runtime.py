@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from bot.directory.hsds.jobs import ImportJobs
 from bot.directory.seed import merge_reference, seed_if_empty
 from bot.directory.service import Directory
 from bot.directory.uploads import Uploads
-from bot.events import EventBus
+from bot.events import MESSAGES_CHANGED, OPERATIONS_CHANGED, Event, EventBus
 from bot.handoff.hours import HoursError, TeamHours, parse_holidays
 from bot.handoff.late import LateReplies
 from bot.handoff.live import LiveHandoff
@@ -39,8 +40,10 @@ from bot.safety.screen import SafetyScreen
 from bot.settings import Settings
 from bot.store.crypto import Crypto
 from bot.store.db import Database
+from bot.store.keys import check_key
 from bot.store.leases import SharedContactLocks
 from bot.store.locks import ContactLock, ContactLocks
+from bot.store.notify import RECONNECTED, PostgresEvents
 from bot.store.ops_models import ExitWord, Holiday, LexiconEntry, OperatingSetting
 
 log = logging.getLogger("bot.runtime")
@@ -71,6 +74,8 @@ class Runtime:
     imports: ImportJobs  # HSDS imports from the console, one at a time in the background
     rasa_process: RasaProcess | None = None  # set by the Stack; replaced by a model switch
     metrics: Metrics = field(default_factory=Metrics)  # what GET /metrics shows (no content)
+    # On PostgreSQL: events to and from the other processes on the database (started by the app).
+    relay: PostgresEvents | None = None
 
     @property
     def callback_token(self) -> str:
@@ -81,10 +86,39 @@ class Runtime:
         return self.crypto.internal_token("rasa-api")
 
     def reload_operations(self) -> None:
-        """Apply the admins' operating settings now (after a change in the console)."""
+        """Apply the admins' operating settings now (after a change in the console, committed),
+        here and in every other process on the database."""
         apply_operations(self.settings, self.db, self.screen, self.hours)
+        self.events.publish(Event(OPERATIONS_CHANGED))
+
+    def reload_messages(self) -> None:
+        """Put the admins' approved texts in force again (another process changed them)."""
+        with self.db.session() as s:
+            load_live(s, self.catalog)
+
+    def follow_other_processes(self) -> None:
+        """What another process changed and this one keeps in memory is read again when it says
+        so (its events arrive through ``relay``); after a lost connection, everything is."""
+
+        async def operations(_: Event) -> None:
+            await asyncio.to_thread(
+                apply_operations, self.settings, self.db, self.screen, self.hours
+            )
+
+        async def messages(_: Event) -> None:
+            await asyncio.to_thread(self.reload_messages)
+
+        async def everything(event: Event) -> None:
+            await operations(event)
+            await messages(event)
+
+        self.events.on(OPERATIONS_CHANGED, operations)
+        self.events.on(MESSAGES_CHANGED, messages)
+        self.events.on(RECONNECTED, everything)
 
     async def aclose(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
         await self.rasa.aclose()
         if isinstance(self.locks, SharedContactLocks):
             self.locks.dispose()
@@ -122,10 +156,18 @@ def apply_operations(
 
 
 def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
+    explicit_key = bool(settings.secret_key)
     crypto = Crypto(settings.key())
     db = Database(settings.sqlalchemy_url)
     if migrate:
         db.migrate()
+        try:
+            # Refuses (KeyMismatch) a process whose key is not the database's: its pseudonyms
+            # would differ from every other process's.
+            check_key(db, crypto, explicit_key)
+        except BaseException:
+            db.dispose()
+            raise
     with db.session() as s:
         merge_reference(s, settings.countries_file)  # every OAS state, even with no services
     if settings.seed_sample_directory:
@@ -148,7 +190,9 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         SharedContactLocks(db.url) if db.engine.dialect.name == "postgresql" else ContactLocks()
     )
     handoffs = Handoffs(hours, crypto, events)
-    rasa = RasaClient(settings.rasa_url, crypto.internal_token("rasa-api"), settings.rasa_timeout)
+    rasa = RasaClient(
+        settings.rasa_endpoint, crypto.internal_token("rasa-api"), settings.rasa_timeout
+    )
     inflight = InflightTurns()
     delivery = Delivery()
     metrics = Metrics()
@@ -189,7 +233,7 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         settings.directory_import_max_rows,
         settings.directory_import_batch_rows,
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         db=db,
         crypto=crypto,
@@ -209,7 +253,10 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         callbacks=callbacks,
         imports=imports,
         metrics=metrics,
+        relay=PostgresEvents(db.url, events) if db.engine.dialect.name == "postgresql" else None,
     )
+    runtime.follow_other_processes()
+    return runtime
 
 
 def _audit_to(db: Database) -> Callable[..., None]:

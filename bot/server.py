@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from pathlib import Path
 from types import TracebackType
@@ -17,16 +18,20 @@ from types import TracebackType
 import uvicorn
 
 from bot.app import create_app
+from bot.events import MODEL_SWITCHED, Event
 from bot.logging import configure
 from bot.progress import INDENT, Progress
+from bot.rasa.endpoints import RedisTarget
 from bot.rasa.model import admin_data, ensure_model, needs_training
 from bot.rasa.process import RasaProcess, RasaSupervisor
-from bot.rasa.retrain import write_admin_data
+from bot.rasa.retrain import Retrainer, write_admin_data
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, secure_data_dir
 from bot.store.db import Database
 from bot.store.leases import SingleProcess
 from bot.store.schema_state import migrate_and_describe
+
+log = logging.getLogger("bot.server")
 
 
 class Stack:
@@ -40,7 +45,8 @@ class Stack:
         progress: Progress | None = None,
     ) -> None:
         self.settings = settings
-        self.start_rasa = start_rasa
+        # BOT_RASA_URL names a Rasa that runs already: this process starts none.
+        self.start_rasa = start_rasa and not settings.rasa_external
         self.quiet = quiet
         # `bot run` shows each phase and how long it usually takes; tests, `bot chat` and
         # `bot eval` pass nothing and say what they do in their own words.
@@ -52,12 +58,15 @@ class Stack:
         self.supervisor: RasaSupervisor | None = None
         self._supervising: asyncio.Task[None] | None = None
         self.single: SingleProcess | None = None
+        self._following: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Runtime:
         configure(self.settings.log_level)
         # Every file this process makes (SQLite and its WAL, logs, uploads) is for this user only.
         os.umask(0o077)
         secure_data_dir(self.settings.data_dir)
+        if self.start_rasa and self.settings.redis_url.strip():
+            RedisTarget.parse(self.settings.redis_url)  # RedisUrlError: said before anything runs
         url = self.settings.sqlalchemy_url
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             self.single = SingleProcess(Path(url.removeprefix("sqlite:///")))
@@ -112,6 +121,7 @@ class Stack:
                 runtime.rasa_process = self.rasa
                 await self.rasa.wait_ready(runtime.rasa, self.settings.rasa_start_timeout)
             self.supervise(runtime)
+            runtime.events.on(MODEL_SWITCHED, self.follow_model)
         return runtime
 
     def _build_runtime(self) -> Runtime:
@@ -127,6 +137,31 @@ class Stack:
         finally:
             db.dispose()
         return build_runtime(self.settings, migrate=False)
+
+    async def follow_model(self, event: Event) -> None:
+        """Another process switched its Rasa to a new model (a retraining from the console, or
+        an operator's restore): switch ours to the same file, so that every process answers with
+        the same model. In the background: the switch loads a model, and other events must not
+        wait for it. Our own switch then tells the others, who already run it and stop there."""
+        name = str(event.data.get("model") or "")
+        runtime = self.runtime
+        current = runtime.rasa_process if runtime is not None else None
+        if runtime is None or current is None or not name or current.model.name == name:
+            return
+        model = self.settings.model_dir / Path(name).name
+        if not model.is_file():
+            log.warning("another process switched to a model this host does not have")
+            return
+        if self._following is not None and not self._following.done():
+            await self._following  # one switch at a time
+
+        async def switch() -> None:
+            try:
+                await Retrainer(runtime).restore(model)
+            except Exception as exc:
+                log.error("could not follow a model switch", extra={"error": type(exc).__name__})
+
+        self._following = asyncio.create_task(switch())
 
     def supervise(self, runtime: Runtime) -> RasaSupervisor:
         """Keep ``runtime.rasa_process`` running (restarted with backoff if it dies or hangs)."""
@@ -150,6 +185,10 @@ class Stack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._following
         if self._supervising is not None:
             self._supervising.cancel()
             with contextlib.suppress(asyncio.CancelledError):

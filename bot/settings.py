@@ -11,7 +11,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.languages import CODES
@@ -31,6 +31,14 @@ DEFAULT_ORG_NAMES: dict[str, str] = {
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _alphanumeric_prefix(cls, value: str) -> str:
+        # Rasa ignores a prefix that is not alphanumeric, and would silently share keys.
+        if not value.isalnum() or not value.isascii():
+            raise ValueError("BOT_REDIS_KEY_PREFIX must be ASCII letters and digits only")
+        return value
 
     def org_name_in(self, language: str) -> str:
         """The organisation's name in ``language`` (``org_names``, then the default name's own
@@ -66,6 +74,19 @@ class Settings(BaseSettings):
     rasa_wait_seconds: float = 300.0
     rasa_restart_max_seconds: float = 60.0  # a dead Rasa is restarted after 1 s, 2 s, 4 s … this
     start_rasa: bool = True  # `bot run` starts Rasa itself; false when it runs elsewhere
+    # An already running Rasa to use instead of starting one (e.g. http://10.0.0.5:5005, one
+    # Rasa or a load balancer in front of several): `bot run` then starts none. Empty: `bot run`
+    # starts its own on BOT_RASA_HOST:BOT_RASA_PORT.
+    rasa_url: str = ""
+    # Redis for the Rasa that `bot run` starts: its trackers (RedisTrackerStore, kept
+    # BOT_TRANSCRIPT_TTL_HOURS after a conversation's last turn) and its conversation locks
+    # (RedisLockStore), e.g. redis://:password@127.0.0.1:6379/0 (rediss:// for TLS). Then a
+    # restarted Rasa, or another process's, continues each conversation where it was. Empty:
+    # in memory, for one process on one machine.
+    redis_url: str = ""
+    # What our Redis keys start with (letters and digits only), so that several deployments
+    # can share one Redis.
+    redis_key_prefix: str = "safeharbour"
     model_dir: Path = PROJECT_ROOT / "models"
     model_cache_dir: Path = (
         Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
@@ -226,8 +247,19 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'bot.sqlite3'}"
 
     @property
-    def rasa_url(self) -> str:
+    def rasa_local_url(self) -> str:
+        """Where a Rasa that this process starts listens."""
         return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def rasa_endpoint(self) -> str:
+        """The Rasa this process talks to: ``BOT_RASA_URL``, else the one it starts."""
+        return self.rasa_url.rstrip("/") or self.rasa_local_url
+
+    @property
+    def rasa_external(self) -> bool:
+        """Rasa runs elsewhere and is reached by URL: `bot run` starts none."""
+        return bool(self.rasa_url.strip())
 
     @property
     def callback_url(self) -> str:

@@ -18,6 +18,7 @@ from bot.console.auth import Staff
 from bot.console.core import Console
 from bot.console.views_messages import names, page
 from bot.console.views_messages_preview import checks_context
+from bot.events import MESSAGES_CHANGED, Event
 from bot.http_limits import client_int
 from bot.nlg import edits
 from bot.nlg.catalog import Catalog, source_texts
@@ -151,6 +152,8 @@ async def decide(console: Console, request: Request, staff: Staff) -> Response:
         except edits.EditRefused as refused:
             anchor = "" if refused.code == "decided" else f"#draft-{edit_id}"
             return console.go(f"{where}?problem={refused.code}{anchor}")
+    if action == "approve":  # committed: the other processes put it in force too
+        console.rt.events.publish(Event(MESSAGES_CHANGED))
     console.audit(staff.id, f"message.{action}", key=key, lang=language, edit=edit_id)
     return console.go(f"{where}?done={action}d")
 
@@ -204,6 +207,7 @@ async def restore(console: Console, request: Request, staff: Staff) -> Response:
                 edits.rollback(s, console.rt.catalog, old.id, staff.id)
             except edits.EditRefused:
                 return console.go(f"{where}?problem=restore")
+    console.rt.events.publish(Event(MESSAGES_CHANGED))  # committed: in force everywhere
     console.audit(
         staff.id,
         "message.rollback",

@@ -9,16 +9,19 @@ committed yet.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.needs import FIRST_MESSAGE_FOLLOW_UPS
 from bot.rasa.client import RasaUnavailable
+from bot.rasa.endpoints import tracker_expiry_seconds
 from bot.types import Reply, ReplyButton
 
 log = logging.getLogger("bot.conversation")
 RASA_INSTANCE = "@rasa"  # the key of ``Conversation.rasa_slots`` naming the Rasa they went to
+RASA_SYNCED_AT = "@at"  # and when (Unix seconds): a tracker in Redis expires
 
 
 async def run(p: Parts, ctx: TurnContext, intent: str) -> None:
@@ -68,18 +71,35 @@ def unavailable(p: Parts, ctx: TurnContext) -> None:
 
 async def _sync_slots(p: Parts, ctx: TurnContext) -> None:
     """Send Rasa the routing slots it does not have yet. What was synced is kept with the Rasa
-    process it went to (``RASA_INSTANCE``): a restarted Rasa, or another process's, has an empty
-    tracker, so everything is sent again."""
+    process it went to (``RASA_INSTANCE``): a restarted Rasa, or another process's, may have an
+    empty tracker, so everything is sent again. With Redis, a tracker left alone expires
+    (``BOT_TRANSCRIPT_TTL_HOURS`` after its last turn), so slots synced more than half that long
+    ago are sent again too: cheap, and Rasa never runs a dialogue without them."""
     conv = ctx.conv
     wanted = {"language": conv.language, "country": conv.country}
     synced = dict(conv.rasa_slots or {})
-    if synced.get(RASA_INSTANCE) != p.rasa.instance:
+    now = int(time.time())
+    if synced.get(RASA_INSTANCE) != p.rasa.instance or _may_have_expired(p, synced, now):
         synced = {}
     changed = {k: v for k, v in wanted.items() if synced.get(k) != v}
     if changed:
         await p.rasa.set_slots(conv.rasa_sender, changed)
     if changed or RASA_INSTANCE not in synced:
-        conv.rasa_slots = {**synced, **changed, RASA_INSTANCE: p.rasa.instance}
+        conv.rasa_slots = {
+            **synced,
+            **changed,
+            RASA_INSTANCE: p.rasa.instance,
+            RASA_SYNCED_AT: now,
+        }
+
+
+def _may_have_expired(p: Parts, synced: dict[str, Any], now: int) -> bool:
+    if not p.settings.redis_url.strip():
+        return False  # trackers in memory never expire (they go with the Rasa process)
+    at = synced.get(RASA_SYNCED_AT)
+    if not isinstance(at, int | float):
+        return True
+    return now - at > tracker_expiry_seconds(p.settings) / 2
 
 
 def convert(messages: list[dict[str, Any]]) -> tuple[list[Reply], dict[str, Any]]:

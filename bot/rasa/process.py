@@ -19,6 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.rasa.client import RasaClient
+from bot.rasa.endpoints import (
+    CALLBACK_TOKEN_VARIABLE,
+    CALLBACK_URL_VARIABLE,
+    redis_environment,
+    write_endpoints,
+)
 from bot.rasa.model import rasa_env
 from bot.settings import PROJECT_ROOT, Settings, private_dir
 
@@ -54,6 +60,7 @@ class RasaProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.instance = uuid.uuid4().hex[:12]  # this start's trackers; a restart is a new one
         self.stopped = False  # stopped on purpose (shutdown, a model switch): not restarted
+        self.endpoints = settings.data_dir / "rasa" / "endpoints.yml"  # written by start()
 
     def successor(self) -> RasaProcess:
         """The same Rasa (settings, model, port, tokens), to start in place of a dead one."""
@@ -73,7 +80,7 @@ class RasaProcess:
             "--model",
             str(self.model),
             "--endpoints",
-            "endpoints.yml",
+            str(self.endpoints),
             "--credentials",
             "credentials.yml",
             "--quiet",
@@ -91,15 +98,20 @@ class RasaProcess:
             self.proc.wait()
 
     def environment(self) -> dict[str, str]:
-        """Rasa's environment: telemetry off, where to call back, and the tokens (never in argv:
-        `ps` shows that to every user)."""
+        """Rasa's environment: telemetry off, where to call back, the Redis password if any, and
+        the tokens (never in argv: `ps` shows that to every user). None of the bot's own secrets:
+        only what its endpoints file names."""
         env = rasa_env()
-        env["BOT_CALLBACK_URL"] = self.settings.callback_url
-        env["BOT_CALLBACK_TOKEN"] = self.callback_token
+        for name in ("BOT_SECRET_KEY", "BOT_REDIS_URL", "BOT_DATABASE_URL"):
+            env.pop(name, None)
+        env[CALLBACK_URL_VARIABLE] = self.settings.callback_url
+        env[CALLBACK_TOKEN_VARIABLE] = self.callback_token
+        env.update(redis_environment(self.settings))  # the Redis password, if the URL has one
         env[TOKEN_VARIABLE] = self.api_token
         return env
 
     def start(self) -> None:
+        self.endpoints = write_endpoints(self.settings)
         env = self.environment()
         log_dir = self.settings.data_dir / "log"
         private_dir(self.settings.data_dir)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.evaluation import HELDOUT_DIR, evaluate_language, load_examples
+from bot.events import MODEL_SWITCHED, Event, Publisher
 from bot.net import free_port
 from bot.rasa.client import RasaClient
 from bot.rasa.model import admin_data, ensure_model, validate
@@ -228,6 +229,9 @@ class RetrainParts(Protocol):
     @property
     def callback_token(self) -> str: ...
 
+    @property
+    def events(self) -> Publisher: ...
+
     rasa_process: RasaProcess | None
 
 
@@ -289,7 +293,7 @@ class Retrainer:
 
         candidate_settings = settings.model_copy(update={"rasa_port": free_port()})
         candidate = RasaProcess(candidate_settings, model, rt.rasa_token, rt.callback_token)
-        client = RasaClient(candidate_settings.rasa_url, rt.rasa_token, timeout=60)
+        client = RasaClient(candidate_settings.rasa_local_url, rt.rasa_token, timeout=60)
         candidate.start()
         try:
             await candidate.wait_ready(client, settings.rasa_start_timeout)
@@ -313,7 +317,7 @@ class Retrainer:
                 "rejected", reason, before, after, model.name, *found, examples=len(ids)
             )
         progress("switching")
-        await self._switch(candidate, candidate_settings.rasa_url)
+        await self._switch(candidate, candidate_settings.rasa_local_url)
         with rt.db.session() as s:
             _set_status(s, ids, "live")
         log.info("retrained model is live", extra={"status": "live"})
@@ -328,7 +332,7 @@ class Retrainer:
         async with self._lock:
             settings = rt.settings.model_copy(update={"rasa_port": free_port()})
             process = RasaProcess(settings, model, rt.rasa_token, rt.callback_token)
-            client = RasaClient(settings.rasa_url, rt.rasa_token, timeout=60)
+            client = RasaClient(settings.rasa_local_url, rt.rasa_token, timeout=60)
             process.start()
             try:
                 await process.wait_ready(client, rt.settings.rasa_start_timeout)
@@ -337,7 +341,7 @@ class Retrainer:
                 raise
             finally:
                 await client.aclose()
-            await self._switch(process, settings.rasa_url)
+            await self._switch(process, settings.rasa_local_url)
             log.info("an earlier model is live again", extra={"status": "restored"})
 
     async def _switch(self, new: RasaProcess, url: str) -> None:
@@ -378,6 +382,8 @@ class Retrainer:
                 await asyncio.to_thread(old.stop)
         finally:
             rt.rasa.release()
+        # The other processes on the database switch their own Rasa to the same model.
+        rt.events.publish(Event(MODEL_SWITCHED, data={"model": new.model.name}))
 
 
 def _set_status(session: Session, ids: list[int], status: str) -> None:

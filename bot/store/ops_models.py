@@ -113,3 +113,15 @@ def answers(own: Iterable[str], teams: Iterable[str], language: str) -> bool:
     """A person answers a language in their own list or their teams'; nothing at all: every one."""
     languages = set(own) | set(teams)
     return not languages or language in languages
+
+
+class KeyCheck(Base):
+    """A keyed digest of the deployment's secret key (never the key): every process that opens
+    the database must have the same key, or pseudonyms and encrypted data would not match
+    (``bot/store/keys.py``)."""
+
+    __tablename__ = "key_checks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

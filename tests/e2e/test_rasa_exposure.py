@@ -26,7 +26,7 @@ async def test_the_rasa_token_is_not_on_any_command_line(real_stack: Runtime) ->
 
 async def test_the_rest_channel_refuses_a_turn_without_the_token(real_stack: Runtime) -> None:
     # The live process's address: a retraining test before this one switched the stack to a new
-    # Rasa on another port (settings.rasa_url still names the first one).
+    # Rasa on another port (settings.rasa_endpoint still names the first one).
     url = f"{real_stack.rasa.base_url}/webhooks/rest/webhook"
     turn = {"sender": f"s-{uuid.uuid4().hex}", "message": "/greet"}
     async with httpx.AsyncClient(timeout=30) as client:

@@ -312,7 +312,7 @@ async def supervised() -> AsyncIterator[tuple[Stack, Runtime, FakeTelegram]]:
 
 
 async def tracker_slots(runtime: Runtime, sender: str) -> dict[str, Any]:
-    url = f"{runtime.settings.rasa_url}/conversations/{sender}/tracker"
+    url = f"{runtime.settings.rasa_endpoint}/conversations/{sender}/tracker"
     async with httpx.AsyncClient() as client:
         events = (await client.get(url, params={"token": runtime.rasa_token})).json()["events"]
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
