@@ -27,6 +27,10 @@
   goes out exactly once.
 - Exit and delete drop the person's earlier messages still waiting: nothing is answered after
   the chat was cleared.
+- The database away: the webhook's store, the scans, claims, releases and commits run on the
+  database's threads (``Database.call``), so the event loop does not wait for them; a webhook
+  that cannot store in ``ACCEPT_SECONDS`` answers 503. A turn the database failed waits (no try
+  counted, no apology); a commit of a finished turn's replies is tried again, not the turn.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ and reach the person exactly once and in order. So:
   encrypted, for staff to see (``dead_letters``) and requeue, and purged after
   ``BOT_OUTBOX_DEAD_TTL_HOURS``;
 - a row is deleted in the same transaction that records the platform's message id, so a restart
-  resends only what the platform never accepted (a crash in the instant between the platform's
-  answer and that commit would send that one message twice: the only duplicate possible);
+  resends only what the platform never accepted; if the database refuses that commit, the commit
+  is tried again, never the send (``_record``). A crash between the platform's answer and that
+  commit would send that one message twice: the only duplicate possible;
 - rows of a contact erased by other means, or who blocked the bot, are dropped, never sent.
 
 Several processes on one PostgreSQL database: a chat's first unsent row is claimed with a lease
