@@ -60,6 +60,7 @@ class DatabaseLimits:
     lock_timeout: float = 10.0
     pool_timeout: float = 10.0
     threads: int = 8
+    loop_timeout: float = 5.0
 
     @classmethod
     def of(cls, settings: Settings) -> DatabaseLimits:
@@ -69,6 +70,7 @@ class DatabaseLimits:
             lock_timeout=settings.database_lock_timeout,
             pool_timeout=settings.database_pool_timeout,
             threads=settings.database_threads,
+            loop_timeout=settings.database_loop_timeout,
         )
 
 
@@ -126,6 +128,7 @@ def make_engine(url: str, limits: DatabaseLimits | None = None) -> Engine:
         kwargs["connect_args"] = postgres_connect_args(limits)
         kwargs["pool_timeout"] = limits.pool_timeout
         kwargs["pool_recycle"] = POOL_RECYCLE_SECONDS
+        kwargs["pool_pre_ping"] = False
     else:
         kwargs["pool_pre_ping"] = True  # another database: the generic safety net
     if "poolclass" not in kwargs:
@@ -144,7 +147,69 @@ def make_engine(url: str, limits: DatabaseLimits | None = None) -> Engine:
             cur.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten on disk
             cur.close()
 
+    elif url.startswith("postgresql") and limits.loop_timeout > 0:
+        guarded = loop_guarded_connection(limits.loop_timeout)
+
+        @event.listens_for(engine, "do_connect")
+        def _guarded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            return guarded.connect(*cargs, **cparams)
+
     return engine
+
+
+def on_event_loop() -> bool:
+    """Whether this thread is running an event loop (a blocking call here stops everything)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def loop_guarded_connection(deadline: float) -> type[Any]:
+    """A psycopg connection that gives up on the event loop's thread after ``deadline`` seconds.
+
+    What still runs on the event loop (a turn's reads, the console, Rasa's callbacks) must not
+    hold it for as long as a stalled database does: libpq has no client-side limit, and
+    ``statement_timeout`` is the server's, no help when the server never gets the query. After
+    ``deadline`` the connection is closed (its state is unknown) and the caller gets an
+    ``OperationalError``, as for any lost connection (the pool is invalidated; a turn waits and
+    is tried again). Never a COMMIT: whether one that timed out landed cannot be known, and a
+    turn retried after a commit that did land would run twice; it waits as before, bounded by
+    ``tcp_user_timeout`` and the keepalives. Database threads are not limited here: they wait
+    without holding anyone up, and their callers have their own timeouts (``Database.call``).
+    """
+    import psycopg
+    from psycopg.errors import _WaitTimeout
+
+    class LoopGuardedConnection(psycopg.Connection[Any]):
+        _committing = False
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            guard = (
+                not self._committing
+                and "timeout" not in kwargs
+                and len(args) < 2
+                and on_event_loop()
+            )
+            if not guard:
+                return super().wait(gen, *args, **kwargs)
+            try:
+                return super().wait(gen, *args, **{**kwargs, "timeout": deadline})
+            except _WaitTimeout:
+                self.close()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {deadline} s (event loop)"
+                ) from None
+
+        def commit(self) -> None:
+            self._committing = True
+            try:
+                super().commit()
+            finally:
+                self._committing = False
+
+    return LoopGuardedConnection
 
 
 class Database:

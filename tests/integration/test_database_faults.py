@@ -21,6 +21,7 @@ from conftest import make_settings
 from fakes.people import wait_until
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from bench.dbproxy import DatabaseProxy
 from bot.channels.base import Outcome, SendResult
@@ -40,7 +41,9 @@ async def proxied(scratch_postgres: str) -> AsyncIterator[tuple[DatabaseProxy, D
     url = make_url(scratch_postgres)
     proxy = DatabaseProxy(url.host or "127.0.0.1", url.port or 5432)
     port = await proxy.start()
-    limits = DatabaseLimits(connect_timeout=2, statement_timeout=5, lock_timeout=2, threads=4)
+    limits = DatabaseLimits(
+        connect_timeout=2, statement_timeout=5, lock_timeout=2, threads=4, loop_timeout=1
+    )
     db = Database(url.set(port=port).render_as_string(hide_password=False), limits)
     yield proxy, db
     await proxy.stop()
@@ -71,6 +74,23 @@ async def test_black_hole_is_seen_by_the_health_check_and_the_loop_keeps_running
     proxy.blackhole(0)  # the path is back: the stalled work finishes, new work answers
     await wait_until(lambda: not proxy.blackholed, timeout=5)
     assert await db.ping(5.0) is True
+
+
+async def test_a_call_on_the_event_loop_gives_up_instead_of_stopping_it(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    """What still runs on the loop (a turn's reads) meets the black hole: after the loop's
+    deadline the connection is given up and the caller sees the database as away (the inbox then
+    lets the message wait); the pool is replaced when the path is back."""
+    proxy, db = proxied
+    assert await db.ping(2.0) is True  # a pooled connection, soon stalled
+    proxy.blackhole(30)
+    with pytest.raises(OperationalError) as caught:
+        db.run(lambda s: s.execute(text("SELECT 1")), retries=0)  # on the loop, on purpose
+    assert unavailable(caught.value)
+    proxy.blackhole(0)
+    await wait_until(lambda: not proxy.blackholed, timeout=5)
+    assert await db.call(db.run, lambda s: s.execute(text("SELECT 1")).scalar()) == 1
 
 
 async def test_connections_reset_at_once_are_replaced(
@@ -139,8 +159,11 @@ async def test_commit_after_a_send_is_tried_again_not_the_send(
             s.flush()
             box.enqueue(s, "a", "telegram", [{"text": "one"}, {"text": "two"}])
 
-    def left() -> int:  # the test's own reads meet the cut connections too: run() retries
-        return db.run(lambda s: len(list(s.scalars(select(OutboxMessage)))), retries=3)
+    def left() -> int:  # the test's own reads meet the cut connections too: asked again
+        try:
+            return db.run(lambda s: len(list(s.scalars(select(OutboxMessage)))))
+        except OperationalError:
+            return -1
 
     await db.call(setup)
     await box.start()

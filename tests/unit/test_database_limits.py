@@ -32,8 +32,9 @@ def test_limits_come_from_the_settings(tmp_path: Path) -> None:
         database_lock_timeout=4,
         database_pool_timeout=6,
         database_threads=3,
+        database_loop_timeout=2,
     )
-    assert DatabaseLimits.of(settings) == DatabaseLimits(3, 12.5, 4, 6, 3)
+    assert DatabaseLimits.of(settings) == DatabaseLimits(3, 12.5, 4, 6, 3, 2)
 
 
 def test_postgres_connections_have_timeouts_and_keepalives() -> None:
