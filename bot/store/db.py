@@ -136,7 +136,9 @@ def make_engine(url: str, limits: DatabaseLimits | None = None) -> Engine:
         # the pool must cover every turn in flight: the inbox runs at most 16 at once, urgent
         # ones beside them, plus the console, Rasa's callbacks and the database threads.
         kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
-    engine = create_engine(url, **kwargs)
+    # An error's text names the statement, never its values (encrypted payloads, pseudonyms):
+    # database errors are logged, and nothing a person sent may reach a log.
+    engine = create_engine(url, hide_parameters=True, **kwargs)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
