@@ -13,7 +13,15 @@ or a 5xx, until it is accepted. Scenarios:
 - ``kill-bot``: two processes, one killed with SIGKILL a third of the way through (never
   restarted; the other takes its claimed rows over once their lease lapses);
 - ``kill-rasa``: one process, its Rasa child killed with SIGKILL a third of the way through (the
-  supervisor restarts it; messages that need Rasa wait meanwhile).
+  supervisor restarts it; messages that need Rasa wait meanwhile);
+- ``db-blackhole``: the processes reach PostgreSQL through a proxy (bench/dbproxy.py) that stops
+  forwarding for 15 s a third of the way through, sockets left open (webhooks answer 503 until
+  the database is back, the sender retries);
+- ``db-reset``: the same proxy cuts every database connection at once, a third of the way
+  through (a restart or failover of the database);
+- ``duplicates``: every update is delivered twice at once (to two processes when there are
+  two), and each chat's first update is delivered again after its last one (a stale
+  redelivery, out of update_id order): each must be answered once.
 
 ``--redis redis://127.0.0.1:6379/0`` gives every process's Rasa the same Redis tracker and lock
 stores (``BOT_REDIS_URL``, keys of a prefix of the run's own, deleted afterwards).
@@ -22,7 +30,11 @@ Every chat runs the same script, so every chat should receive the same lines in 
 as a reference chat run alone before the load. Compared line by line (first lines, difflib):
 ``lost`` lines expected but never received, ``duplicated`` lines received more often than
 expected, ``out_of_order`` lines received in place of others, and ``apologies`` ("something went
-wrong on our side"). Prints a table and writes ``bench/results/chaos-<timestamp>.json``.
+wrong on our side"). During the run every process's ``/healthz/live`` and ``/healthz`` are asked
+every half second: ``live_max`` is the slowest liveness answer in seconds (how long an event loop
+stood still), ``health_down`` how many readiness answers said the database was down. The outbox's
+"sent, commit retried" count is read from the logs (``commit_retries``). Prints a table and writes
+``bench/results/chaos-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +57,9 @@ from typing import Any
 
 import httpx
 import psycopg
+from sqlalchemy.engine import make_url
 
+from bench.dbproxy import DatabaseProxy
 from bench.measure import _children, machine
 from bench.telegram_sink import TelegramSink, text_update
 from bot.net import free_port
@@ -56,7 +70,9 @@ TOKEN = "4242:CHAOS-bench"
 SECRET = "chaos-webhook-secret"
 SCRIPT = ["hola", "sí", "necesito un abogado", "México", "gracias", "necesito un médico", "gracias"]
 APOLOGY = "algo salió mal de nuestro lado"  # the Spanish utter_service_unavailable's first line
-SCENARIOS = ("two-processes", "kill-bot", "kill-rasa")
+SCENARIOS = ("two-processes", "kill-bot", "kill-rasa", "db-blackhole", "db-reset", "duplicates")
+PROCESSES = {"kill-rasa": 1, "duplicates": 1}  # the others: two
+BLACKHOLE_SECONDS = 15.0
 
 
 @dataclass
@@ -72,6 +88,9 @@ class Outcome:
     out_of_order: int = 0
     apologies: int = 0
     webhook_retries: int = 0
+    live_max: float = 0.0
+    health_down: int = 0
+    commit_retries: int = 0
     seconds: float = 0.0
     settled: bool = False
     notes: list[str] = field(default_factory=list)
@@ -81,7 +100,7 @@ class Bot:
     """One ``bot run`` process with its own data directory, port and Rasa port."""
 
     def __init__(
-        self, tmp: Path, database: str, api: str, index: int, redis: tuple[str, str] | None = None
+        self, tmp: Path, database: str, api: str, index: int, extra: dict[str, str] | None = None
     ) -> None:
         self.port = free_port()
         self.dir = tmp / f"bot-{index}"
@@ -101,8 +120,7 @@ class Bot:
             BOT_LEASE_SECONDS="6",
             BOT_CONSOLE_ENABLED="false",
         )
-        if redis is not None:
-            self.env.update(BOT_REDIS_URL=redis[0], BOT_REDIS_KEY_PREFIX=redis[1])
+        self.env.update(extra or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -160,6 +178,8 @@ class Sender:
         self.client = httpx.AsyncClient(timeout=30)
 
     async def post(self, update: dict[str, Any]) -> None:
+        """Until a process answers 200: a refused connection, a 5xx or a timeout is retried,
+        with backoff, at the next process (what Telegram does, faster)."""
         delay = 0.2
         while True:
             bot = self.bots[self.turn % len(self.bots)]
@@ -216,17 +236,70 @@ def compare(expected: list[str], got: list[str]) -> tuple[int, int, int]:
     return lost, duplicated, disorder
 
 
+class Health:
+    """Asks every process's ``/healthz/live`` and ``/healthz`` every half second."""
+
+    def __init__(self, bots: list[Bot], outcome: Outcome) -> None:
+        self.bots = bots
+        self.outcome = outcome
+        self.task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            while True:
+                for bot in self.bots:
+                    if bot.proc is None or bot.proc.poll() is not None:
+                        continue
+                    base = f"http://127.0.0.1:{bot.port}"
+                    started = time.monotonic()
+                    try:
+                        await client.get(f"{base}/healthz/live")
+                        took = time.monotonic() - started
+                        self.outcome.live_max = max(self.outcome.live_max, round(took, 2))
+                        if (await client.get(f"{base}/healthz")).status_code == 503:
+                            self.outcome.health_down += 1
+                    except httpx.HTTPError:
+                        pass
+                await asyncio.sleep(0.5)
+
+    def __enter__(self) -> Health:
+        self.task = asyncio.create_task(self._watch())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
 async def scenario(
-    name: str, chats: int, database: str, settle: float, redis: tuple[str, str] | None = None
+    name: str,
+    chats: int,
+    database: str,
+    settle: float,
+    processes: int | None = None,
+    blackhole: float = BLACKHOLE_SECONDS,
+    redis: tuple[str, str] | None = None,
 ) -> Outcome:
-    processes = 1 if name == "kill-rasa" else 2
+    processes = processes or PROCESSES.get(name, 2)
     outcome = Outcome(name, processes, chats, chats * len(SCRIPT))
     sink_port = free_port()
     sink = TelegramSink(TOKEN, sink_port)
     sink.start()
+    proxy: DatabaseProxy | None = None
+    bot_database = database
+    extra: dict[str, str] = {}
+    if name.startswith("db-"):
+        url = make_url(database)
+        proxy = DatabaseProxy(url.host or "127.0.0.1", url.port or 5432)
+        port = await proxy.start()
+        bot_database = url.set(port=port).render_as_string(hide_password=False)
+        # The production lease: a database away for less than it keeps every claim in place.
+        extra["BOT_LEASE_SECONDS"] = "30"
+    if redis is not None:
+        extra.update(BOT_REDIS_URL=redis[0], BOT_REDIS_KEY_PREFIX=redis[1])
     with tempfile.TemporaryDirectory() as tmp:
         bots = [
-            Bot(Path(tmp), database, f"http://127.0.0.1:{sink_port}", i, redis)
+            Bot(Path(tmp), bot_database, f"http://127.0.0.1:{sink_port}", i, extra)
             for i in range(processes)
         ]
         try:
@@ -250,14 +323,23 @@ async def scenario(
 
             async def chat(chat_id: int) -> None:
                 nonlocal sent
+                first: dict[str, Any] | None = None
                 for text in SCRIPT:
-                    await sender.post(text_update(next(update_ids), chat_id, text, "es"))
+                    update = text_update(next(update_ids), chat_id, text, "es")
+                    first = first or update
+                    if name == "duplicates":  # twice at once, to two processes when there are
+                        await asyncio.gather(sender.post(update), sender.post(update))
+                    else:
+                        await sender.post(update)
                     sent += 1
                     if sent == fault_at:
-                        fault(name, bots, outcome)
+                        fault(name, bots, outcome, proxy, blackhole)
+                if name == "duplicates" and first is not None:
+                    await sender.post(first)  # a stale redelivery, after newer update_ids
 
             ids = [2 * 10**9 + i for i in range(chats)]
-            await asyncio.gather(*(chat(i) for i in ids))
+            with Health(bots, outcome):
+                await asyncio.gather(*(chat(i) for i in ids))
             outcome.webhook_retries = sender.retries
             # Settled: nothing left in the inbox or the outbox, and no new line for a while.
             deadline = time.monotonic() + 900
@@ -281,11 +363,24 @@ async def scenario(
         finally:
             for bot in bots:
                 bot.stop()
+                log = bot.dir / "bot.log"
+                if log.exists():
+                    outcome.commit_retries += log.read_text(errors="replace").count(
+                        "outbox commit retried"
+                    )
             sink.stop()
+            if proxy is not None:
+                await proxy.stop()
     return outcome
 
 
-def fault(name: str, bots: list[Bot], outcome: Outcome) -> None:
+def fault(
+    name: str,
+    bots: list[Bot],
+    outcome: Outcome,
+    proxy: DatabaseProxy | None = None,
+    blackhole: float = BLACKHOLE_SECONDS,
+) -> None:
     if name == "kill-bot":
         bots[-1].kill()
         outcome.notes.append("SIGKILL of bot process 2 a third of the way through")
@@ -296,13 +391,20 @@ def fault(name: str, bots: list[Bot], outcome: Outcome) -> None:
             return
         os.killpg(pid, signal.SIGKILL)  # Rasa runs in a process group of its own
         outcome.notes.append("SIGKILL of the Rasa child a third of the way through")
+    elif name == "db-blackhole" and proxy is not None:
+        proxy.blackhole(blackhole)
+        outcome.notes.append(f"database black hole of {blackhole:g} s a third of the way through")
+    elif name == "db-reset" and proxy is not None:
+        proxy.reset()
+        outcome.notes.append("every database connection reset a third of the way through")
 
 
 COLUMNS = (
     ("scenario", "scenario"), ("procs", "processes"), ("chats", "chats"), ("msgs", "messages"),
     ("lines", "expected_lines"), ("got", "received_lines"), ("lost", "lost"),
     ("dup", "duplicated"), ("order", "out_of_order"), ("apologies", "apologies"),
-    ("retries", "webhook_retries"), ("seconds", "seconds"),
+    ("retries", "webhook_retries"), ("live_max", "live_max"), ("down", "health_down"),
+    ("commit_retry", "commit_retries"), ("seconds", "seconds"),
 )  # fmt: skip
 
 
@@ -340,6 +442,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis", default="", help="BOT_REDIS_URL for every process's Rasa (empty: in memory)"
     )
+    parser.add_argument("--processes", type=int, help="bot processes (default: per scenario)")
+    parser.add_argument("--blackhole", type=float, default=BLACKHOLE_SECONDS, help="seconds")
     args = parser.parse_args(argv)
     server = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     outcomes = []
@@ -347,7 +451,11 @@ async def main(argv: list[str] | None = None) -> int:
         database = create_database(server)
         redis = (args.redis, "chaos" + uuid.uuid4().hex[:10]) if args.redis else None
         try:
-            outcomes.append(await scenario(name, args.chats, database, args.settle, redis))
+            outcomes.append(
+                await scenario(
+                    name, args.chats, database, args.settle, args.processes, args.blackhole, redis
+                )
+            )
         finally:
             drop_database(server, database)
             if redis is not None:

@@ -375,10 +375,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _database() -> Any:
     from bot.directory.seed import merge_reference
-    from bot.store.db import Database
+    from bot.store.db import Database, DatabaseLimits
 
     settings = get_settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, DatabaseLimits.of(settings))
     db.migrate()
     with db.session() as s:
         merge_reference(s, settings.countries_file)  # as the server does at start

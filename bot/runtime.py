@@ -39,7 +39,7 @@ from bot.safety.people import PeopleReader
 from bot.safety.screen import SafetyScreen
 from bot.settings import Settings
 from bot.store.crypto import Crypto
-from bot.store.db import Database
+from bot.store.db import Database, DatabaseLimits
 from bot.store.keys import check_key
 from bot.store.leases import SharedContactLocks
 from bot.store.locks import ContactLock, ContactLocks
@@ -158,7 +158,7 @@ def apply_operations(
 def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     explicit_key = bool(settings.secret_key)
     crypto = Crypto(settings.key())
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, DatabaseLimits.of(settings))
     if migrate:
         db.migrate()
         try:
@@ -186,9 +186,8 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     events = EventBus()
     # PostgreSQL may serve several bot processes: the contact lock must hold across all of them.
     # SQLite serves one (the Stack refuses a second), where a lock in memory is enough.
-    locks: ContactLock = (
-        SharedContactLocks(db.url) if db.engine.dialect.name == "postgresql" else ContactLocks()
-    )
+    shared = db.engine.dialect.name == "postgresql"
+    locks: ContactLock = SharedContactLocks(db.url, db.limits) if shared else ContactLocks()
     handoffs = Handoffs(hours, crypto, events)
     rasa = RasaClient(
         settings.rasa_endpoint, crypto.internal_token("rasa-api"), settings.rasa_timeout

@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     # Where local state lives: the SQLite file, the generated secret key, logs.
     data_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""  # empty: sqlite:///<data_dir>/bot.sqlite3
+    # PostgreSQL as a dependency that can fail (bot/store/db.py): seconds to open a connection,
+    # for one statement and for a row lock (server-side; 0: no limit), to wait for a free pooled
+    # connection; and the threads that run database work off the event loop.
+    database_connect_timeout: float = 5.0
+    database_statement_timeout: float = 30.0
+    database_lock_timeout: float = 10.0
+    database_pool_timeout: float = 10.0
+    database_threads: int = 8
+    # Seconds a database call made on the event loop (a turn's reads, the console) may take
+    # before its connection is given up, so a stalled database does not stop the process.
+    database_loop_timeout: float = 5.0
     secret_key: str = ""  # empty: generated once into <data_dir>/secret_key
 
     # The Rasa process: Python 3.10 venv, loopback only.

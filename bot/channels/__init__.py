@@ -122,14 +122,14 @@ class Channels:
         while True:
             await asyncio.sleep(self.lease.seconds / 3)
             try:
-                self.renew_leases()
-            except Exception:
-                log.exception("lease renewal failed")
+                await self.runtime.db.call(self.renew_leases)
+            except Exception as exc:
+                log.warning("lease renewal failed", extra={"error": type(exc).__name__})
 
     async def _purge_loop(self) -> None:
         while True:
             try:
-                self.purge_once()
+                await self.runtime.db.call(self.purge_once)
             except Exception:
                 log.exception("channel purge failed")
             await asyncio.sleep(PURGE_EVERY_SECONDS)

@@ -31,6 +31,10 @@
   not dropped: the turn raises ``RateLimited`` having written nothing, the row waits until the
   contact's window ends, and the text messages already waiting behind it are joined into it
   (bounded: what does not fit is counted and the person told), so a flood is answered once.
+- The database away: the webhook's store, the scans, claims, releases and commits run on the
+  database's threads (``Database.call``), so the event loop does not wait for them; a webhook
+  that cannot store in ``ACCEPT_SECONDS`` answers 503. A turn the database failed waits (no try
+  counted, no apology); a commit of a finished turn's replies is tried again, not the turn.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Intake
@@ -55,6 +59,7 @@ from bot.platforms import platform
 from bot.rasa.client import RasaUnavailable
 from bot.safety.commands import Command
 from bot.store.channel_models import InboxMessage, PlatformMessage
+from bot.store.db import unavailable
 from bot.store.leases import Lease
 from bot.store.models import Contact, SeenMessage, utcnow
 from bot.types import Inbound, TurnResult
@@ -68,8 +73,22 @@ log = logging.getLogger("bot.channels.inbox")
 
 TURN_ATTEMPTS = 3  # a turn that raises this often gets the fixed apology instead of silence
 RASA_RETRY_SECONDS = 2.0  # how soon a message that found Rasa away is tried again
+DATABASE_RETRY_SECONDS = 1.0  # how soon a turn the database failed is tried again
+# A webhook waits this long for its message to be stored, then answers 503 (the platform retries).
+ACCEPT_SECONDS = 10.0
+COMMIT_RETRY_FIRST, COMMIT_RETRY_MAX = 0.25, 5.0  # between tries of a commit the database refused
 # Never wait for Rasa, nor behind anything that does: the screen decides these at the webhook.
 URGENT_COMMANDS = {Command.EXIT, Command.DELETE, Command.LANGUAGE, Command.PERSON}
+
+
+class Row(NamedTuple):
+    """A claimed inbox row, read: what a turn needs of it."""
+
+    contact_id: str
+    channel: str
+    received_at: dt.datetime
+    attempts: int
+    stored: tuple[Inbound, str, dt.datetime | None, str | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -93,8 +112,29 @@ class Inbox(KeyedWorker):
 
     # --- the webhook side ---
 
+    async def receive(self, intake: Intake) -> bool:
+        """``accept`` for a webhook: on a database thread, never waiting on the event loop, and
+        at most ``ACCEPT_SECONDS`` (then ``DatabaseTimeout``, an ``SQLAlchemyError``: the webhook
+        answers 503 and the platform delivers again; if the write landed after all, the
+        redelivery is recognised as one)."""
+        # The screen first, here: it may still be loading its tables, which is not the
+        # database's time to count.
+        urgent = self.urgent(intake.inbound)
+        fresh = await self.runtime.db.call(self._store, intake, urgent, timeout=ACCEPT_SECONDS)
+        if fresh:
+            self._wake.set()
+        return fresh
+
     def accept(self, intake: Intake) -> bool:
         """Store one message durably; False when it was seen before (a redelivery)."""
+        fresh = self._store(intake, self.urgent(intake.inbound))
+        if fresh:
+            self._wake.set()
+        return fresh
+
+    def _store(self, intake: Intake, urgent: bool) -> bool:
+        """The write of ``accept``, safe on any thread. Tried again once on a dead connection:
+        the dedupe key makes a repeat harmless."""
         msg = intake.inbound
         assert msg.message_id, "channel adapters always give a message id"
         crypto = self.runtime.crypto
@@ -105,36 +145,34 @@ class Inbox(KeyedWorker):
             stored["sent_at"] = intake.sent_at.isoformat()
         if intake.platform_message_id:  # so the turn can have this very message deleted
             stored["platform_message_id"] = intake.platform_message_id
-        try:
-            with self.runtime.db.session() as s:
-                if s.get(SeenMessage, key) is not None:
-                    return False
-                s.add(SeenMessage(key=key))
-                s.add(
-                    InboxMessage(
-                        message_key=key,
-                        contact_id=contact_id,
-                        channel=msg.channel,
-                        payload_enc=crypto.encrypt(json.dumps(stored)),
-                        attempts=0,
-                        urgent=self.urgent(msg),
-                    )
+
+        def write(s: Session) -> bool:
+            if s.get(SeenMessage, key) is not None:
+                return False
+            s.add(SeenMessage(key=key))
+            s.add(
+                InboxMessage(
+                    message_key=key,
+                    contact_id=contact_id,
+                    channel=msg.channel,
+                    payload_enc=crypto.encrypt(json.dumps(stored)),
+                    attempts=0,
+                    urgent=urgent,
                 )
-                if intake.platform_message_id and not s.scalar(
-                    select(PlatformMessage.id).where(
-                        PlatformMessage.contact_id == contact_id,
-                        PlatformMessage.message_id == intake.platform_message_id,
-                    )
-                ):
-                    s.add(
-                        PlatformMessage(
-                            contact_id=contact_id, message_id=intake.platform_message_id
-                        )
-                    )
+            )
+            if intake.platform_message_id and not s.scalar(
+                select(PlatformMessage.id).where(
+                    PlatformMessage.contact_id == contact_id,
+                    PlatformMessage.message_id == intake.platform_message_id,
+                )
+            ):
+                s.add(PlatformMessage(contact_id=contact_id, message_id=intake.platform_message_id))
+            return True
+
+        try:
+            return self.runtime.db.run(write)
         except IntegrityError:  # the same message, delivered twice at the same moment
             return False
-        self._wake.set()
-        return True
 
     def urgent(self, msg: Inbound) -> bool:
         """Crisis, self-harm, exit, delete, language or person: the same deterministic screen a
@@ -157,7 +195,7 @@ class Inbox(KeyedWorker):
             self._wake.clear()
             wait = poll
             try:
-                due, wait = self._due()
+                due, wait = await self.runtime.db.call(self._due)
                 # Urgent ones always; the rest only as many as there are free turn slots, so
                 # other processes on the database take what this one could not run now.
                 free = self._turns - len(self._active)
@@ -240,7 +278,7 @@ class Inbox(KeyedWorker):
         worked = False
         try:
             while True:
-                claim = self._claim(contact_id)
+                claim = await self.runtime.db.call(self._claim, contact_id)
                 if claim is None:
                     return
                 worked = True
@@ -269,20 +307,34 @@ class Inbox(KeyedWorker):
             if attempts is not None:
                 row.attempts = attempts
 
-    async def _process(self, row_id: int) -> bool:
-        """Handle one claimed row; False when it must be tried again later (the conversation
-        raised, or Rasa is away)."""
+    def _read(self, row_id: int) -> Row | None:
+        """The claimed row, decrypted; None when it is no longer ours or was unreadable."""
         with self.runtime.db.session() as s:
             row = s.get(InboxMessage, row_id)
             if row is None or row.lease_owner != self.lease.owner:
-                return True
-            contact_id, channel_name, received_at = row.contact_id, row.channel, row.received_at
-            attempts = row.attempts
+                return None
             stored = _load(self.runtime.crypto.decrypt(row.payload_enc))
             if stored is None:
                 s.delete(row)
-                log.error("inbox row unreadable", extra={"channel": channel_name})
-                return True
+                log.error("inbox row unreadable", extra={"channel": row.channel})
+                return None
+            return Row(row.contact_id, row.channel, row.received_at, row.attempts, stored)
+
+    async def _give_back(self, row_id: int, not_before: float, attempts: int | None = None) -> None:
+        """``_release`` off the event loop; if the database is away, the lease lapses instead
+        and the row is tried again all the same."""
+        try:
+            await self.runtime.db.call(self._release, row_id, not_before, attempts)
+        except SQLAlchemyError as exc:
+            log.warning("inbox row not released", extra={"error": type(exc).__name__})
+
+    async def _process(self, row_id: int) -> bool:
+        """Handle one claimed row; False when it must be tried again later (the conversation
+        raised, Rasa is away, or the database is)."""
+        read = await self.runtime.db.call(self._read, row_id)
+        if read is None:
+            return True
+        contact_id, channel_name, received_at, attempts, stored = read
         inbound, address, sent_at, platform_message_id, introduced = stored
         channel = self.channels[channel_name]
         waited = (utcnow() - received_at).total_seconds()
@@ -311,17 +363,23 @@ class Inbox(KeyedWorker):
                 row_id, contact_id, channel, address, inbound, inbound_at
             ):
                 return False  # the row was released with the introduction
-            self._release(row_id, RASA_RETRY_SECONDS)
+            await self._give_back(row_id, RASA_RETRY_SECONDS)
             return False
-        except Exception:
+        except Exception as exc:
+            if unavailable(exc):
+                # The database, not the message: it waits (durably) like a message that found
+                # Rasa away, and no try is counted against it: no apology for our own fault.
+                log.warning("turn waits for the database", extra={"channel": channel_name})
+                await self._give_back(row_id, DATABASE_RETRY_SECONDS)
+                return False
             log.exception("turn failed", extra={"channel": channel_name})
             attempts += 1
             if attempts < TURN_ATTEMPTS:
-                self._release(row_id, self.outbox.backoff(attempts), attempts)
+                await self._give_back(row_id, self.outbox.backoff(attempts), attempts)
                 return False
-            result = self._apology(contact_id, inbound)
+            result = await self.runtime.db.call(self._apology, contact_id, inbound)
         try:
-            self._commit(
+            await self._record(
                 row_id, contact_id, channel, address, inbound_at, result, platform_message_id
             )
         except LeaseLost:
@@ -455,6 +513,50 @@ class Inbox(KeyedWorker):
             self.outbox.notify()
         return done
 
+    async def _record(
+        self,
+        row_id: int,
+        contact_id: str,
+        channel: Channel,
+        address: str,
+        inbound_at: dt.datetime,
+        result: TurnResult,
+        platform_message_id: str | None = None,
+    ) -> None:
+        """Queue the turn's replies and delete the row (``_commit``), on a database thread.
+
+        The turn has committed its own changes by now (the conversation moved on), so if this
+        commit fails because the database is away, it is tried again with the same replies,
+        never by running the turn a second time (whose replies would no longer fit). Tried until
+        it lands or the row turns out to be another process's (``LeaseLost``); a commit whose
+        answer was lost but which did land finds its row gone: ``LeaseLost``, nothing queued
+        twice."""
+        delay = COMMIT_RETRY_FIRST
+        while True:
+            try:
+                await self.runtime.db.call(
+                    self._commit,
+                    row_id,
+                    contact_id,
+                    channel,
+                    address,
+                    inbound_at,
+                    result,
+                    platform_message_id,
+                )
+            except SQLAlchemyError as exc:
+                if not unavailable(exc):
+                    raise
+                log.warning(
+                    "inbox commit retried",
+                    extra={"channel": channel.name, "error": type(exc).__name__},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, COMMIT_RETRY_MAX)
+                continue
+            self.outbox.notify()
+            return
+
     def _commit(
         self,
         row_id: int,
@@ -507,7 +609,6 @@ class Inbox(KeyedWorker):
                     )
                 )
             self.outbox.enqueue(s, contact_id, channel.name, forget + payloads, urgent=urgent)
-        self.outbox.notify()
 
     def _apology(self, contact_id: str, inbound: Inbound) -> TurnResult:
         """The fixed "something went wrong, here are the numbers" reply: never silence."""

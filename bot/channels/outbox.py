@@ -10,8 +10,9 @@ and reach the person exactly once and in order. So:
   encrypted, for staff to see (``dead_letters``) and requeue, and purged after
   ``BOT_OUTBOX_DEAD_TTL_HOURS``;
 - a row is deleted in the same transaction that records the platform's message id, so a restart
-  resends only what the platform never accepted (a crash in the instant between the platform's
-  answer and that commit would send that one message twice: the only duplicate possible);
+  resends only what the platform never accepted; if the database refuses that commit, the commit
+  is tried again, never the send (``_record``). A crash between the platform's answer and that
+  commit would send that one message twice: the only duplicate possible;
 - rows of a contact erased by other means, or who blocked the bot, are dropped, never sent.
 
 Several processes on one PostgreSQL database: a chat's first unsent row is claimed with a lease
@@ -33,10 +34,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel, Outcome, SendResult
 from bot.store.channel_models import OutboxMessage, PlatformMessage
+from bot.store.db import unavailable
 from bot.store.leases import Lease
 from bot.store.models import Contact, Conversation, utcnow
 from bot.types import Reply
@@ -50,6 +53,7 @@ log = logging.getLogger("bot.channels.outbox")
 PENDING, HELD, DEAD = "pending", "held", "dead"
 ACTIVE = (PENDING, HELD)
 CONCURRENT_CHATS = 16
+COMMIT_RETRY_FIRST, COMMIT_RETRY_MAX = 0.25, 5.0  # between tries of a commit after a send
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class Outbox(KeyedWorker):
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
+        self.unrecorded = 0  # sent, the commit saying so not yet through (``_record``)
+        self.resent_risk = 0  # sent, but the row had been claimed by another process meanwhile
 
     # --- writing, inside the caller's transaction ---
 
@@ -176,7 +182,7 @@ class Outbox(KeyedWorker):
             self._wake.clear()
             wait = self.settings.outbox_poll_seconds
             try:
-                due, wait = self._due()
+                due, wait = await self.runtime.db.call(self._due)
                 for contact_id in due:
                     if contact_id not in self._active:
                         self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
@@ -212,7 +218,7 @@ class Outbox(KeyedWorker):
     async def _drain(self, contact_id: str) -> None:
         try:
             while True:
-                claim = self._claim(contact_id)
+                claim = await self.runtime.db.call(self._claim, contact_id)
                 if claim is None:
                     return
                 if claim.urgent:
@@ -285,7 +291,61 @@ class Outbox(KeyedWorker):
         except Exception as exc:  # a bug or an unexpected library error: retried, bounded
             log.exception("outbox send raised", extra={"channel": channel_name})
             result = SendResult(Outcome.RETRY, type(exc).__name__)
-        self._apply(row_id, contact_id, channel_name, payload, attempts, result)
+        await self._record(row_id, contact_id, channel_name, payload, attempts, result)
+
+    async def _record(
+        self,
+        row_id: int,
+        contact_id: str,
+        channel: str,
+        payload: dict[str, Any],
+        attempts: int,
+        result: SendResult,
+    ) -> None:
+        """Record the platform's answer (``_apply``) on a database thread.
+
+        When the platform accepted the message and the database refuses the commit that says
+        so, the commit is tried again, never the send: sending again is what puts a reply twice
+        on the person's phone. The rows of a chat wait meanwhile (this task holds the chat).
+        What remains is the window where this process dies (or loses its lease, the database
+        being away longer than ``BOT_LEASE_SECONDS``) between the send and that commit:
+        ``unrecorded`` counts the sends waiting for their commit now, ``resent_risk`` those
+        whose row another process may have sent again."""
+        delay = COMMIT_RETRY_FIRST
+        pending = False
+        try:
+            while True:
+                try:
+                    taken = await self.runtime.db.call(
+                        self._apply, row_id, contact_id, channel, payload, attempts, result
+                    )
+                except SQLAlchemyError as exc:
+                    if not unavailable(exc):
+                        raise
+                    if result.outcome is not Outcome.SENT:
+                        # Nothing went out: the lease lapses and the row is simply sent later.
+                        log.warning("outbox result not recorded", extra={"channel": channel})
+                        return
+                    if not pending:
+                        pending = True
+                        self.unrecorded += 1
+                    log.warning(
+                        "outbox commit retried",
+                        extra={"channel": channel, "error": type(exc).__name__},
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, COMMIT_RETRY_MAX)
+                    continue
+                if taken:
+                    self.resent_risk += 1
+                    log.error(
+                        "outbox row taken over before its send was recorded",
+                        extra={"channel": channel},
+                    )
+                return
+        finally:
+            if pending:
+                self.unrecorded -= 1
 
     def _apply(
         self,
@@ -295,8 +355,9 @@ class Outbox(KeyedWorker):
         payload: dict[str, Any],
         attempts: int,
         result: SendResult,
-    ) -> None:
-
+    ) -> bool:
+        """Apply the platform's answer to the row. True when a sent row had been taken over by
+        another process meanwhile (it may send it again: the one duplicate we cannot rule out)."""
         extra: dict[str, Any] = {
             "channel": channel,
             "status": result.outcome.value,
@@ -308,22 +369,32 @@ class Outbox(KeyedWorker):
         with self.runtime.db.session() as s:
             row = s.get(OutboxMessage, row_id)
             if result.outcome is Outcome.SENT:
+                taken = row is not None and row.lease_owner != self.lease.owner
                 if row is not None:
                     s.delete(row)
                 if not payload.get("after_erase"):
+                    known = set(
+                        s.scalars(
+                            select(PlatformMessage.message_id).where(
+                                PlatformMessage.contact_id == contact_id,
+                                PlatformMessage.message_id.in_(result.message_ids),
+                            )
+                        )
+                    )  # a retried commit that had landed after all: nothing to add twice
                     for message_id in result.message_ids:
-                        s.add(PlatformMessage(contact_id=contact_id, message_id=message_id))
+                        if message_id not in known:
+                            s.add(PlatformMessage(contact_id=contact_id, message_id=message_id))
                 log.info("outbox sent", extra=extra)
-                return
+                return taken
             if result.outcome is Outcome.BLOCKED:
                 contact = s.get(Contact, contact_id)
                 if contact is not None:
                     contact.blocked = True
                 self.drop_active(s, contact_id)
                 log.warning("outbox contact blocked the bot", extra=extra)
-                return
+                return False
             if row is None:  # dropped meanwhile (exit, delete)
-                return
+                return False
             row.lease_owner = row.lease_until = None
             row.last_error = result.error[:80] or None
             if result.outcome is Outcome.HOLD:
@@ -336,6 +407,7 @@ class Outbox(KeyedWorker):
                 delay = self.backoff(attempts, result.retry_after)
                 row.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
                 log.warning("outbox retry", extra={**extra, "seconds": round(delay, 2)})
+            return False
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next try: the platform's ``retry_after`` if it gave one, else

@@ -292,13 +292,13 @@ class WhatsAppChannel:
             log.info("whatsapp webhook without messages")
         try:
             for intake in intakes:
-                if self.inbox.accept(intake):
+                if await self.inbox.receive(intake):
                     assert intake.inbound.message_id
                     self._spawn(self._mark_read(intake.inbound.message_id))
                 else:
                     log.info("whatsapp duplicate dropped")
-        except SQLAlchemyError:
-            log.exception("whatsapp message not stored")
+        except SQLAlchemyError as exc:
+            log.warning("whatsapp message not stored", extra={"error": type(exc).__name__})
             return Response(status_code=503)  # Meta retries: nothing is lost
         return Response(status_code=200)
 

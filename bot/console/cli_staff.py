@@ -30,7 +30,7 @@ from sqlalchemy import delete, select
 from bot.console.auth import ROLES, AccountError, Accounts
 from bot.settings import Settings, get_settings
 from bot.store.crypto import Crypto
-from bot.store.db import Database
+from bot.store.db import Database, DatabaseLimits
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -150,7 +150,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
         )
         return 1
     settings = get_settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, DatabaseLimits.of(settings))
     db.migrate()
     if args.role == "admin":
         with db.session() as s:
@@ -188,7 +188,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
 
 def _open() -> tuple[Settings, Database, Accounts]:
     settings = get_settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, DatabaseLimits.of(settings))
     db.migrate()
     return settings, db, Accounts(db, settings, Crypto(settings.key()))
 

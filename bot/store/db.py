@@ -1,21 +1,90 @@
-"""Engine, sessions and migrations. SQLite by default, PostgreSQL (psycopg 3) by URL."""
+"""Engine, sessions and migrations. SQLite by default, PostgreSQL (psycopg 3) by URL.
+
+The database is a dependency that can fail: stall (a network black hole), drop every connection
+(a failover, a restart) or run out of connections. So, on PostgreSQL:
+
+- every connection is opened with a ``connect_timeout``, a server-side ``statement_timeout`` and
+  ``lock_timeout``, TCP keepalives and a ``tcp_user_timeout`` (data the server never acknowledges
+  ends the connection instead of waiting for the kernel's quarter of an hour); a checkout waits at
+  most ``pool_timeout`` for a free connection (``DatabaseLimits``, from ``BOT_DATABASE_*``);
+- no "pre-ping" round trip on every checkout: a connection found dead is invalidated together
+  with every other connection of the pool (SQLAlchemy does this on any disconnect error), and
+  work that is safe to repeat is tried again once (``Database.run``);
+- work of the inbox, the outbox, the webhooks and the health check runs in a bounded pool of
+  threads (``Database.call``), so a stalled database stalls only the work that needs it, never
+  the event loop (``/healthz/live`` answers, ``/healthz`` tells the truth within its timeout).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 POOL_SIZE = 24
 POOL_OVERFLOW = 24
+POOL_RECYCLE_SECONDS = 1800  # older connections are replaced (firewalls forget idle ones)
+# TCP keepalives: an idle connection whose peer vanished is noticed within about 25 s.
+KEEPALIVES_IDLE, KEEPALIVES_INTERVAL, KEEPALIVES_COUNT = 10, 5, 3
+TCP_USER_TIMEOUT_MS = 15_000  # data sent and never acknowledged: the connection is dead
+
+T = TypeVar("T")
+log = logging.getLogger("bot.store.db")
+
+
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """How long the bot waits for PostgreSQL (seconds; 0 turns a server-side limit off), and how
+    many threads do database work off the event loop."""
+
+    connect_timeout: float = 5.0
+    statement_timeout: float = 30.0
+    lock_timeout: float = 10.0
+    pool_timeout: float = 10.0
+    threads: int = 8
+    loop_timeout: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> DatabaseLimits:
+        return cls(
+            connect_timeout=settings.database_connect_timeout,
+            statement_timeout=settings.database_statement_timeout,
+            lock_timeout=settings.database_lock_timeout,
+            pool_timeout=settings.database_pool_timeout,
+            threads=settings.database_threads,
+            loop_timeout=settings.database_loop_timeout,
+        )
+
+
+class DatabaseTimeout(SQLAlchemyError):
+    """The database did not answer in time (``Database.call``): the caller treats it as any
+    other database failure (a webhook answers 503, a row is tried again later)."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """A failure of the database, not of our code: lost or refused connections, a timeout, the
+    pool exhausted. Worth trying again later without counting it against the message."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | PoolTimeout | DatabaseTimeout)
 
 
 def normalise_url(url: str) -> str:
@@ -25,8 +94,28 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def postgres_connect_args(limits: DatabaseLimits) -> dict[str, Any]:
+    """libpq parameters for every new connection: timeouts, keepalives, server-side limits."""
+    options = [
+        f"-c statement_timeout={int(limits.statement_timeout * 1000)}",
+        f"-c lock_timeout={int(limits.lock_timeout * 1000)}",
+    ]
+    return {
+        # libpq counts whole seconds and treats 1 as 2; 0 would mean "wait forever".
+        "connect_timeout": max(2, round(limits.connect_timeout)),
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVES_IDLE,
+        "keepalives_interval": KEEPALIVES_INTERVAL,
+        "keepalives_count": KEEPALIVES_COUNT,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+        "options": " ".join(options),
+        "application_name": "safe-harbour-bot",
+    }
+
+
+def make_engine(url: str, limits: DatabaseLimits | None = None) -> Engine:
     url = normalise_url(url)
+    limits = limits or DatabaseLimits()
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -35,14 +124,21 @@ def make_engine(url: str) -> Engine:
         else:
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(parents=True, exist_ok=True)
+    elif url.startswith("postgresql"):
+        kwargs["connect_args"] = postgres_connect_args(limits)
+        kwargs["pool_timeout"] = limits.pool_timeout
+        kwargs["pool_recycle"] = POOL_RECYCLE_SECONDS
+        kwargs["pool_pre_ping"] = False
     else:
-        kwargs["pool_pre_ping"] = True
+        kwargs["pool_pre_ping"] = True  # another database: the generic safety net
     if "poolclass" not in kwargs:
         # A turn keeps its connection while it waits for Rasa (one unit of work per turn), so
         # the pool must cover every turn in flight: the inbox runs at most 16 at once, urgent
-        # ones beside them, plus the console and Rasa's callbacks.
+        # ones beside them, plus the console, Rasa's callbacks and the database threads.
         kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
-    engine = create_engine(url, **kwargs)
+    # An error's text names the statement, never its values (encrypted payloads, pseudonyms):
+    # database errors are logged, and nothing a person sent may reach a log.
+    engine = create_engine(url, hide_parameters=True, **kwargs)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
@@ -53,14 +149,81 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten on disk
             cur.close()
 
+    elif url.startswith("postgresql") and limits.loop_timeout > 0:
+        guarded = loop_guarded_connection(limits.loop_timeout)
+
+        @event.listens_for(engine, "do_connect")
+        def _guarded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            return guarded.connect(*cargs, **cparams)
+
     return engine
 
 
+def on_event_loop() -> bool:
+    """Whether this thread is running an event loop (a blocking call here stops everything)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def loop_guarded_connection(deadline: float) -> type[Any]:
+    """A psycopg connection that gives up on the event loop's thread after ``deadline`` seconds.
+
+    What still runs on the event loop (a turn's reads, the console, Rasa's callbacks) must not
+    hold it for as long as a stalled database does: libpq has no client-side limit, and
+    ``statement_timeout`` is the server's, no help when the server never gets the query. After
+    ``deadline`` the connection is closed (its state is unknown) and the caller gets an
+    ``OperationalError``, as for any lost connection (the pool is invalidated; a turn waits and
+    is tried again). Never a COMMIT: whether one that timed out landed cannot be known, and a
+    turn retried after a commit that did land would run twice; it waits as before, bounded by
+    ``tcp_user_timeout`` and the keepalives. Database threads are not limited here: they wait
+    without holding anyone up, and their callers have their own timeouts (``Database.call``).
+    """
+    import psycopg
+    from psycopg.errors import _WaitTimeout
+
+    class LoopGuardedConnection(psycopg.Connection[Any]):
+        _committing = False
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            guard = (
+                not self._committing
+                and "timeout" not in kwargs
+                and len(args) < 2
+                and on_event_loop()
+            )
+            if not guard:
+                return super().wait(gen, *args, **kwargs)
+            try:
+                return super().wait(gen, *args, **{**kwargs, "timeout": deadline})
+            except _WaitTimeout:
+                self.close()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {deadline} s (event loop)"
+                ) from None
+
+        def commit(self) -> None:
+            self._committing = True
+            try:
+                super().commit()
+            finally:
+                self._committing = False
+
+    return LoopGuardedConnection
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limits: DatabaseLimits | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.limits = limits or DatabaseLimits()
+        self.engine = make_engine(self.url, self.limits)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._threads: ThreadPoolExecutor | None = None
+        # One shared in-memory connection (tests, `bot chat` without a file) cannot be used
+        # from two threads at once: work on it stays on the caller's thread.
+        self._inline = isinstance(self.engine.pool, StaticPool)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -74,6 +237,55 @@ class Database:
             raise
         finally:
             s.close()
+
+    def run(self, work: Callable[[Session], T], retries: int = 1) -> T:
+        """``work`` in a short unit of work, tried again (``retries`` times) if the connection
+        turned out to be dead, as after a database restart: the pool was invalidated by the
+        first failure, so the next try gets a fresh connection. Only for work that is safe to
+        repeat even if the lost connection had committed it (idempotent, or guarded by a key)."""
+        attempt = 0
+        while True:
+            try:
+                with self.session() as s:
+                    return work(s)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt >= retries:
+                    raise
+                attempt += 1
+                log.warning("database connection lost, trying again", extra={"attempts": attempt})
+
+    async def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+        """``fn(*args)`` on one of the database threads, so the event loop never waits for the
+        database. After ``timeout`` seconds the caller gets ``DatabaseTimeout`` (the thread
+        finishes its work on its own, bounded by the statement and TCP timeouts)."""
+        if self._inline:
+            return fn(*args)
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="db")
+        future = asyncio.get_running_loop().run_in_executor(
+            self._threads, functools.partial(fn, *args)
+        )
+        if timeout is None:
+            return await future
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise DatabaseTimeout(f"no answer within {timeout} s") from None
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the database answers a query within ``timeout`` seconds."""
+
+        def query() -> None:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await self.call(query, timeout=timeout)
+        except Exception as exc:
+            log.warning("database not answering", extra={"error": type(exc).__name__})
+            return False
+        return True
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -93,12 +305,26 @@ class Database:
             uow.session.close()
 
     def migrate(self) -> None:
+        """Bring the schema up to date. On PostgreSQL through an engine of its own without the
+        statement and lock timeouts: a migration of a large table may rightly take longer."""
+        engine = self.engine
+        if self.url.startswith("postgresql"):
+            engine = make_engine(
+                self.url, replace(self.limits, statement_timeout=0, lock_timeout=0)
+            )
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection_engine"] = self.engine
-        command.upgrade(cfg, "heads")  # independent branches (channels, console) may coexist
+        cfg.attributes["connection_engine"] = engine
+        try:
+            command.upgrade(cfg, "heads")  # independent branches (channels, console) may coexist
+        finally:
+            if engine is not self.engine:
+                engine.dispose()
 
     def dispose(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
         self.engine.dispose()
 
 

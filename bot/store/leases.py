@@ -30,7 +30,7 @@ from typing import IO
 
 from sqlalchemy import Engine, text
 
-from bot.store.db import make_engine
+from bot.store.db import DatabaseLimits, make_engine
 from bot.store.locks import ContactLocks
 from bot.store.models import utcnow
 
@@ -74,9 +74,9 @@ class SharedContactLocks:
     the blocking form: the event loop must not stop) until the other process lets it go.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limits: DatabaseLimits | None = None) -> None:
         # Its own pool: each held lock keeps a connection, and the turns' pool must not run dry.
-        self.engine: Engine = make_engine(url)
+        self.engine: Engine = make_engine(url, limits)
         self._local = ContactLocks()
 
     @asynccontextmanager

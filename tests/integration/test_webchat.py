@@ -213,8 +213,8 @@ async def test_replies_wait_for_a_page_that_is_away(stack: Runtime, pages: Any) 
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="known gap: in the running stack the server does not notice a stream's closed "
+    strict=False,  # a race: since the outbox's database work left the event loop, usually won
+    reason="known gap: in the running stack the server may not notice a stream's closed "
     "connection before the next reply is written to it, so that one reply counts as delivered "
     "(a bare uvicorn + Starlette app notices within 1 ms); docs/webchat.md",
 )

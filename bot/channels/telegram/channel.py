@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from telegram.error import TelegramError
 
 from bot.channels.base import SendResult, loads_object, read_body
-from bot.channels.inbox import Inbox
+from bot.channels.inbox import ACCEPT_SECONDS, Inbox
 from bot.channels.outbox import Outbox
 from bot.channels.parts import ChannelParts
 from bot.channels.telegram import erasure
@@ -100,18 +100,19 @@ class TelegramChannel:
             log.info("telegram update ignored")
             return Response(status_code=200)
         try:
-            self.store(read)
-        except SQLAlchemyError:
-            log.exception("telegram update not stored")
+            await self.store(read)
+        except SQLAlchemyError as exc:
+            log.warning("telegram update not stored", extra={"error": type(exc).__name__})
             return Response(status_code=503)  # Telegram retries: nothing is lost
         return Response(status_code=200)
 
-    def store(self, read: Read) -> None:
-        """Store the message (or the block) durably; answer a tap once, not on redelivery."""
+    async def store(self, read: Read) -> None:
+        """Store the message (or the block) durably, on a database thread; answer a tap once,
+        not on redelivery."""
         if read.membership is not None:
-            self._membership(*read.membership)
+            await self.runtime.db.call(self._membership, *read.membership, timeout=ACCEPT_SECONDS)
             return
-        fresh = read.intake is None or self.inbox.accept(read.intake)
+        fresh = read.intake is None or await self.inbox.receive(read.intake)
         if not fresh:
             log.info("telegram duplicate dropped")
         if fresh and read.query_id:
@@ -159,7 +160,7 @@ class TelegramChannel:
                 read = read_update(update)
                 try:
                     if read is not None:
-                        self.store(read)
+                        await self.store(read)
                 except SQLAlchemyError:
                     log.exception("telegram update not stored")
                     break  # not confirmed: getUpdates returns it again

@@ -347,9 +347,9 @@ class WebChatChannel:
             return JSONResponse({"error": "invalid"}, status_code=400)
         platform_id = inbound.message_id.rsplit(":", 1)[1] if inbound.message_id else None
         try:
-            fresh = self.inbox.accept(Intake(inbound, session.user_id, platform_id))
-        except SQLAlchemyError:
-            log.exception("webchat message not stored")
+            fresh = await self.inbox.receive(Intake(inbound, session.user_id, platform_id))
+        except SQLAlchemyError as exc:
+            log.warning("webchat message not stored", extra={"error": type(exc).__name__})
             return JSONResponse({"error": "busy"}, status_code=503)
         session.wrote = True
         return JSONResponse({"ok": True, "duplicate": not fresh}, status_code=202)

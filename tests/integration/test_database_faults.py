@@ -1,0 +1,181 @@
+"""PostgreSQL failing under the bot, staged by a real TCP proxy (bench/dbproxy.py): a black hole
+is noticed within the health check's timeout without stopping the event loop; connections cut
+at once are replaced (no pre-ping); and when the platform accepted a message but the commit that
+records it failed, the commit is tried again, never the send.
+
+The proxy runs on the test's event loop, so every database call here goes through
+``Database.call`` (a thread), as the bot's own do: one made on the loop would wait for a proxy that
+cannot run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from conftest import make_settings
+from fakes.people import wait_until
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from bench.dbproxy import DatabaseProxy
+from bot.channels.base import Outcome, SendResult
+from bot.channels.outbox import Outbox
+from bot.store.channel_models import OutboxMessage
+from bot.store.crypto import Crypto
+from bot.store.db import Database, DatabaseLimits, DatabaseTimeout, unavailable
+from bot.store.models import Contact
+
+
+@pytest.fixture(params=["postgres"])  # the PostgreSQL half of the suite (--databases)
+async def proxied(scratch_postgres: str) -> AsyncIterator[tuple[DatabaseProxy, Database]]:
+    """A database reached through the proxy, with short limits so faults show quickly."""
+    direct = Database(scratch_postgres)
+    direct.migrate()
+    direct.dispose()
+    url = make_url(scratch_postgres)
+    proxy = DatabaseProxy(url.host or "127.0.0.1", url.port or 5432)
+    port = await proxy.start()
+    limits = DatabaseLimits(
+        connect_timeout=2, statement_timeout=5, lock_timeout=2, threads=4, loop_timeout=1
+    )
+    db = Database(url.set(port=port).render_as_string(hide_password=False), limits)
+    yield proxy, db
+    await proxy.stop()
+    db.dispose()
+
+
+async def test_black_hole_is_seen_by_the_health_check_and_the_loop_keeps_running(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    proxy, db = proxied
+    assert await db.ping(2.0) is True
+    proxy.blackhole(30)
+    ticks = 0
+
+    async def tick() -> None:  # the event loop runs while the database does not answer
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    assert await db.ping(0.5) is False
+    with pytest.raises(DatabaseTimeout) as caught:
+        await db.call(db.run, lambda s: s.execute(text("SELECT 1")), timeout=0.5)
+    assert unavailable(caught.value)
+    ticker.cancel()
+    assert ticks > 10
+    proxy.blackhole(0)  # the path is back: the stalled work finishes, new work answers
+    await wait_until(lambda: not proxy.blackholed, timeout=5)
+    assert await db.ping(5.0) is True
+
+
+async def test_a_call_on_the_event_loop_gives_up_instead_of_stopping_it(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    """What still runs on the loop (a turn's reads) meets the black hole: after the loop's
+    deadline the connection is given up and the caller sees the database as away (the inbox then
+    lets the message wait); the pool is replaced when the path is back."""
+    proxy, db = proxied
+    assert await db.ping(2.0) is True  # a pooled connection, soon stalled
+    proxy.blackhole(30)
+    with pytest.raises(OperationalError) as caught:
+        db.run(lambda s: s.execute(text("SELECT 1")), retries=0)  # on the loop, on purpose
+    assert unavailable(caught.value)
+    proxy.blackhole(0)
+    await wait_until(lambda: not proxy.blackholed, timeout=5)
+    assert await db.call(db.run, lambda s: s.execute(text("SELECT 1")).scalar()) == 1
+
+
+async def test_connections_reset_at_once_are_replaced(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    proxy, db = proxied
+
+    def fill_pool() -> None:  # several pooled connections, all to be cut
+        held = [db.engine.connect() for _ in range(3)]
+        for conn in held:
+            conn.execute(text("SELECT 1"))
+            conn.close()
+
+    def select_one() -> int:
+        with db.session() as s:
+            return int(s.execute(text("SELECT 1")).scalar_one())
+
+    await db.call(fill_pool)
+    proxy.reset()
+    # The first use of a dead connection fails and invalidates the pool; run() tries again once.
+    assert await db.call(db.run, lambda s: s.execute(text("SELECT 1")).scalar()) == 1
+    # The other pooled connections were invalidated with it: no failure left to meet.
+    for _ in range(3):
+        assert await db.call(select_one) == 1
+
+
+class CutAfterSend:
+    """Accepts every message, then cuts the database's connections and holds new ones for a
+    moment: the commit that records the send meets a dead connection."""
+
+    name = "telegram"
+
+    def __init__(self, proxy: DatabaseProxy) -> None:
+        self.proxy = proxy
+        self.sent: list[str] = []
+
+    def plan(self, replies: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return []
+
+    def address_ok(self, address: str) -> bool:
+        return True
+
+    async def send(self, contact_id: str, payload: dict[str, Any]) -> SendResult:
+        self.sent.append(payload["text"])
+        self.proxy.reset()
+        self.proxy.blackhole(1.0)
+        return SendResult(Outcome.SENT, message_ids=(str(len(self.sent)),))
+
+
+async def test_commit_after_a_send_is_tried_again_not_the_send(
+    proxied: tuple[DatabaseProxy, Database],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy, db = proxied
+    caplog.set_level(logging.INFO)
+    settings = make_settings(tmp_path, outbox_poll_seconds=0.05, outbox_backoff_seconds=0.01)
+    crypto = Crypto(settings.secret_key)
+    box = Outbox(SimpleNamespace(db=db, crypto=crypto, settings=settings))
+    channel = CutAfterSend(proxy)
+    box.channels = {"telegram": channel}  # type: ignore[dict-item]
+
+    def setup() -> None:
+        with db.session() as s:
+            s.add(Contact(id="a", channel="telegram", address_enc=crypto.encrypt("1")))
+            s.flush()
+            box.enqueue(s, "a", "telegram", [{"text": "one"}, {"text": "two"}])
+
+    def left() -> int:  # the test's own reads meet the cut connections too: asked again
+        try:
+            return db.run(lambda s: len(list(s.scalars(select(OutboxMessage)))))
+        except OperationalError:
+            return -1
+
+    await db.call(setup)
+    await box.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while await db.call(left) or len(channel.sent) < 2:
+            assert asyncio.get_running_loop().time() < deadline, channel.sent
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # time for a wrong second send to happen
+    finally:
+        await box.stop()
+    assert channel.sent == ["one", "two"]  # each once, in order
+    retried = [r for r in caplog.records if r.getMessage() == "outbox commit retried"]
+    assert len(retried) >= 2  # both commits met the cut connection and were tried again
+    assert box.unrecorded == 0 and box.resent_risk == 0
