@@ -73,6 +73,11 @@ class Claim:
 
     row_id: int
     urgent: bool
+    contact_id: str
+    channel: str
+    received_at: dt.datetime
+    attempts: int
+    payload_enc: str
 
 
 class Inbox(KeyedWorker):
@@ -100,6 +105,7 @@ class Inbox(KeyedWorker):
             stored["sent_at"] = intake.sent_at.isoformat()
         if intake.platform_message_id:  # so the turn can have this very message deleted
             stored["platform_message_id"] = intake.platform_message_id
+        urgent = self.urgent(msg)
         try:
             with self.runtime.db.session() as s:
                 if s.get(SeenMessage, key) is not None:
@@ -112,7 +118,7 @@ class Inbox(KeyedWorker):
                         channel=msg.channel,
                         payload_enc=crypto.encrypt(json.dumps(stored)),
                         attempts=0,
-                        urgent=self.urgent(msg),
+                        urgent=urgent,
                     )
                 )
                 if intake.platform_message_id and not s.scalar(
@@ -128,7 +134,7 @@ class Inbox(KeyedWorker):
                     )
         except IntegrityError:  # the same message, delivered twice at the same moment
             return False
-        self._wake.set()
+        self.kick(contact_id, urgent)  # started now, without a scan of every queued row
         return True
 
     def urgent(self, msg: Inbound) -> bool:
@@ -142,6 +148,9 @@ class Inbox(KeyedWorker):
 
     def wake(self) -> None:
         """Look for work now (Rasa is back, a lease was released)."""
+        self.rescan()
+
+    def _wake_up(self) -> None:
         self._wake.set()
 
     # --- the worker ---
@@ -150,20 +159,32 @@ class Inbox(KeyedWorker):
         poll = self.runtime.settings.outbox_poll_seconds
         while True:
             self._wake.clear()
-            wait = poll
             try:
-                due, wait = self._due()
-                # Urgent ones always; the rest only as many as there are free turn slots, so
-                # other processes on the database take what this one could not run now.
-                free = self._turns - len(self._active)
-                for contact_id, urgent in due:
-                    if contact_id in self._active or (not urgent and free <= 0):
-                        continue
-                    free -= 0 if urgent else 1
-                    self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+                if self._scan_due():
+                    due, wait = self._due()
+                    self._scanned(wait)
+                else:
+                    due = self._take_kicks()
+                self._start(due)
             except Exception:
                 log.exception("inbox scan failed")
-            await wait_for(self._wake, wait)
+                self._scanned(poll, failed=True)
+            await wait_for(self._wake, self._until_scan())
+
+    def _start(self, due: list[tuple[str, bool]]) -> None:
+        """Urgent ones always; the rest only as many as there are free turn slots, so other
+        processes on the database take what this one could not run now (and this one starts
+        them as soon as a slot is free)."""
+        free = self._turns - len(self._active)
+        for contact_id, urgent in due:
+            if contact_id in self._active:
+                self._kicked[contact_id] = self._kicked.get(contact_id, False) or urgent
+                continue
+            if not urgent and free <= 0:
+                self._kicked.setdefault(contact_id, False)
+                continue
+            free -= 0 if urgent else 1
+            self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
 
     def _due(self) -> tuple[list[tuple[str, bool]], float]:
         """Contacts with a row that may be tried now and nobody else's claim on them; and how
@@ -229,29 +250,34 @@ class Inbox(KeyedWorker):
             if pick is None or pick.channel not in self.channels:
                 return None
             pick.lease_owner, pick.lease_until = self.lease.owner, self.lease.until(now)
-            return Claim(pick.id, pick.urgent)
+            # Everything the turn needs from the row, read here: no second transaction for it.
+            return Claim(
+                pick.id,
+                pick.urgent,
+                pick.contact_id,
+                pick.channel,
+                pick.received_at,
+                pick.attempts,
+                pick.payload_enc,
+            )
 
     async def _drain(self, contact_id: str) -> None:
-        worked = False
         try:
             while True:
                 claim = self._claim(contact_id)
                 if claim is None:
                     return
-                worked = True
                 if claim.urgent:
-                    done = await self._process(claim.row_id)
+                    more = await self._process(claim)
                 else:
                     async with self._slots:
-                        done = await self._process(claim.row_id)
-                if not done:
+                        more = await self._process(claim)
+                if not more:
                     return
         except Exception:
             log.exception("inbox drain failed")
         finally:
-            self._active.pop(contact_id, None)
-            if worked:  # the contact's next row, or someone else's, may be ready now
-                self._wake.set()
+            self._done(contact_id)  # a contact kicked meanwhile, or one that waited for a slot
 
     def _release(self, row_id: int, not_before: float, attempts: int | None = None) -> None:
         """Give the row back, to be tried (here or by any process) in ``not_before`` seconds."""
@@ -263,21 +289,24 @@ class Inbox(KeyedWorker):
             row.not_before = utcnow() + dt.timedelta(seconds=not_before)
             if attempts is not None:
                 row.attempts = attempts
+        self.rescan(after=not_before)  # nobody kicks a row whose wait ends
 
-    async def _process(self, row_id: int) -> bool:
-        """Handle one claimed row; False when it must be tried again later (the conversation
-        raised, or Rasa is away)."""
-        with self.runtime.db.session() as s:
-            row = s.get(InboxMessage, row_id)
-            if row is None or row.lease_owner != self.lease.owner:
-                return True
-            contact_id, channel_name, received_at = row.contact_id, row.channel, row.received_at
-            attempts = row.attempts
-            stored = _load(self.runtime.crypto.decrypt(row.payload_enc))
-            if stored is None:
-                s.delete(row)
-                log.error("inbox row unreadable", extra={"channel": channel_name})
-                return True
+    async def _process(self, claim: Claim) -> bool:
+        """Handle one claimed row; True when the contact has another row to handle now, False
+        when there is none or this one must be tried again later (the conversation raised, or
+        Rasa is away)."""
+        row_id, contact_id, channel_name = claim.row_id, claim.contact_id, claim.channel
+        received_at, attempts = claim.received_at, claim.attempts
+        stored = _load(self.runtime.crypto.decrypt(claim.payload_enc))
+        if stored is None:
+            with self.runtime.db.session() as s:
+                s.execute(
+                    delete(InboxMessage).where(
+                        InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner
+                    )
+                )
+            log.error("inbox row unreadable", extra={"channel": channel_name})
+            return True
         inbound, address, sent_at, platform_message_id, introduced = stored
         channel = self.channels[channel_name]
         waited = (utcnow() - received_at).total_seconds()
@@ -307,7 +336,7 @@ class Inbox(KeyedWorker):
                 return False
             result = self._apology(contact_id, inbound)
         try:
-            self._commit(
+            return self._commit(
                 row_id, contact_id, channel, address, inbound_at, result, platform_message_id
             )
         except LeaseLost:
@@ -363,7 +392,8 @@ class Inbox(KeyedWorker):
             log.error("inbox lease lost", extra={"channel": channel.name})
             return True  # another process has the row: nothing more to do here
         if done:
-            self.outbox.notify()
+            self.outbox.kick(contact_id, urgent=True)
+            self.rescan(after=RASA_RETRY_SECONDS)  # the row kept for Rasa: nobody kicks it
         return done
 
     def _commit(
@@ -375,7 +405,9 @@ class Inbox(KeyedWorker):
         inbound_at: dt.datetime,
         result: TurnResult,
         platform_message_id: str | None = None,
-    ) -> None:
+    ) -> bool:
+        """Queue the replies and delete the row, in one transaction; True when the contact has
+        another row waiting (asked in the same transaction, so the drain needs no other)."""
         erase = bool(result.extras.get("erase_chat"))
         # The code word: taken off the person's phone as soon as it is checked, where the
         # platform lets us (whoever holds the phone later must not read it in the chat).
@@ -418,7 +450,13 @@ class Inbox(KeyedWorker):
                     )
                 )
             self.outbox.enqueue(s, contact_id, channel.name, forget + payloads, urgent=urgent)
-        self.outbox.notify()
+            more = s.scalar(
+                select(InboxMessage.id)
+                .where(InboxMessage.contact_id == contact_id, InboxMessage.id != row_id)
+                .limit(1)
+            )
+        self.outbox.kick(contact_id, urgent)  # sent now, without a scan of every queued row
+        return more is not None
 
     def _apology(self, contact_id: str, inbound: Inbound) -> TurnResult:
         """The fixed "something went wrong, here are the numbers" reply: never silence."""

@@ -137,6 +137,10 @@ class Outbox(KeyedWorker):
         )
 
     def notify(self) -> None:
+        """Rows may be due that nobody kicked (a requeue, a notice outside a turn): scan now."""
+        self.rescan()
+
+    def _wake_up(self) -> None:
         self._wake.set()
 
     # --- staff ---
@@ -174,15 +178,21 @@ class Outbox(KeyedWorker):
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            wait = self.settings.outbox_poll_seconds
             try:
-                due, wait = self._due()
+                if self._scan_due():
+                    due, wait = self._due()
+                    self._scanned(wait)
+                else:
+                    due = [key for key, _ in self._take_kicks()]
                 for contact_id in due:
                     if contact_id not in self._active:
                         self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+                    else:  # its task may be past its last look: start it again when it ends
+                        self._kicked.setdefault(contact_id, False)
             except Exception:
                 log.exception("outbox scan failed")
-            await wait_for(self._wake, wait)
+                self._scanned(self.settings.outbox_poll_seconds, failed=True)
+            await wait_for(self._wake, self._until_scan())
 
     def _heads(self, s: Session, contact_id: str | None = None) -> list[OutboxMessage]:
         """Each chat's first unsent row: only it may go out now (per-chat order)."""
@@ -216,15 +226,16 @@ class Outbox(KeyedWorker):
                 if claim is None:
                     return
                 if claim.urgent:
-                    await self._deliver(claim)
+                    more = await self._deliver(claim)
                 else:
                     async with self._slots:
-                        await self._deliver(claim)
+                        more = await self._deliver(claim)
+                if not more:
+                    return
         except Exception:
             log.exception("outbox delivery failed")
         finally:
-            self._active.pop(contact_id, None)
-            self.notify()
+            self._done(contact_id)
 
     def _claim(self, contact_id: str) -> Sending | None:
         """Claim the chat's first unsent row if it may go out now and nobody else has it; rows of
@@ -276,7 +287,8 @@ class Outbox(KeyedWorker):
             return None
         return Sending(row.id, contact_id, channel_name, payload, row.attempts, row.urgent)
 
-    async def _deliver(self, sending: Sending) -> None:
+    async def _deliver(self, sending: Sending) -> bool:
+        """Send one claimed row; True when the chat has another row to send now."""
         row_id, contact_id, channel_name = sending.row_id, sending.contact_id, sending.channel
         payload, attempts = sending.payload, sending.attempts
         channel = self.channels[channel_name]
@@ -285,7 +297,7 @@ class Outbox(KeyedWorker):
         except Exception as exc:  # a bug or an unexpected library error: retried, bounded
             log.exception("outbox send raised", extra={"channel": channel_name})
             result = SendResult(Outcome.RETRY, type(exc).__name__)
-        self._apply(row_id, contact_id, channel_name, payload, attempts, result)
+        return self._apply(row_id, contact_id, channel_name, payload, attempts, result)
 
     def _apply(
         self,
@@ -295,7 +307,9 @@ class Outbox(KeyedWorker):
         payload: dict[str, Any],
         attempts: int,
         result: SendResult,
-    ) -> None:
+    ) -> bool:
+        """Record what the platform said, in one transaction; True when the message went out
+        and the chat has another row waiting (asked in that transaction: no other needed)."""
 
         extra: dict[str, Any] = {
             "channel": channel,
@@ -314,16 +328,25 @@ class Outbox(KeyedWorker):
                     for message_id in result.message_ids:
                         s.add(PlatformMessage(contact_id=contact_id, message_id=message_id))
                 log.info("outbox sent", extra=extra)
-                return
+                more = s.scalar(
+                    select(OutboxMessage.id)
+                    .where(
+                        OutboxMessage.contact_id == contact_id,
+                        OutboxMessage.id != row_id,
+                        OutboxMessage.status.in_(ACTIVE),
+                    )
+                    .limit(1)
+                )
+                return more is not None
             if result.outcome is Outcome.BLOCKED:
                 contact = s.get(Contact, contact_id)
                 if contact is not None:
                     contact.blocked = True
                 self.drop_active(s, contact_id)
                 log.warning("outbox contact blocked the bot", extra=extra)
-                return
+                return False
             if row is None:  # dropped meanwhile (exit, delete)
-                return
+                return True  # the chat's next row, if any, may go
             row.lease_owner = row.lease_until = None
             row.last_error = result.error[:80] or None
             if result.outcome is Outcome.HOLD:
@@ -332,10 +355,13 @@ class Outbox(KeyedWorker):
             elif result.outcome is Outcome.DEAD or attempts >= self.settings.outbox_max_attempts:
                 row.status = DEAD
                 log.error("outbox dead letter", extra=extra)
+                return True  # out of the chat's way: its next row goes
             else:
                 delay = self.backoff(attempts, result.retry_after)
                 row.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
                 log.warning("outbox retry", extra={**extra, "seconds": round(delay, 2)})
+                self.rescan(after=delay)  # nobody kicks a row whose backoff ends
+        return False
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next try: the platform's ``retry_after`` if it gave one, else
