@@ -221,17 +221,13 @@ class Outbox(KeyedWorker):
 
     async def _drain(self, contact_id: str) -> None:
         try:
-            while True:
-                claim = self._claim(contact_id)
-                if claim is None:
-                    return
+            claim = self._claim(contact_id)
+            while claim is not None:
                 if claim.urgent:
-                    more = await self._deliver(claim)
+                    claim = await self._deliver(claim)
                 else:
                     async with self._slots:
-                        more = await self._deliver(claim)
-                if not more:
-                    return
+                        claim = await self._deliver(claim)
         except Exception:
             log.exception("outbox delivery failed")
         finally:
@@ -240,32 +236,38 @@ class Outbox(KeyedWorker):
     def _claim(self, contact_id: str) -> Sending | None:
         """Claim the chat's first unsent row if it may go out now and nobody else has it; rows of
         erased or blocked contacts are dropped on the way. None: nothing to send now."""
+        with self.runtime.db.session() as s:
+            return self._claim_in(s, contact_id)
+
+    def _claim_in(self, s: Session, contact_id: str) -> Sending | None:
+        """``_claim`` inside the caller's transaction (``_apply`` claims the chat's next row in
+        the one that records the last as sent)."""
         now = utcnow()
         while True:
-            with self.runtime.db.session() as s:
-                heads = self._heads(s, contact_id)
-                if not heads:
-                    return None
-                head = s.scalar(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.id == heads[0].id)
-                    .with_for_update(skip_locked=True)
-                    .execution_options(populate_existing=True)
-                )
-                if (
-                    head is None
-                    or head.status != PENDING
-                    or head.next_attempt_at > now
-                    or head.channel not in self.channels
-                    or self.lease.held_by_other(head.lease_owner, head.lease_until, now)
-                ):
-                    return None
-                sending = self._check(s, head)
-                if sending is None:
-                    continue  # dropped or dead-lettered: the next row is the head now
-                head.attempts += 1
-                head.lease_owner, head.lease_until = self.lease.owner, self.lease.until(now)
-                return replace(sending, attempts=head.attempts)
+            heads = self._heads(s, contact_id)
+            if not heads:
+                return None
+            head = s.scalar(
+                select(OutboxMessage)
+                .where(OutboxMessage.id == heads[0].id)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            )
+            if (
+                head is None
+                or head.status != PENDING
+                or head.next_attempt_at > now
+                or head.channel not in self.channels
+                or self.lease.held_by_other(head.lease_owner, head.lease_until, now)
+            ):
+                return None
+            sending = self._check(s, head)
+            if sending is None:
+                s.flush()  # dropped or dead-lettered: the next row is the head now
+                continue
+            head.attempts += 1
+            head.lease_owner, head.lease_until = self.lease.owner, self.lease.until(now)
+            return replace(sending, attempts=head.attempts)
 
     def _check(self, s: Session, row: OutboxMessage) -> Sending | None:
         """The row's payload, or None when it must not go out (and was dealt with here)."""
@@ -287,8 +289,8 @@ class Outbox(KeyedWorker):
             return None
         return Sending(row.id, contact_id, channel_name, payload, row.attempts, row.urgent)
 
-    async def _deliver(self, sending: Sending) -> bool:
-        """Send one claimed row; True when the chat has another row to send now."""
+    async def _deliver(self, sending: Sending) -> Sending | None:
+        """Send one claimed row; the chat's next row, claimed, when it may go out now."""
         row_id, contact_id, channel_name = sending.row_id, sending.contact_id, sending.channel
         payload, attempts = sending.payload, sending.attempts
         channel = self.channels[channel_name]
@@ -307,9 +309,9 @@ class Outbox(KeyedWorker):
         payload: dict[str, Any],
         attempts: int,
         result: SendResult,
-    ) -> bool:
-        """Record what the platform said, in one transaction; True when the message went out
-        and the chat has another row waiting (asked in that transaction: no other needed)."""
+    ) -> Sending | None:
+        """Record what the platform said and, when the chat may go on, claim its next row: one
+        transaction for both."""
 
         extra: dict[str, Any] = {
             "channel": channel,
@@ -328,25 +330,17 @@ class Outbox(KeyedWorker):
                     for message_id in result.message_ids:
                         s.add(PlatformMessage(contact_id=contact_id, message_id=message_id))
                 log.info("outbox sent", extra=extra)
-                more = s.scalar(
-                    select(OutboxMessage.id)
-                    .where(
-                        OutboxMessage.contact_id == contact_id,
-                        OutboxMessage.id != row_id,
-                        OutboxMessage.status.in_(ACTIVE),
-                    )
-                    .limit(1)
-                )
-                return more is not None
+                s.flush()
+                return self._claim_in(s, contact_id)
             if result.outcome is Outcome.BLOCKED:
                 contact = s.get(Contact, contact_id)
                 if contact is not None:
                     contact.blocked = True
                 self.drop_active(s, contact_id)
                 log.warning("outbox contact blocked the bot", extra=extra)
-                return False
-            if row is None:  # dropped meanwhile (exit, delete)
-                return True  # the chat's next row, if any, may go
+                return None
+            if row is None:  # dropped meanwhile (exit, delete): the chat's next row, if any
+                return self._claim_in(s, contact_id)
             row.lease_owner = row.lease_until = None
             row.last_error = result.error[:80] or None
             if result.outcome is Outcome.HOLD:
@@ -355,13 +349,14 @@ class Outbox(KeyedWorker):
             elif result.outcome is Outcome.DEAD or attempts >= self.settings.outbox_max_attempts:
                 row.status = DEAD
                 log.error("outbox dead letter", extra=extra)
-                return True  # out of the chat's way: its next row goes
+                s.flush()
+                return self._claim_in(s, contact_id)  # out of the chat's way: its next row goes
             else:
                 delay = self.backoff(attempts, result.retry_after)
                 row.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
                 log.warning("outbox retry", extra={**extra, "seconds": round(delay, 2)})
                 self.rescan(after=delay)  # nobody kicks a row whose backoff ends
-        return False
+        return None
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next try: the platform's ``retry_after`` if it gave one, else

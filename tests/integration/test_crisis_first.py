@@ -1,7 +1,9 @@
 """A crisis never waits behind ordinary work: with every turn slot taken by ordinary messages
 that wait for a slow Rasa, and more of them queued behind, a crisis message from someone else is
-screened, answered and sent first. Ordering and counts, not times (the fake Rasa is made slow,
-below the bot's Rasa timeout, so the ordinary messages are answered properly afterwards).
+screened, answered and sent first. Ordering and counts, not times: the fake Rasa is made slower
+than the bot waits for it, so no ordinary message can be answered while it stays slow (each turn
+waits, times out having written nothing, and its message waits in the inbox for another try);
+then Rasa recovers and every ordinary message is answered, none lost.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from kit import Turns
 
 from bot.runtime import Runtime
 
-SLOW_SECONDS = 5.0  # below BOT_RASA_TIMEOUT (8 s): the ordinary turns wait, then are answered
+SLOW_SECONDS = 60.0  # above BOT_RASA_TIMEOUT (8 s): the ordinary turns wait, then give up
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ async def test_a_crisis_is_answered_before_ordinary_turns_blocked_on_rasa(
         # ...and it is the crisis answer, numbers first, decided without Rasa.
         assert first[0]["text"]
         assert turns.keys[str(in_crisis.chat_id)][0][0].startswith("utter_crisis")
-        assert fake_rasa.count("/model/parse") - parses == slots  # nobody else got a slot
+        fake_rasa.recover()
 
     # And nothing was lost: every ordinary message is answered once Rasa answers.
     for person in people:

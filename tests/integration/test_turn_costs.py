@@ -30,8 +30,9 @@ from bot.store.counting import DatabaseWork, Work
 # directory read once by Rasa's rendering callback when the reply names a service or number (7).
 ORDINARY_TRANSACTIONS = 7
 ORDINARY_STATEMENTS = 30
-# A crisis answer is several messages (the numbers first), each claimed and recorded.
-CRISIS_TRANSACTIONS = 8
+# A crisis answer is two messages (the numbers first): the first claimed on its own, the second
+# in the transaction that records the first as sent.
+CRISIS_TRANSACTIONS = 7
 CRISIS_STATEMENTS = 40
 RENDER_STATEMENTS = 2  # one message, whatever its placeholders: the directory read once
 
