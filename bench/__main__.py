@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -21,13 +22,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.costs import cpu_seconds, database_work
 from bench.measure import LoadStep, machine, measure_safety, offered_load, percentile, rss_mb
 from bench.report import plot, render, render_security
 from bench.security import (
@@ -198,6 +202,30 @@ class BotProcess:
                 await asyncio.sleep(0.5)
         raise TimeoutError("the bot did not answer")
 
+    async def first_crisis_answer(self, timeout: float = 300) -> float:
+        """Seconds from start until a crisis message (a new person's first) is answered: the
+        crisis path needs neither Rasa nor the safety screen's warm-up to be finished."""
+        start = time.monotonic()
+        language, text = CRISIS[0]
+        person = Survivor(8_999_999, language)
+        async with httpx.AsyncClient(timeout=30) as client:
+            while time.monotonic() - start < timeout:
+                if await self.post(client, person, text):
+                    while time.monotonic() - start < timeout:
+                        if self.sink.first_after(person.chat_id, start) is not None:
+                            return time.monotonic() - start
+                        await asyncio.sleep(0.01)
+                await asyncio.sleep(0.1)  # the port is not open yet
+        raise TimeoutError("the bot did not answer the crisis message")
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the bot process and by Rasa (its child)."""
+        assert self.proc is not None
+        return {
+            "bot": cpu_seconds(self.proc.pid),
+            "rasa": cpu_seconds(self.proc.pid, children=True),
+        }
+
     async def turn(self, client: httpx.AsyncClient, person: Survivor, text: str) -> list[str]:
         """Send one message and return the first lines of what came back (after a quiet pause)."""
         before = len(self.sink.texts(person.chat_id))
@@ -270,8 +298,10 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
         t0 = time.monotonic()
         bot.start()
         try:
+            crisis_task = asyncio.create_task(bot.first_crisis_answer())
             await bot.first_answer(apology)
             cold = time.monotonic() - t0
+            cold_crisis = await crisis_task
             await asyncio.sleep(2)
             idle = bot.rss()
             rates = [2.0, 8.0] if quick else [2.0, 5.0, 10.0, 20.0, 40.0, 80.0]
@@ -304,9 +334,20 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
                     finally:
                         person.in_flight = False
 
+                cpu: list[dict[str, float]] = []
                 for rate in rates:
+                    used = bot.cpu()
                     step = await offered_load(send, SCRIPT, rate, seconds, int(rate * seconds))
                     steps.append(step)
+                    after = bot.cpu()
+                    cpu.append(
+                        {
+                            f"{k}_ms_per_turn": round(
+                                (after[k] - used[k]) * 1000 / max(step.answered, 1), 1
+                            )
+                            for k in after
+                        }
+                    )
                     now = bot.rss()
                     peak = {k: max(peak[k], now[k]) for k in peak}
         finally:
@@ -315,6 +356,7 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
     return {
         "driver": "Telegram webhook -> conversation -> Rasa -> NLG -> outbox -> Bot API stand-in",
         "cold_start_seconds": round(cold, 1),
+        "cold_start_crisis_seconds": round(cold_crisis, 1),
         "rss_idle": idle,
         "rss_under_load": peak,
         "not_sent_everyone_busy": skipped,
@@ -326,8 +368,9 @@ async def end_to_end(quick: bool, apology: str) -> dict[str, Any]:
                 "achieved_per_second": round(s.achieved, 2),
                 "crisis": s.summary("crisis"),
                 "ordinary": s.summary("ordinary"),
+                "cpu": used,
             }
-            for s in steps
+            for s, used in zip(steps, cpu, strict=True)
         ],
     }
 
@@ -467,10 +510,12 @@ async def run(quick: bool, skip_stock: bool = False) -> dict[str, Any]:
                 "(kept in the model cache afterwards; --skip-stock leaves it out).",
                 file=sys.stderr,
             )
-        result["understanding"]["stock"] = await understanding(CONFIGS["stock"], quick)
+        with progress("training or loading the stock baseline"):
+            result["understanding"]["stock"] = await understanding(CONFIGS["stock"], quick)
     # The opening words of the apology sent while Rasa is not ready (before any placeholder).
     apology = Catalog(["es"]).text("utter_service_unavailable", "es").split("{", 1)[0]
     result["end_to_end"] = await end_to_end(quick, apology.splitlines()[0])
+    result["database_work"] = await database_work(SCRIPT, GREETING, 1 if quick else 3)
     if not quick:
         result["security"] = await security(quick, apology.splitlines()[0])
     return result
@@ -484,6 +529,32 @@ async def run_security(quick: bool, services: int = 0) -> dict[str, Any]:
         "machine": machine(),
         "security": await security(quick, apology.splitlines()[0], services),
     }
+
+
+@contextlib.contextmanager
+def progress(what: str, every: float = 60.0) -> Iterator[None]:
+    """A line on stderr every ``every`` seconds while ``what`` runs (the stock baseline trains
+    for half an hour or more on two cores, with long silences between Rasa's own lines)."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(every):
+            minutes = (time.monotonic() - started) / 60
+            print(f"[bench] still {what}: {minutes:.0f} min", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        print(
+            f"[bench] {what}: done in {(time.monotonic() - started) / 60:.1f} min",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _stock_available() -> bool:

@@ -21,13 +21,15 @@ def render(r: dict[str, Any]) -> str:
         "",
         "1. End to end (" + r["end_to_end"]["driver"] + ")",
         f"{'offered/s':>10}{'answered/s':>12}{'crisis p50':>12}{'p95':>8}{'p99':>8}"
-        f"{'ordinary p50':>14}{'p95':>8}{'p99':>8}   (ms)",
+        f"{'ordinary p50':>14}{'p95':>8}{'p99':>8}   (ms)   CPU ms/turn bot, Rasa",
     ]
     for s in r["end_to_end"]["steps"]:
         c, o = s["crisis"], s["ordinary"]
+        cpu = s.get("cpu") or {}
         lines.append(
             f"{s['rate']:>10.0f}{s['achieved_per_second']:>12.2f}{c['p50']:>12.1f}{c['p95']:>8.1f}"
             f"{c['p99']:>8.1f}{o['p50']:>14.1f}{o['p95']:>8.1f}{o['p99']:>8.1f}"
+            + (f"{cpu['bot_ms_per_turn']:>14.1f}, {cpu['rasa_ms_per_turn']:.1f}" if cpu else "")
         )
     e = r["end_to_end"]
     if e.get("not_sent_everyone_busy"):
@@ -35,10 +37,13 @@ def render(r: dict[str, Any]) -> str:
             f"{'':10}({e['not_sent_everyone_busy']} messages not sent: every simulated survivor "
             "of that language was mid-turn)"
         )
+    stock_ready = (r["understanding"].get("stock") or {}).get("rasa_ready_seconds")
+    beside = f" (stock Rasa: {stock_ready} s to load its model alone)" if stock_ready else ""
     lines += [
         "",
         "2. Footprint",
-        f"   cold start to first answered message: {e['cold_start_seconds']} s",
+        f"   cold start to first crisis answer:   {e.get('cold_start_crisis_seconds', 'n/a')} s",
+        f"   cold start to first ordinary answer: {e['cold_start_seconds']} s{beside}",
         f"   resident memory idle:       bot {e['rss_idle']['bot_mb']} MB, "
         f"Rasa {e['rss_idle']['rasa_mb']} MB",
         f"   resident memory under load: bot {e['rss_under_load']['bot_mb']} MB, "
@@ -83,6 +88,18 @@ def render(r: dict[str, Any]) -> str:
         + f"; parse p50 ours {ours['parse_p50_ms']:.1f} ms"
         + (f" / stock {stock['parse_p50_ms']:.1f} ms" if stock else "")
     )
+    dw = r.get("database_work")
+    if dw:
+        lines += [
+            "",
+            "   database work per message, webhook to platform (stock Rasa keeps no such state):",
+        ]
+        for kind in ("ordinary", "crisis"):
+            k = dw[kind]
+            lines.append(
+                f"   {kind:9} {k['transactions']:>5} transactions, {k['statements']:>5} statements"
+                f" (mean of {k['messages']})"
+            )
     sa = r["safety"]
     lines += [
         "",

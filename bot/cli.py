@@ -39,8 +39,8 @@ def _server_up(settings: Settings) -> bool:
 
 async def _run(settings: Settings) -> None:
     from bot.console.cli_staff import first_admin_invite
-    from bot.rasa.process import follow_restarts
     from bot.progress import Progress
+    from bot.rasa.process import follow_restarts
     from bot.server import Stack
 
     progress = Progress(sys.stdout)
@@ -106,13 +106,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_rasa_serve(args: argparse.Namespace) -> int:
     """Rasa alone, in the foreground, for a service manager (systemd, a container): the same
     model, command line and environment ``bot run`` uses when it starts Rasa itself."""
-    import os
 
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.logging import configure
-    from bot.rasa.model import admin_data, ensure_model
     from bot.rasa.endpoints import RedisTarget, RedisUrlError
+    from bot.rasa.model import admin_data, ensure_model
     from bot.rasa.process import RasaProcess, serve
     from bot.rasa.retrain import write_admin_data
     from bot.settings import secure_data_dir

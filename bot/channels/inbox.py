@@ -44,7 +44,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -81,22 +81,17 @@ COMMIT_RETRY_FIRST, COMMIT_RETRY_MAX = 0.25, 5.0  # between tries of a commit th
 URGENT_COMMANDS = {Command.EXIT, Command.DELETE, Command.LANGUAGE, Command.PERSON}
 
 
-class Row(NamedTuple):
-    """A claimed inbox row, read: what a turn needs of it."""
-
-    contact_id: str
-    channel: str
-    received_at: dt.datetime
-    attempts: int
-    stored: tuple[Inbound, str, dt.datetime | None, str | None, str | None]
-
-
 @dataclass(frozen=True)
 class Claim:
     """A row this process now holds (its lease): the only row of the contact anyone works on."""
 
     row_id: int
     urgent: bool
+    contact_id: str
+    channel: str
+    received_at: dt.datetime
+    attempts: int
+    payload_enc: str
 
 
 class Inbox(KeyedWorker):
@@ -122,15 +117,21 @@ class Inbox(KeyedWorker):
         urgent = self.urgent(intake.inbound)
         fresh = await self.runtime.db.call(self._store, intake, urgent, timeout=ACCEPT_SECONDS)
         if fresh:
-            self._wake.set()
+            self._kick_new(intake, urgent)
         return fresh
 
     def accept(self, intake: Intake) -> bool:
         """Store one message durably; False when it was seen before (a redelivery)."""
-        fresh = self._store(intake, self.urgent(intake.inbound))
+        urgent = self.urgent(intake.inbound)
+        fresh = self._store(intake, urgent)
         if fresh:
-            self._wake.set()
+            self._kick_new(intake, urgent)
         return fresh
+
+    def _kick_new(self, intake: Intake, urgent: bool) -> None:
+        """Start the contact's work now, without a scan of every queued row (on the loop)."""
+        msg = intake.inbound
+        self.kick(self.runtime.crypto.pseudonym(msg.channel, msg.user_id), urgent)
 
     def _store(self, intake: Intake, urgent: bool) -> bool:
         """The write of ``accept``, safe on any thread. Tried again once on a dead connection:
@@ -185,7 +186,10 @@ class Inbox(KeyedWorker):
 
     def wake(self) -> None:
         """Look for work now (Rasa is back, a lease was released)."""
-        self._wake.set()
+        self.rescan()
+
+    def _wake_up(self) -> None:
+        self._set(self._wake)
 
     # --- the worker ---
 
@@ -193,20 +197,32 @@ class Inbox(KeyedWorker):
         poll = self.runtime.settings.outbox_poll_seconds
         while True:
             self._wake.clear()
-            wait = poll
             try:
-                due, wait = await self.runtime.db.call(self._due)
-                # Urgent ones always; the rest only as many as there are free turn slots, so
-                # other processes on the database take what this one could not run now.
-                free = self._turns - len(self._active)
-                for contact_id, urgent in due:
-                    if contact_id in self._active or (not urgent and free <= 0):
-                        continue
-                    free -= 0 if urgent else 1
-                    self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+                if self._scan_due():
+                    due, wait = await self.runtime.db.call(self._due)
+                    self._scanned(wait)
+                else:
+                    due = self._take_kicks()
+                self._start(due)
             except Exception:
                 log.exception("inbox scan failed")
-            await wait_for(self._wake, wait)
+                self._scanned(poll, failed=True)
+            await wait_for(self._wake, self._until_scan())
+
+    def _start(self, due: list[tuple[str, bool]]) -> None:
+        """Urgent ones always; the rest only as many as there are free turn slots, so other
+        processes on the database take what this one could not run now (and this one starts
+        them as soon as a slot is free)."""
+        free = self._turns - len(self._active)
+        for contact_id, urgent in due:
+            if contact_id in self._active:
+                self._kicked[contact_id] = self._kicked.get(contact_id, False) or urgent
+                continue
+            if not urgent and free <= 0:
+                self._kicked.setdefault(contact_id, False)
+                continue
+            free -= 0 if urgent else 1
+            self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
 
     def _due(self) -> tuple[list[tuple[str, bool]], float]:
         """Contacts with a row that may be tried now and nobody else's claim on them; and how
@@ -272,29 +288,34 @@ class Inbox(KeyedWorker):
             if pick is None or pick.channel not in self.channels:
                 return None
             pick.lease_owner, pick.lease_until = self.lease.owner, self.lease.until(now)
-            return Claim(pick.id, pick.urgent)
+            # Everything the turn needs from the row, read here: no second transaction for it.
+            return Claim(
+                pick.id,
+                pick.urgent,
+                pick.contact_id,
+                pick.channel,
+                pick.received_at,
+                pick.attempts,
+                pick.payload_enc,
+            )
 
     async def _drain(self, contact_id: str) -> None:
-        worked = False
         try:
             while True:
                 claim = await self.runtime.db.call(self._claim, contact_id)
                 if claim is None:
                     return
-                worked = True
                 if claim.urgent:
-                    done = await self._process(claim.row_id)
+                    more = await self._process(claim)
                 else:
                     async with self._slots:
-                        done = await self._process(claim.row_id)
-                if not done:
+                        more = await self._process(claim)
+                if not more:
                     return
         except Exception:
             log.exception("inbox drain failed")
         finally:
-            self._active.pop(contact_id, None)
-            if worked:  # the contact's next row, or someone else's, may be ready now
-                self._wake.set()
+            self._done(contact_id)  # a contact kicked meanwhile, or one that waited for a slot
 
     def _release(self, row_id: int, not_before: float, attempts: int | None = None) -> None:
         """Give the row back, to be tried (here or by any process) in ``not_before`` seconds."""
@@ -306,19 +327,7 @@ class Inbox(KeyedWorker):
             row.not_before = utcnow() + dt.timedelta(seconds=not_before)
             if attempts is not None:
                 row.attempts = attempts
-
-    def _read(self, row_id: int) -> Row | None:
-        """The claimed row, decrypted; None when it is no longer ours or was unreadable."""
-        with self.runtime.db.session() as s:
-            row = s.get(InboxMessage, row_id)
-            if row is None or row.lease_owner != self.lease.owner:
-                return None
-            stored = _load(self.runtime.crypto.decrypt(row.payload_enc))
-            if stored is None:
-                s.delete(row)
-                log.error("inbox row unreadable", extra={"channel": row.channel})
-                return None
-            return Row(row.contact_id, row.channel, row.received_at, row.attempts, stored)
+        self.rescan(after=not_before)  # nobody kicks a row whose wait ends
 
     async def _give_back(self, row_id: int, not_before: float, attempts: int | None = None) -> None:
         """``_release`` off the event loop; if the database is away, the lease lapses instead
@@ -328,13 +337,26 @@ class Inbox(KeyedWorker):
         except SQLAlchemyError as exc:
             log.warning("inbox row not released", extra={"error": type(exc).__name__})
 
-    async def _process(self, row_id: int) -> bool:
-        """Handle one claimed row; False when it must be tried again later (the conversation
-        raised, Rasa is away, or the database is)."""
-        read = await self.runtime.db.call(self._read, row_id)
-        if read is None:
+    def _drop(self, row_id: int) -> None:
+        """Delete an unreadable row this process holds."""
+        with self.runtime.db.session() as s:
+            s.execute(
+                delete(InboxMessage).where(
+                    InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner
+                )
+            )
+
+    async def _process(self, claim: Claim) -> bool:
+        """Handle one claimed row; True when the contact has another row to handle now, False
+        when there is none or this one must be tried again later (the conversation raised, or
+        Rasa is away)."""
+        row_id, contact_id, channel_name = claim.row_id, claim.contact_id, claim.channel
+        received_at, attempts = claim.received_at, claim.attempts
+        stored = _load(self.runtime.crypto.decrypt(claim.payload_enc))
+        if stored is None:
+            await self.runtime.db.call(self._drop, row_id)
+            log.error("inbox row unreadable", extra={"channel": channel_name})
             return True
-        contact_id, channel_name, received_at, attempts, stored = read
         inbound, address, sent_at, platform_message_id, introduced = stored
         channel = self.channels[channel_name]
         waited = (utcnow() - received_at).total_seconds()
@@ -379,7 +401,7 @@ class Inbox(KeyedWorker):
                 return False
             result = await self.runtime.db.call(self._apology, contact_id, inbound)
         try:
-            await self._record(
+            return await self._record(
                 row_id, contact_id, channel, address, inbound_at, result, platform_message_id
             )
         except LeaseLost:
@@ -510,7 +532,8 @@ class Inbox(KeyedWorker):
             log.error("inbox lease lost", extra={"channel": channel.name})
             return True  # another process has the row: nothing more to do here
         if done:
-            self.outbox.notify()
+            self.outbox.kick(contact_id, urgent=True)
+            self.rescan(after=RASA_RETRY_SECONDS)  # the row kept for Rasa: nobody kicks it
         return done
 
     async def _record(
@@ -522,8 +545,9 @@ class Inbox(KeyedWorker):
         inbound_at: dt.datetime,
         result: TurnResult,
         platform_message_id: str | None = None,
-    ) -> None:
-        """Queue the turn's replies and delete the row (``_commit``), on a database thread.
+    ) -> bool:
+        """Queue the turn's replies and delete the row (``_commit``), on a database thread; True
+        when the contact has another row waiting. The outbox is told on the event loop.
 
         The turn has committed its own changes by now (the conversation moved on), so if this
         commit fails because the database is away, it is tried again with the same replies,
@@ -534,7 +558,7 @@ class Inbox(KeyedWorker):
         delay = COMMIT_RETRY_FIRST
         while True:
             try:
-                await self.runtime.db.call(
+                more, urgent = await self.runtime.db.call(
                     self._commit,
                     row_id,
                     contact_id,
@@ -554,8 +578,8 @@ class Inbox(KeyedWorker):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, COMMIT_RETRY_MAX)
                 continue
-            self.outbox.notify()
-            return
+            self.outbox.kick(contact_id, urgent)  # sent now, without a scan of every queued row
+            return more
 
     def _commit(
         self,
@@ -566,7 +590,10 @@ class Inbox(KeyedWorker):
         inbound_at: dt.datetime,
         result: TurnResult,
         platform_message_id: str | None = None,
-    ) -> None:
+    ) -> tuple[bool, bool]:
+        """Queue the replies and delete the row, in one transaction; whether the contact has
+        another row waiting (asked in the same transaction, so the drain needs no other), and
+        whether the replies are urgent. Runs on a database thread: it never touches the loop."""
         erase = bool(result.extras.get("erase_chat"))
         # The code word: taken off the person's phone as soon as it is checked, where the
         # platform lets us (whoever holds the phone later must not read it in the chat).
@@ -609,6 +636,12 @@ class Inbox(KeyedWorker):
                     )
                 )
             self.outbox.enqueue(s, contact_id, channel.name, forget + payloads, urgent=urgent)
+            more = s.scalar(
+                select(InboxMessage.id)
+                .where(InboxMessage.contact_id == contact_id, InboxMessage.id != row_id)
+                .limit(1)
+            )
+        return more is not None, urgent
 
     def _apology(self, contact_id: str, inbound: Inbound) -> TurnResult:
         """The fixed "something went wrong, here are the numbers" reply: never silence."""

@@ -143,7 +143,11 @@ class Outbox(KeyedWorker):
         )
 
     def notify(self) -> None:
-        self._wake.set()
+        """Rows may be due that nobody kicked (a requeue, a notice outside a turn): scan now."""
+        self.rescan()
+
+    def _wake_up(self) -> None:
+        self._set(self._wake)
 
     # --- staff ---
 
@@ -180,15 +184,21 @@ class Outbox(KeyedWorker):
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            wait = self.settings.outbox_poll_seconds
             try:
-                due, wait = await self.runtime.db.call(self._due)
+                if self._scan_due():
+                    due, wait = await self.runtime.db.call(self._due)
+                    self._scanned(wait)
+                else:
+                    due = [key for key, _ in self._take_kicks()]
                 for contact_id in due:
                     if contact_id not in self._active:
                         self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+                    else:  # its task may be past its last look: start it again when it ends
+                        self._kicked.setdefault(contact_id, False)
             except Exception:
                 log.exception("outbox scan failed")
-            await wait_for(self._wake, wait)
+                self._scanned(self.settings.outbox_poll_seconds, failed=True)
+            await wait_for(self._wake, self._until_scan())
 
     def _heads(self, s: Session, contact_id: str | None = None) -> list[OutboxMessage]:
         """Each chat's first unsent row: only it may go out now (per-chat order)."""
@@ -217,50 +227,53 @@ class Outbox(KeyedWorker):
 
     async def _drain(self, contact_id: str) -> None:
         try:
-            while True:
-                claim = await self.runtime.db.call(self._claim, contact_id)
-                if claim is None:
-                    return
+            claim = await self.runtime.db.call(self._claim, contact_id)
+            while claim is not None:
                 if claim.urgent:
-                    await self._deliver(claim)
+                    claim = await self._deliver(claim)
                 else:
                     async with self._slots:
-                        await self._deliver(claim)
+                        claim = await self._deliver(claim)
         except Exception:
             log.exception("outbox delivery failed")
         finally:
-            self._active.pop(contact_id, None)
-            self.notify()
+            self._done(contact_id)
 
     def _claim(self, contact_id: str) -> Sending | None:
         """Claim the chat's first unsent row if it may go out now and nobody else has it; rows of
         erased or blocked contacts are dropped on the way. None: nothing to send now."""
+        with self.runtime.db.session() as s:
+            return self._claim_in(s, contact_id)
+
+    def _claim_in(self, s: Session, contact_id: str) -> Sending | None:
+        """``_claim`` inside the caller's transaction (``_apply`` claims the chat's next row in
+        the one that records the last as sent)."""
         now = utcnow()
         while True:
-            with self.runtime.db.session() as s:
-                heads = self._heads(s, contact_id)
-                if not heads:
-                    return None
-                head = s.scalar(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.id == heads[0].id)
-                    .with_for_update(skip_locked=True)
-                    .execution_options(populate_existing=True)
-                )
-                if (
-                    head is None
-                    or head.status != PENDING
-                    or head.next_attempt_at > now
-                    or head.channel not in self.channels
-                    or self.lease.held_by_other(head.lease_owner, head.lease_until, now)
-                ):
-                    return None
-                sending = self._check(s, head)
-                if sending is None:
-                    continue  # dropped or dead-lettered: the next row is the head now
-                head.attempts += 1
-                head.lease_owner, head.lease_until = self.lease.owner, self.lease.until(now)
-                return replace(sending, attempts=head.attempts)
+            heads = self._heads(s, contact_id)
+            if not heads:
+                return None
+            head = s.scalar(
+                select(OutboxMessage)
+                .where(OutboxMessage.id == heads[0].id)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            )
+            if (
+                head is None
+                or head.status != PENDING
+                or head.next_attempt_at > now
+                or head.channel not in self.channels
+                or self.lease.held_by_other(head.lease_owner, head.lease_until, now)
+            ):
+                return None
+            sending = self._check(s, head)
+            if sending is None:
+                s.flush()  # dropped or dead-lettered: the next row is the head now
+                continue
+            head.attempts += 1
+            head.lease_owner, head.lease_until = self.lease.owner, self.lease.until(now)
+            return replace(sending, attempts=head.attempts)
 
     def _check(self, s: Session, row: OutboxMessage) -> Sending | None:
         """The row's payload, or None when it must not go out (and was dealt with here)."""
@@ -282,7 +295,8 @@ class Outbox(KeyedWorker):
             return None
         return Sending(row.id, contact_id, channel_name, payload, row.attempts, row.urgent)
 
-    async def _deliver(self, sending: Sending) -> None:
+    async def _deliver(self, sending: Sending) -> Sending | None:
+        """Send one claimed row; the chat's next row, claimed, when it may go out now."""
         row_id, contact_id, channel_name = sending.row_id, sending.contact_id, sending.channel
         payload, attempts = sending.payload, sending.attempts
         channel = self.channels[channel_name]
@@ -291,7 +305,7 @@ class Outbox(KeyedWorker):
         except Exception as exc:  # a bug or an unexpected library error: retried, bounded
             log.exception("outbox send raised", extra={"channel": channel_name})
             result = SendResult(Outcome.RETRY, type(exc).__name__)
-        await self._record(row_id, contact_id, channel_name, payload, attempts, result)
+        return await self._record(row_id, contact_id, channel_name, payload, attempts, result)
 
     async def _record(
         self,
@@ -301,8 +315,9 @@ class Outbox(KeyedWorker):
         payload: dict[str, Any],
         attempts: int,
         result: SendResult,
-    ) -> None:
-        """Record the platform's answer (``_apply``) on a database thread.
+    ) -> Sending | None:
+        """Record the platform's answer (``_apply``) on a database thread; the chat's next row,
+        claimed in the same transaction, or None.
 
         When the platform accepted the message and the database refuses the commit that says
         so, the commit is tried again, never the send: sending again is what puts a reply twice
@@ -316,7 +331,7 @@ class Outbox(KeyedWorker):
         try:
             while True:
                 try:
-                    taken = await self.runtime.db.call(
+                    taken, following = await self.runtime.db.call(
                         self._apply, row_id, contact_id, channel, payload, attempts, result
                     )
                 except SQLAlchemyError as exc:
@@ -325,7 +340,7 @@ class Outbox(KeyedWorker):
                     if result.outcome is not Outcome.SENT:
                         # Nothing went out: the lease lapses and the row is simply sent later.
                         log.warning("outbox result not recorded", extra={"channel": channel})
-                        return
+                        return None
                     if not pending:
                         pending = True
                         self.unrecorded += 1
@@ -342,7 +357,7 @@ class Outbox(KeyedWorker):
                         "outbox row taken over before its send was recorded",
                         extra={"channel": channel},
                     )
-                return
+                return following
         finally:
             if pending:
                 self.unrecorded -= 1
@@ -355,9 +370,11 @@ class Outbox(KeyedWorker):
         payload: dict[str, Any],
         attempts: int,
         result: SendResult,
-    ) -> bool:
-        """Apply the platform's answer to the row. True when a sent row had been taken over by
-        another process meanwhile (it may send it again: the one duplicate we cannot rule out)."""
+    ) -> tuple[bool, Sending | None]:
+        """Apply the platform's answer to the row and, when the chat may go on, claim its next
+        row: one transaction for both. First: True when a sent row had been taken over by
+        another process meanwhile (it may send it again: the one duplicate we cannot rule out).
+        Runs on a database thread."""
         extra: dict[str, Any] = {
             "channel": channel,
             "status": result.outcome.value,
@@ -385,16 +402,17 @@ class Outbox(KeyedWorker):
                         if message_id not in known:
                             s.add(PlatformMessage(contact_id=contact_id, message_id=message_id))
                 log.info("outbox sent", extra=extra)
-                return taken
+                s.flush()
+                return taken, self._claim_in(s, contact_id)
             if result.outcome is Outcome.BLOCKED:
                 contact = s.get(Contact, contact_id)
                 if contact is not None:
                     contact.blocked = True
                 self.drop_active(s, contact_id)
                 log.warning("outbox contact blocked the bot", extra=extra)
-                return False
-            if row is None:  # dropped meanwhile (exit, delete)
-                return False
+                return False, None
+            if row is None:  # dropped meanwhile (exit, delete): the chat's next row, if any
+                return False, self._claim_in(s, contact_id)
             row.lease_owner = row.lease_until = None
             row.last_error = result.error[:80] or None
             if result.outcome is Outcome.HOLD:
@@ -403,11 +421,16 @@ class Outbox(KeyedWorker):
             elif result.outcome is Outcome.DEAD or attempts >= self.settings.outbox_max_attempts:
                 row.status = DEAD
                 log.error("outbox dead letter", extra=extra)
+                s.flush()
+                return False, self._claim_in(
+                    s, contact_id
+                )  # out of the chat's way: its next row goes
             else:
                 delay = self.backoff(attempts, result.retry_after)
                 row.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
                 log.warning("outbox retry", extra={**extra, "seconds": round(delay, 2)})
-            return False
+                self.rescan(after=delay)  # nobody kicks a row whose backoff ends
+        return False, None
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next try: the platform's ``retry_after`` if it gave one, else

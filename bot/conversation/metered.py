@@ -35,10 +35,14 @@ class MeteredConversations(Conversations):
         self.observer = observer
 
     async def handle(
-        self, msg: Inbound, wait_for_rasa: bool = False, introduced: str | None = None
+        self,
+        msg: Inbound,
+        wait_for_rasa: bool = False,
+        introduced: str | None = None,
+        may_defer: bool = False,
     ) -> TurnResult:
         started = time.monotonic()
-        result = await super().handle(msg, wait_for_rasa, introduced)
+        result = await super().handle(msg, wait_for_rasa, introduced, may_defer)
         if not result.duplicate:
             self.observer.observe_turn(turn_kind(result), time.monotonic() - started)
         return result

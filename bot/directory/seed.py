@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.directory.hsds import schema
 from bot.directory.changes import CountryChange, propose_or_apply
+from bot.directory.hsds import schema
 from bot.directory.numbers import clean_all
 from bot.needs import CATEGORIES
 from bot.store import approvals

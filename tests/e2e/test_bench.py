@@ -29,4 +29,10 @@ def test_quick_bench_writes_table_json_and_plot(tmp_path: Path) -> None:
         s["answered"] > 0 for s in data["end_to_end"]["steps"]
     )
     assert set(data["understanding"]["ours"]["languages"]) == {"en", "es", "pt", "fr"}
+    e2e = data["end_to_end"]
+    assert e2e["cold_start_crisis_seconds"] > 0
+    assert all(s["cpu"]["bot_ms_per_turn"] > 0 for s in e2e["steps"])
+    work = data["database_work"]
+    assert work["ordinary"]["messages"] > 0 and work["ordinary"]["transactions"] > 0
+    assert work["crisis"]["messages"] > 0 and work["crisis"]["statements"] > 0
     assert (tmp_path / "latest.png").stat().st_size > 1000

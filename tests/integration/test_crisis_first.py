@@ -1,0 +1,66 @@
+"""A crisis never waits behind ordinary work: with every turn slot taken by ordinary messages
+that wait for a slow Rasa, and more of them queued behind, a crisis message from someone else is
+screened, answered and sent first. Ordering and counts, not times: the fake Rasa is made slower
+than the bot waits for it, so no ordinary message can be answered while it stays slow (each turn
+waits, times out having written nothing, and its message waits in the inbox for another try);
+then Rasa recovers and every ordinary message is answered, none lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import pytest
+from fakes import running
+from fakes.people import TelegramPerson, settle, wait_until
+from fakes.rasa import FakeRasa
+from fakes.telegram import FakeTelegram
+from kit import Turns
+
+from bot.runtime import Runtime
+
+SLOW_SECONDS = 60.0  # above BOT_RASA_TIMEOUT (8 s): the ordinary turns wait, then give up
+
+
+@pytest.fixture
+def tg(stack: Runtime) -> FakeTelegram:
+    port = urlsplit(stack.settings.telegram_api_url).port
+    assert port is not None
+    fake: FakeTelegram = running(FakeTelegram, port, token=stack.settings.telegram_token)
+    return fake
+
+
+async def test_a_crisis_is_answered_before_ordinary_turns_blocked_on_rasa(
+    stack: Runtime, tg: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    slots = stack.settings.inbox_concurrent_turns
+    people = [TelegramPerson(stack, tg, "es") for _ in range(slots + 6)]
+    in_crisis = TelegramPerson(stack, tg, "es")
+    for person in [*people, in_crisis]:  # past their first contact, while Rasa is quick
+        await person.say("hola")
+    before = {p.chat_id: len(tg.sent(p.chat_id)) for p in people}
+    crisis_before = len(tg.sent(in_crisis.chat_id))
+    parses = fake_rasa.count("/model/parse")
+
+    with Turns(stack) as turns:
+        fake_rasa.fail("slow", path="/model/parse", seconds=SLOW_SECONDS)
+        for person in people:
+            assert (await person.post(person.message("necesito un abogado"))).status_code == 200
+        # Every turn slot is now held by a turn waiting for Rasa; the rest queue behind them.
+        await wait_until(lambda: fake_rasa.count("/model/parse") - parses >= slots, timeout=30)
+
+        assert (await in_crisis.post(in_crisis.message("me tienen encerrada"))).status_code == 200
+        first = await wait_until(lambda: tg.sent(in_crisis.chat_id)[crisis_before:], timeout=30)
+        # Sent before any of the blocked or queued ordinary replies...
+        assert all(len(tg.sent(p.chat_id)) == before[p.chat_id] for p in people)
+        # ...and it is the crisis answer, numbers first, decided without Rasa.
+        assert first[0]["text"]
+        assert turns.keys[str(in_crisis.chat_id)][0][0].startswith("utter_crisis")
+        fake_rasa.recover()
+
+    # And nothing was lost: every ordinary message is answered once Rasa answers.
+    for person in people:
+        await settle(stack, person.contact_id, timeout=120)
+    await asyncio.sleep(0)
+    assert all(len(tg.sent(p.chat_id)) > before[p.chat_id] for p in people)
