@@ -159,15 +159,15 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     explicit_key = bool(settings.secret_key)
     crypto = Crypto(settings.key())
     db = Database(settings.sqlalchemy_url, DatabaseLimits.of(settings))
-    if migrate:
-        db.migrate()
-        try:
-            # Refuses (KeyMismatch) a process whose key is not the database's: its pseudonyms
-            # would differ from every other process's.
-            check_key(db, crypto, explicit_key)
-        except BaseException:
-            db.dispose()
-            raise
+    try:
+        if migrate:  # `bot run` migrates before, to say what it did
+            db.migrate()
+        # Refuses (KeyMismatch) a process whose key is not the database's: its pseudonyms
+        # would differ from every other process's.
+        check_key(db, crypto, explicit_key)
+    except BaseException:
+        db.dispose()
+        raise
     with db.session() as s:
         merge_reference(s, settings.countries_file)  # every OAS state, even with no services
     if settings.seed_sample_directory:

@@ -366,7 +366,7 @@ async def test_the_systemd_bot_unit_starts_and_stops(database: str, tmp_path: Pa
             local_argv(shlex.split(line)), cwd=ROOT, env=env, capture_output=True, check=False
         )
         assert pre.returncode == 0, pre.stderr
-        assert b"database is up to date" in pre.stdout
+        assert b"created the database" in pre.stdout  # a new one, and said so
     (start,) = unit_values("safe-harbour-bot.service", "ExecStart")
     health = await run_until_healthy(local_argv(shlex.split(start)), env, port)
     assert health["status"] == "degraded" and health["database"] == "ok"

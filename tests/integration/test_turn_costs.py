@@ -33,8 +33,10 @@ ORDINARY_STATEMENTS = 30
 # A crisis answer is two messages (the numbers first): the first claimed on its own, the second
 # in the transaction that records the first as sent.
 CRISIS_TRANSACTIONS = 7
-CRISIS_STATEMENTS = 40
-RENDER_STATEMENTS = 2  # one message, whatever its placeholders: the directory read once
+CRISIS_STATEMENTS = 41  # with the check that a retried commit adds no message id twice
+# One message, whatever its placeholders: the countries read once, and for a message that lists
+# services (numbers reachable without a voice call), the services and their organisations.
+RENDER_STATEMENTS = 3
 
 
 class Costs:
@@ -104,7 +106,7 @@ async def test_a_crisis_message_stays_within_its_budget(costs: Costs) -> None:
     assert work.statements <= CRISIS_STATEMENTS
 
 
-def test_rendering_a_message_asks_the_database_once(costs: Costs) -> None:
+def test_rendering_a_message_asks_the_database_a_bounded_number_of_times(costs: Costs) -> None:
     runtime = costs.runtime
     ctx = RenderContext(language="es", channel="telegram", country="MX")
     for key in ("utter_first_contact", "utter_service_unavailable", "utter_ask_country"):
