@@ -410,6 +410,23 @@ class Inbox(KeyedWorker):
             log.error("inbox lease lost", extra={"channel": channel_name})
         return True
 
+    def _held(self, s: Session, row_id: int) -> InboxMessage:
+        """The row this process holds, locked for the caller's transaction; ``LeaseLost`` when
+        another process took it over (nothing the caller writes may then be committed)."""
+        row = s.scalar(
+            select(InboxMessage)
+            .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
+            .with_for_update()
+        )
+        if row is None:
+            raise LeaseLost()
+        return row
+
+    def _held_payload(self, s: Session, row_id: int) -> tuple[InboxMessage, dict[str, Any]]:
+        """``_held`` and the row's stored payload, decrypted, to be changed and written back."""
+        row = self._held(s, row_id)
+        return row, json.loads(self.runtime.crypto.decrypt(row.payload_enc) or "{}")
+
     def _defer(
         self, row_id: int, contact_id: str, channel: Channel, address: str, held: RateLimited
     ) -> None:
@@ -419,14 +436,7 @@ class Inbox(KeyedWorker):
         queue the turn's note. Taps, media and urgent rows keep their own rows and order."""
         crypto = self.runtime.crypto
         with self.runtime.db.session() as s:
-            row = s.scalar(
-                select(InboxMessage)
-                .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
-                .with_for_update()
-            )
-            if row is None:
-                raise LeaseLost()
-            stored: dict[str, Any] = json.loads(crypto.decrypt(row.payload_enc) or "{}")
+            row, stored = self._held_payload(s, row_id)
             inbound = stored.get("inbound") or {}
             text = str(inbound.get("text") or "")
             joined = int(stored.get("joined") or 1)
@@ -501,14 +511,7 @@ class Inbox(KeyedWorker):
         crypto = self.runtime.crypto
 
         def keep(s: Session, conversation_id: str, result: TurnResult) -> None:
-            row = s.scalar(
-                select(InboxMessage)
-                .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
-                .with_for_update()
-            )
-            if row is None:
-                raise LeaseLost()
-            stored: dict[str, Any] = json.loads(crypto.decrypt(row.payload_enc) or "{}")
+            row, stored = self._held_payload(s, row_id)
             stored["introduced"] = conversation_id
             row.payload_enc = crypto.encrypt(json.dumps(stored))
             row.lease_owner = row.lease_until = None
@@ -618,13 +621,7 @@ class Inbox(KeyedWorker):
             if contact is None:  # DELETE erased the contact: still confirm it
                 payloads = [{**p, "after_erase": True} for p in payloads]
             # The row goes only if it is still ours; otherwise nothing here is committed.
-            row = s.scalar(
-                select(InboxMessage)
-                .where(InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner)
-                .with_for_update()
-            )
-            if row is None:
-                raise LeaseLost()
+            row = self._held(s, row_id)
             urgent = row.urgent
             s.delete(row)
             if erase:
