@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from bot.store.db import DatabaseLimits, make_engine
 from bot.store.locks import ContactLocks
@@ -66,6 +66,17 @@ def advisory_key(contact_id: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
+def _try_lock(conn: Connection, key: int) -> bool:
+    held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+    conn.commit()  # no transaction (nor snapshot) stays open while it is held
+    return held
+
+
+def _unlock(conn: Connection, key: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    conn.commit()
+
+
 class SharedContactLocks:
     """One turn or staff action at a time per contact, across every process on the database.
 
@@ -83,29 +94,25 @@ class SharedContactLocks:
     async def __call__(self, contact_id: str) -> AsyncIterator[None]:
         key = advisory_key(contact_id)
         async with self._local(contact_id):
-            conn = self.engine.connect()
+            # Every database call on a thread: a database that stalls stalls this contact's
+            # turn, never the event loop (webhooks, health checks and other contacts go on).
+            conn = await asyncio.to_thread(self.engine.connect)
             try:
                 delay = LOCK_POLL_FIRST
-                while True:
-                    got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
-                    held = bool(got.scalar())
-                    conn.commit()  # no transaction (nor snapshot) stays open while it is held
-                    if held:
-                        break
+                while not await asyncio.to_thread(_try_lock, conn, key):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, LOCK_POLL_MAX)
                 try:
                     yield
                 finally:
                     try:
-                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                        conn.commit()
+                        await asyncio.to_thread(_unlock, conn, key)
                     except Exception:
                         # The lock goes with the connection: never return it to the pool held.
                         log.exception("contact lock release failed")
                         conn.invalidate()
             finally:
-                conn.close()
+                await asyncio.to_thread(conn.close)
 
     def dispose(self) -> None:
         self.engine.dispose()

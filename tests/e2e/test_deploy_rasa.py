@@ -45,10 +45,16 @@ def entrypoint() -> list[str]:
 def environment(service: dict[str, Any], tmp: Path, port: int, rasa_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update({k: str(v) for k, v in service["environment"].items()})
+    if "BOT_RASA_URL" in env:
+        env["BOT_RASA_URL"] = f"http://127.0.0.1:{rasa_port}"
     env.update(
         BOT_HOST="127.0.0.1",
         BOT_PORT=str(port),
         BOT_RASA_PORT=str(rasa_port),
+        # The compose file's service names, on this machine's loopback (Redis with a prefix of
+        # this test's own).
+        BOT_REDIS_URL="redis://127.0.0.1:6379/0",
+        BOT_REDIS_KEY_PREFIX=f"deploytest{port}",
         BOT_DATA_DIR=str(tmp),
         BOT_DATABASE_URL=f"sqlite:///{tmp.parent / 'bot.sqlite3'}",
         BOT_SECRET_KEY=SECRET,
