@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 
 class RasaUnavailable(Exception):
@@ -51,6 +55,9 @@ class RasaClient:
         # Names the Rasa process answering now: set anew by whoever (re)starts it
         # (``RasaSupervisor``), so slots synced to a dead Rasa are sent again to its successor.
         self.instance = "initial"
+        # Set when a request found nobody listening: the next answer comes from a Rasa that was
+        # (re)started meanwhile, whatever request sees it first (a turn, the health check).
+        self._unreachable = False
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -84,7 +91,13 @@ class RasaClient:
         try:
             response = await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
+                self._unreachable = True
             raise RasaUnavailable(type(exc).__name__) from None
+        if self._unreachable:
+            self._unreachable = False
+            self.instance = uuid.uuid4().hex[:12]
+            log.warning("rasa answers again; slots will be sent again")
         if response.status_code >= 400:
             raise RasaUnavailable(f"HTTP {response.status_code}")
         try:

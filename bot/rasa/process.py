@@ -268,15 +268,11 @@ def serve(
 
 async def follow_restarts(client: RasaClient, check_seconds: float = 2.0) -> None:
     """For a Rasa this process does not start (``bot run --no-rasa`` beside ``bot rasa serve``):
-    one that stopped answering and answers again was restarted, so its trackers may be empty.
-    It becomes a new ``instance``, and each conversation sends Rasa its routing slots again at
-    its next turn (harmless when the trackers were kept elsewhere). Loading a model takes far
-    longer than ``check_seconds``, so no restart goes unseen."""
-    was_ready = await client.ready()
+    ask it how it is every ``check_seconds``, so a restart is seen even when no turn or health
+    check comes. The client itself notices one (a request found nobody listening, a later one
+    got an answer): Rasa becomes a new ``instance``, and each conversation sends its routing
+    slots again at its next turn (harmless when the trackers were kept elsewhere). Loading a
+    model takes far longer than ``check_seconds``, so no restart goes unseen."""
     while True:
+        await client.ready()
         await asyncio.sleep(check_seconds)
-        ready = await client.ready()
-        if ready and not was_ready:
-            client.instance = uuid.uuid4().hex[:12]
-            log.warning("rasa answers again; slots will be sent again")
-        was_ready = ready
