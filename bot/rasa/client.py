@@ -55,9 +55,10 @@ class RasaClient:
         # Names the Rasa process answering now: set anew by whoever (re)starts it
         # (``RasaSupervisor``), so slots synced to a dead Rasa are sent again to its successor.
         self.instance = "initial"
-        # Set when a request found nobody listening: the next answer comes from a Rasa that was
-        # (re)started meanwhile, whatever request sees it first (a turn, the health check).
-        self._unreachable = False
+        # Set when a request found nobody listening after Rasa had answered: the next answer
+        # comes from a Rasa restarted meanwhile, whatever request sees it first (a turn, the
+        # health check). Not while the first one starts.
+        self._answered = self._unreachable = False
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -91,9 +92,10 @@ class RasaClient:
         try:
             response = await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
+            if self._answered and isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
                 self._unreachable = True
             raise RasaUnavailable(type(exc).__name__) from None
+        self._answered = True
         if self._unreachable:
             self._unreachable = False
             self.instance = uuid.uuid4().hex[:12]

@@ -51,7 +51,16 @@ async def test_a_rasa_that_comes_back_is_a_new_instance(
     ]
 
 
-async def test_errors_and_slowness_are_not_a_restart(pair: tuple[FakeRasa, RasaClient]) -> None:
+async def test_the_first_start_is_not_a_restart(pair: tuple[FakeRasa, RasaClient]) -> None:
+    fake, client = pair
+    fake.fail("down")  # still loading its model
+    assert not await client.ready()
+    fake.recover()
+    assert await client.ready()
+    assert client.instance == "initial"
+
+
+async def test_errors_are_not_a_restart(pair: tuple[FakeRasa, RasaClient]) -> None:
     fake, client = pair
     fake.fail("error", times=2)
     assert not await client.ready()
