@@ -362,7 +362,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if needs_training(settings, args.config):
         with progress.phase(
             "Training the language model",
-            "usually 2–4 minutes on 2 cores; only when its training data changed",
+            "usually about a minute on 2 cores; only when its training data changed",
         ):
             path = ensure_model(settings, config=args.config, quiet=True)
     else:

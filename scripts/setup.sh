@@ -52,7 +52,7 @@ BOT_STAMP=$(stamp_of pyproject.toml requirements/bot.lock)
 if shared .venv; then
   :
 elif [ ! -x .venv/bin/python ] || [ "$(cat .venv/.stamp 2>/dev/null)" != "$BOT_STAMP" ]; then
-  phase "Bot environment (.venv, $("$BOT_PY" --version); usually 2–5 minutes the first time)…"
+  phase "Bot environment (.venv, $("$BOT_PY" --version); usually about a minute the first time)…"
   [ -x .venv/bin/python ] || "$BOT_PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -c requirements/bot.lock -e ".[dev]"
@@ -72,7 +72,7 @@ RASA_STAMP=$(stamp_of requirements/rasa.in requirements/rasa.lock)
 if shared .venv-rasa; then
   :
 elif [ ! -x .venv-rasa/bin/rasa ] || [ "$(cat .venv-rasa/.stamp 2>/dev/null)" != "$RASA_STAMP" ]; then
-  phase "Rasa environment (.venv-rasa, $("$RASA_PY" --version); usually 5–10 minutes the first time)…"
+  phase "Rasa environment (.venv-rasa, $("$RASA_PY" --version); usually 1–2 minutes the first time)…"
   [ -x .venv-rasa/bin/python ] || "$RASA_PY" -m venv .venv-rasa
   .venv-rasa/bin/python -m pip install --quiet --upgrade "pip<24.1"
   .venv-rasa/bin/python -m pip install --quiet -c requirements/rasa.lock -r requirements/rasa.in
@@ -86,7 +86,7 @@ phase "Database (usually a few seconds)…"
 .venv/bin/python -m bot.cli migrate | sed 's/^/    /'
 
 # 4. The Rasa model, trained only when config, domain or training data changed.
-# `bot train` says whether it trains (usually 2–4 minutes on 2 cores) or the model is up to date.
+# `bot train` says whether it trains (usually about a minute on 2 cores) or the model is up to date.
 say "Language model"
 RASA_TELEMETRY_ENABLED=false .venv/bin/python -m bot.cli train >/dev/null
 say "Set-up complete"
