@@ -34,7 +34,7 @@ _LAUGHTER = re.compile(
     r"|(?:rs){2,}"  # rsrs (Portuguese)
     r"|l+o+l+z*|lmf?ao+|rofl|xd+|mdr+|ptdr+"
     r")(?![\w])"
-    r"|[\U0001F602\U0001F923\U0001F606\U0001F605\U0001F61C\U0001F61D\U0001F92A]",
+    r"|[\U0001F602\U0001F923\U0001F606\U0001F605\U0001F61C\U0001F61D\U0001F92A\U0001F639]",
     re.IGNORECASE,
 )
 

@@ -120,7 +120,7 @@ def test_lexicons_read_only_the_languages_of_the_message(screen: SafetyScreen) -
 
 
 def test_laughter_is_found_in_every_language_and_never_in_words() -> None:
-    for text in ("jajaja", "hahaha", "kkkkk", "rsrsrs", "mdr", "ptdr", "lol", "jsjsjs", "😂"):
+    for text in ("jajaja", "hahaha", "kkkkk", "rsrsrs", "mdr", "ptdr", "lol", "jsjsjs", "😂", "😹"):
         assert laughter(f"ok {text}"), text
     for text in ("tienen a mi hija", "hijo", "hoje", "jeito", "aja", "ha"):
         assert not laughter(text), text
