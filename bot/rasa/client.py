@@ -54,11 +54,23 @@ class RasaClient:
         self._open: asyncio.Event | None = None
         # Names the Rasa process answering now: set anew by whoever (re)starts it
         # (``RasaSupervisor``), so slots synced to a dead Rasa are sent again to its successor.
-        self.instance = "initial"
-        # Set when a request found nobody listening after Rasa had answered: the next answer
-        # comes from a Rasa restarted meanwhile, whatever request sees it first (a turn, the
-        # health check). Not while the first one starts.
+        self._instance = "initial"
+        # For a Rasa nobody here restarts (``bot run --no-rasa``; ``follow_restarts`` sets it):
+        # once a request found nobody listening after Rasa had answered, the next answer comes
+        # from a Rasa restarted meanwhile, whatever request sees it first (a turn, the health
+        # check). Not while the first one starts. A supervisor names its new Rasa itself.
+        self.notices_restarts = False
         self._answered = self._unreachable = False
+
+    @property
+    def instance(self) -> str:
+        return self._instance
+
+    @instance.setter
+    def instance(self, name: str) -> None:
+        """Whoever (re)starts Rasa names the new one: the restart is known, not to be guessed."""
+        self._instance = name
+        self._unreachable = False
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -92,13 +104,14 @@ class RasaClient:
         try:
             response = await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            if self._answered and isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
+            refused = isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError)
+            if refused and self._answered and self.notices_restarts:
                 self._unreachable = True
             raise RasaUnavailable(type(exc).__name__) from None
         self._answered = True
         if self._unreachable:
             self._unreachable = False
-            self.instance = uuid.uuid4().hex[:12]
+            self._instance = uuid.uuid4().hex[:12]
             log.warning("rasa answers again; slots will be sent again")
         if response.status_code >= 400:
             raise RasaUnavailable(f"HTTP {response.status_code}")

@@ -273,6 +273,7 @@ async def follow_restarts(client: RasaClient, check_seconds: float = 2.0) -> Non
     got an answer): Rasa becomes a new ``instance``, and each conversation sends its routing
     slots again at its next turn (harmless when the trackers were kept elsewhere). Loading a
     model takes far longer than ``check_seconds``, so no restart goes unseen."""
+    client.notices_restarts = True
     while True:
         await client.ready()
         await asyncio.sleep(check_seconds)

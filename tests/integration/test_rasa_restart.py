@@ -24,6 +24,7 @@ TOKEN = "rasa-api-token"
 async def pair() -> AsyncIterator[tuple[FakeRasa, RasaClient]]:
     fake = FakeRasa(TOKEN, "http://127.0.0.1:9", "callback-token").serve(free_port())
     client = RasaClient(f"http://127.0.0.1:{fake.port}", TOKEN, timeout=5)
+    client.notices_restarts = True  # as ``follow_restarts`` sets it: nobody here restarts Rasa
     yield fake, client
     await client.aclose()
     fake.stop()
@@ -58,6 +59,20 @@ async def test_the_first_start_is_not_a_restart(pair: tuple[FakeRasa, RasaClient
     fake.recover()
     assert await client.ready()
     assert client.instance == "initial"
+
+
+async def test_a_supervised_rasa_is_named_by_its_supervisor(
+    pair: tuple[FakeRasa, RasaClient],
+) -> None:
+    fake, client = pair
+    client.notices_restarts = False  # ``bot run``: the supervisor restarts Rasa and names it
+    assert await client.ready()
+    fake.fail("down")
+    assert not await client.ready()
+    client.instance = "second"
+    fake.recover()
+    assert await client.ready()
+    assert client.instance == "second"
 
 
 async def test_errors_are_not_a_restart(pair: tuple[FakeRasa, RasaClient]) -> None:
