@@ -47,6 +47,21 @@ Handler = Callable[["Event"], Awaitable[None]]
 _held: ContextVar[list[Event] | None] = ContextVar("held_events", default=None)
 
 
+@contextlib.contextmanager
+def collected() -> Iterator[list[Event]]:
+    """What is published inside, in this context, is kept in the list instead of delivered.
+
+    For work done on a database thread (``Database.call``): the bus's subscribers are asyncio
+    queues, which only the event loop's thread may touch, so the caller publishes the list on
+    the loop once the work has committed."""
+    events: list[Event] = []
+    token = _held.set(events)
+    try:
+        yield events
+    finally:
+        _held.reset(token)
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[Event]] = set()
@@ -98,12 +113,8 @@ class EventBus:
         """Keep back what is published inside until the caller has committed; then it calls
         ``deliver``. A listener told about a change must be able to read it, and a rolled-back
         turn told nobody anything."""
-        events: list[Event] = []
-        token = _held.set(events)
-        try:
+        with collected() as events:
             yield events
-        finally:
-            _held.reset(token)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, maxsize: int = 100) -> AsyncIterator[asyncio.Queue[Event]]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.delivery import Sender
 from bot.directory.service import Directory
-from bot.events import Event, Publisher
+from bot.events import Event, Publisher, collected
 from bot.handoff.card import MAX_CODE_WORD_TRIES, Safety
 from bot.handoff.hours import TeamHours
 from bot.handoff.late import LateReplies
@@ -281,6 +281,32 @@ class LiveHandoff:
         (no "are you still there?").
         """
         now = now or utcnow()
+        # Read and recorded on a database thread: a database that hangs stalls this check, never
+        # the event loop that answers survivors (and the health check that says it hangs).
+        due = await self.db.call(self._due, now)
+        told = 0
+        for request_id, contact_id in due:
+            async with self.lock(contact_id):
+                try:
+                    told_now, events = await self.db.call(
+                        self._fall_back_collected, request_id, now
+                    )
+                except IntegrityError:  # another process recorded it first
+                    told_now, events = None, []
+                for event in events:
+                    self.events.publish(event)
+                if told_now is None:
+                    continue
+                conv_id, sent = told_now
+                await self._deliver(contact_id, sent)
+                self.events.publish(Event("handoff.fallback", conv_id, {"handoff": request_id}))
+                told += 1
+        if told:
+            log.info("queue fallback sent", extra={"replies": told})
+        return told
+
+    def _due(self, now: dt.datetime) -> list[tuple[str, str]]:
+        """The queued requests whose notice is due: (request id, contact id) each."""
         timeout = dt.timedelta(minutes=self.settings.handoff_accept_timeout_minutes)
         due: list[tuple[str, str]] = []
         with self.db.session() as s:
@@ -292,22 +318,15 @@ class LiveHandoff:
                     s, req.language, now
                 ):
                     due.append((req.id, req.conversation.contact_id))
-        told = 0
-        for request_id, contact_id in due:
-            async with self.lock(contact_id):
-                try:
-                    told_now = self._fall_back(request_id, now)
-                except IntegrityError:  # another process recorded it first
-                    told_now = None
-                if told_now is None:
-                    continue
-                conv_id, sent = told_now
-                await self._deliver(contact_id, sent)
-                self.events.publish(Event("handoff.fallback", conv_id, {"handoff": request_id}))
-                told += 1
-        if told:
-            log.info("queue fallback sent", extra={"replies": told})
-        return told
+        return due
+
+    def _fall_back_collected(
+        self, request_id: str, now: dt.datetime
+    ) -> tuple[tuple[str, Sent] | None, list[Event]]:
+        """``_fall_back`` on a database thread, with what it published kept for the loop."""
+        with collected() as events:
+            told = self._fall_back(request_id, now)
+        return told, events
 
     def _fall_back(self, request_id: str, now: dt.datetime) -> tuple[str, Sent] | None:
         """Record the notice and render it, once per request even with several processes

@@ -24,6 +24,7 @@ from bot.nlg.render import Renderer
 from bot.rasa.inflight import CallbackContexts
 from bot.safety.screen import CrisisKind
 from bot.store.db import Database
+from bot.types import Reply
 
 log = logging.getLogger("bot.rasa.callbacks")
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
@@ -58,24 +59,32 @@ class Callbacks:
         body = await request.json()
         name = str(body.get("response") or "")
         tracker = body.get("tracker") or {}
-        ctx = self.contexts.for_sender(
-            str(tracker.get("sender_id", "")), tracker.get("slots") or {}
+        # Like the directory below, read on a database thread (a stored conversation, when no
+        # turn of this sender is in flight).
+        ctx = await self.db.call(
+            self.contexts.for_sender, str(tracker.get("sender_id", "")), tracker.get("slots") or {}
         )
         custom: dict[str, Any] = {"key": name}
         if name not in MESSAGES:
             log.error("unknown response requested", extra={"response": name})
             name = "utter_not_understood"
-        with self.db.session() as s:
-            directory = Directory(s)
-            if name in ("utter_crisis", "utter_self_harm"):
-                kind: CrisisKind = "self_harm" if name == "utter_self_harm" else "self"
-                reply = self.renderer.crisis(ctx, directory, kind, True)[0]
-            else:
+
+        def render() -> Reply:
+            with self.db.session() as s:
+                directory = Directory(s)
+                if name in ("utter_crisis", "utter_self_harm"):
+                    kind: CrisisKind = "self_harm" if name == "utter_self_harm" else "self"
+                    return self.renderer.crisis(ctx, directory, kind, True)[0]
                 buttons = None
                 if name in ("utter_language_offer", "utter_language_menu"):
                     buttons = self.renderer.language_buttons(ctx)
-                reply = self.renderer.render(name, ctx, directory, buttons=buttons)
-                custom["key"] = reply.key  # the wording chosen for this person (young, self)
+                return self.renderer.render(name, ctx, directory, buttons=buttons)
+
+        # The directory is read on a database thread: a database that hangs holds this
+        # answer to Rasa, never the event loop that answers everyone else.
+        reply = await self.db.call(render)
+        if name not in ("utter_crisis", "utter_self_harm"):
+            custom["key"] = reply.key  # the wording chosen for this person (young, self)
         custom["roles"] = [b.role for b in reply.buttons]
         return JSONResponse(
             {

@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -171,14 +171,15 @@ def on_event_loop() -> bool:
 def loop_guarded_connection(deadline: float) -> type[Any]:
     """A psycopg connection that gives up on the event loop's thread after ``deadline`` seconds.
 
-    What still runs on the event loop (a turn's reads, the console, Rasa's callbacks) must not
+    What still runs on the event loop (a turn's reads, the console) must not
     hold it for as long as a stalled database does: libpq has no client-side limit, and
     ``statement_timeout`` is the server's, no help when the server never gets the query. After
     ``deadline`` the connection is closed (its state is unknown) and the caller gets an
     ``OperationalError``, as for any lost connection (the pool is invalidated; a turn waits and
     is tried again). Never a COMMIT: whether one that timed out landed cannot be known, and a
     turn retried after a commit that did land would run twice; it waits as before, bounded by
-    ``tcp_user_timeout`` and the keepalives. Database threads are not limited here: they wait
+    ``tcp_user_timeout`` and the keepalives (a turn commits on a database thread:
+    ``turn_of_work``). Database threads are not limited here: they wait
     without holding anyone up, and their callers have their own timeouts (``Database.call``).
     """
     import psycopg
@@ -303,6 +304,36 @@ class Database:
             raise
         finally:
             uow.session.close()
+
+    @asynccontextmanager
+    async def turn_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """``unit_of_work`` for a turn run on the event loop: the connection is taken (and
+        pinged), the commit (with every write of the turn: nothing is flushed before it) and the
+        clean-up are made on a database thread. A database that hangs when a turn starts or ends
+        then holds that turn only, never the loop that answers everyone else and the health
+        check that says the database hangs. Reads in between run where the turn runs."""
+        uow = UnitOfWork(Session(self.engine, autoflush=False, expire_on_commit=False))
+        try:
+            await self._settled(uow.session.connection)
+            yield uow
+            await self._settled(uow.session.commit)
+        except BaseException:
+            with suppress(Exception):  # the first error is the one worth raising
+                await self._settled(uow.session.rollback)
+            raise
+        finally:
+            with suppress(Exception):
+                await self._settled(uow.session.close)
+
+    async def _settled(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on a database thread, finished even when the caller is cancelled meanwhile
+        (a server stopping): a session is never used by two threads at once."""
+        work = asyncio.ensure_future(self.call(fn))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            raise
 
     def migrate(self) -> None:
         """Bring the schema up to date. On PostgreSQL through an engine of its own without the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ from conftest import make_settings
 from fakes.people import wait_until
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bench.dbproxy import DatabaseProxy
 from bot.channels.base import Outcome, SendResult
@@ -91,6 +92,59 @@ async def test_a_call_on_the_event_loop_gives_up_instead_of_stopping_it(
     proxy.blackhole(0)
     await wait_until(lambda: not proxy.blackholed, timeout=5)
     assert await db.call(db.run, lambda s: s.execute(text("SELECT 1")).scalar()) == 1
+
+
+async def test_a_turns_unit_of_work_commits_on_a_thread_and_a_black_hole_holds_only_it(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    """A turn takes its connection and commits on a database thread (``turn_of_work``): the
+    proxy runs on this loop, so a commit made on the loop could never pass it. A black hole
+    caught at the commit holds that turn until the path is back, and the loop runs meanwhile."""
+    proxy, db = proxied
+    crypto = Crypto("k" * 32)
+    run = uuid.uuid4().hex[:8]
+    assert await db.ping(2.0) is True
+    async with db.turn_of_work() as uow:  # nothing read on the loop: the writes wait for commit
+        uow.session.add(Contact(id=f"{run}-1", channel="telegram", address_enc=crypto.encrypt("1")))
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    async with db.turn_of_work() as uow:
+        uow.session.add(Contact(id=f"{run}-2", channel="telegram", address_enc=crypto.encrypt("2")))
+        proxy.blackhole(1.5)  # the path stops between the turn's start and its commit
+    ticker.cancel()
+    assert not proxy.blackholed
+    assert ticks > 50  # 1.5 s of a loop that never stood still
+
+    def ids() -> list[str]:
+        with db.session() as s:
+            return sorted(s.scalars(select(Contact.id).where(Contact.id.startswith(run))))
+
+    assert await db.call(ids) == [f"{run}-1", f"{run}-2"]
+
+
+async def test_a_turn_that_fails_at_its_commit_is_rolled_back_off_the_loop(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    """The commit fails (a duplicate key): the caller gets the database's error, and the
+    rollback and clean-up run on threads too; the next turn works."""
+    proxy, db = proxied
+    crypto = Crypto("k" * 32)
+    dup, after = uuid.uuid4().hex, uuid.uuid4().hex
+    async with db.turn_of_work() as uow:
+        uow.session.add(Contact(id=dup, channel="telegram", address_enc=crypto.encrypt("1")))
+    with pytest.raises(IntegrityError):
+        async with db.turn_of_work() as uow:
+            uow.session.add(Contact(id=dup, channel="telegram", address_enc=crypto.encrypt("1")))
+    async with db.turn_of_work() as uow:
+        uow.session.add(Contact(id=after, channel="telegram", address_enc=crypto.encrypt("2")))
+    assert proxy.blackholes == 0
 
 
 async def test_connections_reset_at_once_are_replaced(
