@@ -1,7 +1,8 @@
 """A newcomer's first hour, in Chromium: the steps of docs/first-hour.md, and the console's layout.
 
 - The console's menu stays on one line at 1280 px (ten links in a row wrapped to three lines): the
-  admin pages sit in a menu that opens without JavaScript; at 320 px nothing scrolls sideways.
+  admin pages sit in a menu that opens without JavaScript; at 320 px nothing scrolls sideways,
+  and the queue's rows become cards.
 - An unknown console address shows the console's own "Page not found" page.
 - Try the assistant in the web chat, take the conversation over as staff, open the messages and
   the form for a new service: each step photographed.
@@ -28,6 +29,7 @@ from e2e.browser.test_webchat_browser import (
     chat_url,
     latest_request,
     reply,
+    sideways,
     webchat_conversations,
     write,
 )
@@ -176,6 +178,21 @@ async def test_first_hour_steps(
     row = console.locator(f'tr[data-handoff-id="{req.id}"]')
     await row.wait_for(timeout=TIMEOUT)
     await shot(console, "02-queue")
+
+    # The same queue on a 320 px phone: the waiting row is a card, each cell under its heading;
+    # nothing scrolls sideways and the link that opens it is on the screen.
+    contexts.append(await browser.new_context(viewport={"width": 320, "height": 640}))
+    phone = await sign_in_page(contexts[-1], stack, admin.email)
+    card = phone.locator(f'tr[data-handoff-id="{req.id}"]')
+    await card.wait_for(timeout=TIMEOUT)
+    assert await sideways(phone) == 0
+    opens = await card.get_by_role("link").bounding_box()
+    assert opens is not None and opens["x"] >= 0 and opens["x"] + opens["width"] <= 320, opens
+    assert (
+        await card.locator("td").first.evaluate("e => getComputedStyle(e, '::before').content")
+        == '"Language: "'
+    )
+    await contexts.pop().close()
 
     # Step 3: take it over and answer; the web chat shows the answer at once.
     await row.get_by_role("link").click()
