@@ -5,7 +5,8 @@ A lexicon phrase says what happened ("they locked me in"); the words around it s
 it a joke or an everyday hyperbole. The lexicons alone do not answer such a message as a crisis:
 the model, trained on the same kinds of message, reads it whole and may still find danger in it.
 A marker of the present ("right now", "tonight", "he is outside") keeps the crisis, unless it lies
-inside the past or safe phrase itself ("I'm safe *now*").
+inside the past or safe phrase itself ("I'm safe *now*"). A hypothesis ("what if", "si algún
+día") speaks only for the risky phrases after it in its own sentence.
 
 Markers are phrases of each language's ``context.yml`` (matched like lexicon phrases), plus the
 laughter every language writes alike (haha, jajaja, kkkk, rsrs, mdr, emoji), found by pattern.
@@ -19,11 +20,16 @@ from dataclasses import dataclass
 from bot.safety.text import fold
 
 # The lists of a language's context.yml, and what each means for a risky phrase.
-MARKERS = ("past", "safe_now", "joke", "conditional", "present")
+MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present")
 # In this order, the first present decides the reason a lexicon match is set aside.
 SETS_ASIDE = ("joke", "conditional", "past", "safe_now")
 # Only a past or safe marker contains a present one ("I am safe now"): a joke stays a joke.
-COVERS_PRESENT = ("past", "safe_now", "conditional")
+COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical")
+# A hypothesis ("what if", "si algún día", "se um dia", "au cas où") speaks only for what follows
+# it in its own sentence: "what if they locked me in?" is a worry; "they locked me in. what if
+# he comes back?" is not. Its reason is given as "conditional".
+HYPOTHETICAL = "hypothetical"
+_SENTENCE_END = re.compile(r"[.!?\n]+")
 
 _LAUGHTER = re.compile(
     r"(?<![\w])(?:"
@@ -136,7 +142,25 @@ def tempering(markers: list[Marker], idioms: int, text: str) -> str | None:
         return None
     names = {m.name for m in standing}
     reason = next((name for name in SETS_ASIDE if name in names), None)
+    if reason is None and HYPOTHETICAL in names:
+        reason = "conditional"
     return reason or ("idiom" if idioms else None)
+
+
+def _sentence(text: str, offset: int) -> int:
+    return len(_SENTENCE_END.findall(text[:offset]))
+
+
+def _after_hypothesis(markers: list[Marker], spans: list[tuple[int, int]], text: str) -> bool:
+    """Whether every risky phrase follows a hypothesis in its own sentence."""
+    hypotheses = [m for m in markers if m.name == HYPOTHETICAL]
+    return bool(hypotheses and spans) and all(
+        any(
+            h.start < start and _sentence(text, h.start) == _sentence(text, start)
+            for h in hypotheses
+        )
+        for start, _ in spans
+    )
 
 
 def set_aside(
@@ -161,4 +185,7 @@ def set_aside(
     if present:
         return None
     names = {m.name for m in markers}
-    return next((name for name in SETS_ASIDE if name in names), None)
+    reason = next((name for name in SETS_ASIDE if name in names), None)
+    if reason is None and spans and _after_hypothesis(markers, spans, text):
+        reason = "conditional"
+    return reason

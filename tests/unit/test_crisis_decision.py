@@ -244,3 +244,52 @@ def test_no_context_or_the_present_keeps_the_ordinary_bar(
     screen: SafetyScreen, lang: str, text: str
 ) -> None:
     assert screen.screen(text, lang).tempered is None
+
+
+# A hypothesis ("what if", "si algún día", "se um dia", "et si un jour") before a risky phrase in
+# its own sentence: a worry about what could happen, set aside for the model (as a condition).
+HYPOTHESES = [
+    ("en", "what if the boss locked me in the room?"),
+    ("es", "si algún día me encierran, a qué número llamo?"),
+    ("pt", "e se ele me trancar no quarto?"),
+    ("pt", "se um dia eles me trancarem, pra quem eu ligo?"),
+    ("fr", "et si un jour ils m'enferment, j'appelle qui?"),
+]
+# The same words after the fact, or with the present: still a crisis.
+NOT_HYPOTHESES = [
+    ("en", "they locked me in the room. what if he comes back?"),
+    ("en", "what if they locked me in right now"),
+    ("es", "me tienen encerrada y si grito me pegan"),
+    ("pt", "me trancaram no quarto. e se ele voltar?"),
+    ("fr", "ils m'ont enfermée dans la chambre. et si il revient?"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), HYPOTHESES)
+def test_a_hypothesis_sets_aside_what_follows_it(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.matches and not found.crisis
+    assert found.set_aside == "conditional"
+
+
+@pytest.mark.parametrize(("lang", "text"), NOT_HYPOTHESES)
+def test_a_hypothesis_after_the_fact_or_with_the_present_keeps_the_crisis(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis, found.reason
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "just in case they take my passport, who do i call?"),
+        ("es", "en caso de que me quiten el pasaporte, qué hago?"),
+        ("fr", "au cas où on me prend mon passeport, je fais quoi?"),
+    ],
+)
+def test_a_hypothesis_raises_the_models_bar(screen: SafetyScreen, lang: str, text: str) -> None:
+    found = screen.screen(text, lang)
+    assert not found.matches and found.tempered == "conditional"
