@@ -15,12 +15,12 @@ laughter every language writes alike (haha, jajaja, kkkk, rsrs, mdr, emoji), fou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.safety.text import fold
 
 # The lists of a language's context.yml, and what each means for a risky phrase.
-MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present")
+MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present", "cry")
 # In this order, the first present decides the reason a lexicon match is set aside.
 SETS_ASIDE = ("joke", "conditional", "past", "safe_now")
 # Only a past or safe marker contains a present one ("I am safe now"): a joke stays a joke.
@@ -29,6 +29,12 @@ COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical")
 # it in its own sentence: "what if they locked me in?" is a worry; "they locked me in. what if
 # he comes back?" is not. Its reason is given as "conditional".
 HYPOTHETICAL = "hypothetical"
+# A cry for help ("help me", "send help", "socorro") is a marker of the present, except right
+# next to laughter: "minha vó me sequestrou pro culto, socorro kkkk", "held hostage by her
+# toddler 😂 send help". Then the joke decides. Laughter further away ("socorro, ele disse que
+# vai me matar kkkk") leaves the cry standing: nervous laughter is no joke.
+CRY = "cry"
+CRY_REACH = 3  # words between a cry and laughter that make it part of the joke
 _SENTENCE_END = re.compile(r"[.!?\n]+")
 
 _LAUGHTER = re.compile(
@@ -111,12 +117,24 @@ def _clause(bounds: list[int], offset: int) -> int:
 def _standing(markers: list[Marker], text: str) -> list[Marker]:
     """The markers that mean what they say: a negated past, safe, joke or conditional marker is
     dropped ("I'm not safe now", "no es broma"); laughter is never negated ("se eu não comer tudo
-    kkk" is still a joke)."""
-    return [
+    kkk" is still a joke). A cry for help counts as the present unless laughter is next to it."""
+    standing = [
         m
         for m in markers
         if m.name not in SETS_ASIDE or not m.language or not negated(text, m.start)
     ]
+    jokes = [m for m in standing if m.name == "joke"]
+    return [
+        replace(m, name="present") if m.name == CRY else m
+        for m in standing
+        if not (m.name == CRY and any(_next_to(m, joke, text) for joke in jokes))
+    ]
+
+
+def _next_to(a: Marker, b: Marker, text: str) -> bool:
+    """Whether at most ``CRY_REACH`` words lie between two markers."""
+    between = text[a.end : b.start] if a.end <= b.start else text[b.end : a.start]
+    return len(_WORD.findall(between)) <= CRY_REACH
 
 
 def _uncovered_present(markers: list[Marker]) -> list[Marker]:

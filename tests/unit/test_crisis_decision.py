@@ -293,3 +293,38 @@ def test_a_hypothesis_after_the_fact_or_with_the_present_keeps_the_crisis(
 def test_a_hypothesis_raises_the_models_bar(screen: SafetyScreen, lang: str, text: str) -> None:
     found = screen.screen(text, lang)
     assert not found.matches and found.tempered == "conditional"
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "crisis"),
+    [
+        # A cry for help right next to laughter is part of the joke...
+        ("pt", "minha vó me sequestrou pra ir no culto de domingo, socorro kkkk", False),
+        ("en", "my sis says shes being held hostage by her toddler 😂 send help", False),
+        # ...without laughter, or with laughter further away, it is the present.
+        ("pt", "me sequestraram socorro", True),
+        ("pt", "socorro, ele disse que vai me matar kkkk", True),
+        ("en", "they locked me in please help", True),
+    ],
+)
+def test_a_cry_for_help_is_the_present_unless_laughter_is_next_to_it(
+    screen: SafetyScreen, lang: str, text: str, crisis: bool
+) -> None:
+    assert screen.screen(text, lang).crisis is crisis
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "crisis"),
+    [
+        ("pt", "Não estou em perigo, só quero minha carteira de trabalho de volta", False),
+        ("es", "no corro peligro, solo quiero cobrar lo que me deben", False),
+        ("en", "im not in danger now i just want my wages", False),
+        ("pt", "estou em perigo", True),
+        ("en", "i am in danger now", True),
+        ("en", "im not in danger now but they locked me in", True),
+    ],
+)
+def test_danger_denied_is_not_danger(
+    screen: SafetyScreen, lang: str, text: str, crisis: bool
+) -> None:
+    assert screen.screen(text, lang).crisis is crisis
