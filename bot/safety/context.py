@@ -26,8 +26,9 @@ SETS_ASIDE = ("joke", "conditional", "past", "safe_now")
 # Only a past or safe marker contains a present one ("I am safe now"): a joke stays a joke.
 COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical")
 # A hypothesis ("what if", "si algún día", "se um dia", "au cas où") speaks only for what follows
-# it in its own sentence: "what if they locked me in?" is a worry; "they locked me in. what if
-# he comes back?" is not. Its reason is given as "conditional".
+# it up to the next comma or full stop: "what if they locked me in?" is a worry; "they locked me
+# in. what if he comes back?" and "in case something happens to me, they locked me in room 12"
+# are not. Its reason is given as "conditional".
 HYPOTHETICAL = "hypothetical"
 # A cry for help ("help me", "send help", "socorro") is a marker of the present, except right
 # next to laughter: "minha vó me sequestrou pro culto, socorro kkkk", "held hostage by her
@@ -35,7 +36,7 @@ HYPOTHETICAL = "hypothetical"
 # vai me matar kkkk") leaves the cry standing: nervous laughter is no joke.
 CRY = "cry"
 CRY_REACH = 3  # words between a cry and laughter that make it part of the joke
-_SENTENCE_END = re.compile(r"[.!?\n]+")
+_HYPOTHESIS_END = re.compile(r"[.!?;:,\n]+")
 
 _LAUGHTER = re.compile(
     r"(?<![\w])(?:"
@@ -159,23 +160,22 @@ def tempering(markers: list[Marker], idioms: int, text: str) -> str | None:
     if _uncovered_present(standing):
         return None
     names = {m.name for m in standing}
+    # A hypothesis alone does not raise the bar: "e se eu sumisse?" may be a wish to die.
     reason = next((name for name in SETS_ASIDE if name in names), None)
-    if reason is None and HYPOTHETICAL in names:
-        reason = "conditional"
     return reason or ("idiom" if idioms else None)
 
 
-def _sentence(text: str, offset: int) -> int:
-    return len(_SENTENCE_END.findall(text[:offset]))
+def _stretch(text: str, offset: int) -> int:
+    """Which comma- or stop-delimited stretch of ``text`` holds ``offset``."""
+    return len(_HYPOTHESIS_END.findall(text[:offset]))
 
 
 def _after_hypothesis(markers: list[Marker], spans: list[tuple[int, int]], text: str) -> bool:
-    """Whether every risky phrase follows a hypothesis in its own sentence."""
+    """Whether every risky phrase follows a hypothesis with no comma or stop between them."""
     hypotheses = [m for m in markers if m.name == HYPOTHETICAL]
     return bool(hypotheses and spans) and all(
         any(
-            h.start < start and _sentence(text, h.start) == _sentence(text, start)
-            for h in hypotheses
+            h.start < start and _stretch(text, h.start) == _stretch(text, start) for h in hypotheses
         )
         for start, _ in spans
     )

@@ -507,8 +507,9 @@ class Reading:
         markers = list(self.markers)
         if any(m.kind == "self_harm" for m in self.matches):
             # Being out of danger does not end the wish to die ("since I escaped I think about
-            # ending my life"): safety now sets no self-harm phrase aside.
-            markers = [m for m in markers if m.name != "safe_now"]
+            # ending my life"), and "what if I just ended it all" is no mere worry: neither
+            # safety now nor a hypothesis sets a self-harm phrase aside.
+            markers = [m for m in markers if m.name not in ("safe_now", "hypothetical")]
         return set_aside(markers, spans, self.text)
 
     @property

@@ -285,14 +285,22 @@ def test_a_hypothesis_after_the_fact_or_with_the_present_keeps_the_crisis(
 @pytest.mark.parametrize(
     ("lang", "text"),
     [
-        ("en", "just in case they take my passport, who do i call?"),
-        ("es", "en caso de que me quiten el pasaporte, qué hago?"),
-        ("fr", "au cas où on me prend mon passeport, je fais quoi?"),
+        ("en", "in case something happens to me, they locked me in room 12"),
+        ("en", "what if i just killed myself"),
+        ("pt", "e se eu me matar?"),
+        ("es", "y si me mato?"),
     ],
 )
-def test_a_hypothesis_raises_the_models_bar(screen: SafetyScreen, lang: str, text: str) -> None:
+def test_a_hypothesis_never_hides_danger_after_a_comma_or_a_wish_to_die(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
     found = screen.screen(text, lang)
-    assert not found.matches and found.tempered == "conditional"
+    assert found.crisis, found.reason
+
+
+def test_a_hypothesis_alone_leaves_the_models_bar_as_it_is(screen: SafetyScreen) -> None:
+    """ "e se eu sumisse?" may be a wish to die: only a risky phrase after it is set aside."""
+    assert screen.screen("e se eu sumisse de vez?", "pt").tempered is None
 
 
 @pytest.mark.parametrize(
