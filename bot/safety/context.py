@@ -6,7 +6,7 @@ it a joke or an everyday hyperbole. The lexicons alone do not answer such a mess
 the model, trained on the same kinds of message, reads it whole and may still find danger in it.
 A marker of the present ("right now", "tonight", "he is outside") keeps the crisis, unless it lies
 inside the past or safe phrase itself ("I'm safe *now*"). A hypothesis ("what if", "si algún
-día") speaks only for the risky phrases after it in its own sentence.
+día") speaks only for the risky phrases after it, up to the next comma or full stop.
 
 Markers are phrases of each language's ``context.yml`` (matched like lexicon phrases), plus the
 laughter every language writes alike (haha, jajaja, kkkk, rsrs, mdr, emoji), found by pattern.
