@@ -67,7 +67,7 @@ class Conversations:
         async with p.lock(contact_id):
             with p.events.held() as events:
                 try:
-                    async with p.db.turn_of_work() as uow:
+                    async with p.db.unit_of_work() as uow:
                         result = await self._turn(
                             uow, msg, contact_id, wait_for_rasa, introduced, may_defer
                         )
@@ -168,7 +168,7 @@ class Conversations:
         p = self.parts
         contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
         async with p.lock(contact_id):
-            async with p.db.turn_of_work() as uow:
+            async with p.db.unit_of_work() as uow:
                 ctx = self._load(uow, msg, contact_id)
                 if not ctx.is_new or ctx.people.probing:
                     uow.session.rollback()

@@ -28,6 +28,8 @@ from bot.types import Reply
 
 log = logging.getLogger("bot.rasa.callbacks")
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+# Rasa's crisis responses, and the wording each stands for (the renderer's crisis reply).
+CRISIS_RESPONSES: dict[str, CrisisKind] = {"utter_crisis": "self", "utter_self_harm": "self_harm"}
 
 
 def authorised(request: Request, token: str) -> bool:
@@ -69,12 +71,13 @@ class Callbacks:
             log.error("unknown response requested", extra={"response": name})
             name = "utter_not_understood"
 
+        crisis: CrisisKind | None = CRISIS_RESPONSES.get(name)
+
         def render() -> Reply:
             with self.db.session() as s:
                 directory = Directory(s)
-                if name in ("utter_crisis", "utter_self_harm"):
-                    kind: CrisisKind = "self_harm" if name == "utter_self_harm" else "self"
-                    return self.renderer.crisis(ctx, directory, kind, True)[0]
+                if crisis is not None:
+                    return self.renderer.crisis(ctx, directory, crisis, True)[0]
                 buttons = None
                 if name in ("utter_language_offer", "utter_language_menu"):
                     buttons = self.renderer.language_buttons(ctx)
@@ -83,7 +86,7 @@ class Callbacks:
         # The directory is read on a database thread: a database that hangs holds this
         # answer to Rasa, never the event loop that answers everyone else.
         reply = await self.db.call(render)
-        if name not in ("utter_crisis", "utter_self_harm"):
+        if crisis is None:
             custom["key"] = reply.key  # the wording chosen for this person (young, self)
         custom["roles"] = [b.role for b in reply.buttons]
         return JSONResponse(

@@ -165,17 +165,14 @@ def tempering(markers: list[Marker], idioms: int, text: str) -> str | None:
     return reason or ("idiom" if idioms else None)
 
 
-def _stretch(text: str, offset: int) -> int:
-    """Which comma- or stop-delimited stretch of ``text`` holds ``offset``."""
-    return len(_HYPOTHESIS_END.findall(text[:offset]))
-
-
 def _after_hypothesis(markers: list[Marker], spans: list[tuple[int, int]], text: str) -> bool:
     """Whether every risky phrase follows a hypothesis with no comma or stop between them."""
     hypotheses = [m for m in markers if m.name == HYPOTHETICAL]
+    bounds = [m.end() for m in _HYPOTHESIS_END.finditer(text)]
     return bool(hypotheses and spans) and all(
         any(
-            h.start < start and _stretch(text, h.start) == _stretch(text, start) for h in hypotheses
+            h.start < start and _clause(bounds, h.start) == _clause(bounds, start)
+            for h in hypotheses
         )
         for start, _ in spans
     )

@@ -179,7 +179,7 @@ def loop_guarded_connection(deadline: float) -> type[Any]:
     is tried again). Never a COMMIT: whether one that timed out landed cannot be known, and a
     turn retried after a commit that did land would run twice; it waits as before, bounded by
     ``tcp_user_timeout`` and the keepalives (a turn commits on a database thread:
-    ``turn_of_work``). Database threads are not limited here: they wait
+    ``unit_of_work``). Database threads are not limited here: they wait
     without holding anyone up, and their callers have their own timeouts (``Database.call``).
     """
     import psycopg
@@ -288,28 +288,14 @@ class Database:
             return False
         return True
 
-    @contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One turn's reads and writes, committed once at the end or not at all.
 
         Nothing is written before the end (no autoflush): a turn may wait for Rasa in between,
         and a write lock held across that wait would stall every other writer (SQLite has one).
-        """
-        uow = UnitOfWork(Session(self.engine, autoflush=False, expire_on_commit=False))
-        try:
-            yield uow
-            uow.session.commit()
-        except BaseException:
-            uow.session.rollback()
-            raise
-        finally:
-            uow.session.close()
-
-    @asynccontextmanager
-    async def turn_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """``unit_of_work`` for a turn run on the event loop: the connection is taken (and
-        pinged), the commit (with every write of the turn: nothing is flushed before it) and the
-        clean-up are made on a database thread. A database that hangs when a turn starts or ends
+        The connection is taken (and pinged), the commit (with every write of the turn) and the
+        clean-up are made on a database thread: a database that hangs when a turn starts or ends
         then holds that turn only, never the loop that answers everyone else and the health
         check that says the database hangs. Reads in between run where the turn runs."""
         uow = UnitOfWork(Session(self.engine, autoflush=False, expire_on_commit=False))

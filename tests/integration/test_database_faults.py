@@ -33,6 +33,27 @@ from bot.store.db import Database, DatabaseLimits, DatabaseTimeout, unavailable
 from bot.store.models import Contact
 
 
+class LoopTicks:
+    """Counts the event loop's 10 ms ticks inside the block: proof that it never stood still."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.ticks += 1
+
+    async def __aenter__(self) -> LoopTicks:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 @pytest.fixture(params=["postgres"])  # the PostgreSQL half of the suite (--databases)
 async def proxied(scratch_postgres: str) -> AsyncIterator[tuple[DatabaseProxy, Database]]:
     """A database reached through the proxy, with short limits so faults show quickly."""
@@ -57,21 +78,12 @@ async def test_black_hole_is_seen_by_the_health_check_and_the_loop_keeps_running
     proxy, db = proxied
     assert await db.ping(2.0) is True
     proxy.blackhole(30)
-    ticks = 0
-
-    async def tick() -> None:  # the event loop runs while the database does not answer
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    assert await db.ping(0.5) is False
-    with pytest.raises(DatabaseTimeout) as caught:
-        await db.call(db.run, lambda s: s.execute(text("SELECT 1")), timeout=0.5)
-    assert unavailable(caught.value)
-    ticker.cancel()
-    assert ticks > 10
+    async with LoopTicks() as loop:  # the event loop runs while the database does not answer
+        assert await db.ping(0.5) is False
+        with pytest.raises(DatabaseTimeout) as caught:
+            await db.call(db.run, lambda s: s.execute(text("SELECT 1")), timeout=0.5)
+        assert unavailable(caught.value)
+    assert loop.ticks > 10
     proxy.blackhole(0)  # the path is back: the stalled work finishes, new work answers
     await wait_until(lambda: not proxy.blackholed, timeout=5)
     assert await db.ping(5.0) is True
@@ -97,30 +109,20 @@ async def test_a_call_on_the_event_loop_gives_up_instead_of_stopping_it(
 async def test_a_turns_unit_of_work_commits_on_a_thread_and_a_black_hole_holds_only_it(
     proxied: tuple[DatabaseProxy, Database],
 ) -> None:
-    """A turn takes its connection and commits on a database thread (``turn_of_work``): the
+    """A turn takes its connection and commits on a database thread (``unit_of_work``): the
     proxy runs on this loop, so a commit made on the loop could never pass it. A black hole
     caught at the commit holds that turn until the path is back, and the loop runs meanwhile."""
     proxy, db = proxied
     crypto = Crypto("k" * 32)
     run = uuid.uuid4().hex[:8]
     assert await db.ping(2.0) is True
-    async with db.turn_of_work() as uow:  # nothing read on the loop: the writes wait for commit
+    async with db.unit_of_work() as uow:  # nothing read on the loop: the writes wait for commit
         uow.session.add(Contact(id=f"{run}-1", channel="telegram", address_enc=crypto.encrypt("1")))
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    async with db.turn_of_work() as uow:
+    async with LoopTicks() as loop, db.unit_of_work() as uow:
         uow.session.add(Contact(id=f"{run}-2", channel="telegram", address_enc=crypto.encrypt("2")))
         proxy.blackhole(1.5)  # the path stops between the turn's start and its commit
-    ticker.cancel()
     assert not proxy.blackholed
-    assert ticks > 50  # 1.5 s of a loop that never stood still
+    assert loop.ticks > 50  # 1.5 s of a loop that never stood still
 
     def ids() -> list[str]:
         with db.session() as s:
@@ -137,12 +139,12 @@ async def test_a_turn_that_fails_at_its_commit_is_rolled_back_off_the_loop(
     proxy, db = proxied
     crypto = Crypto("k" * 32)
     dup, after = uuid.uuid4().hex, uuid.uuid4().hex
-    async with db.turn_of_work() as uow:
+    async with db.unit_of_work() as uow:
         uow.session.add(Contact(id=dup, channel="telegram", address_enc=crypto.encrypt("1")))
     with pytest.raises(IntegrityError):
-        async with db.turn_of_work() as uow:
+        async with db.unit_of_work() as uow:
             uow.session.add(Contact(id=dup, channel="telegram", address_enc=crypto.encrypt("1")))
-    async with db.turn_of_work() as uow:
+    async with db.unit_of_work() as uow:
         uow.session.add(Contact(id=after, channel="telegram", address_enc=crypto.encrypt("2")))
     assert proxy.blackholes == 0
 

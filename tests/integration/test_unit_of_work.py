@@ -145,10 +145,10 @@ async def test_an_ordinary_turn_writes_in_one_transaction(
     assert len(writes) == 1
 
 
-def test_a_unit_of_work_refuses_to_wait_after_writing(tmp_path: Path) -> None:
+async def test_a_unit_of_work_refuses_to_wait_after_writing(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'uow.sqlite3'}")
     db.migrate()
-    with db.unit_of_work() as uow:
+    async with db.unit_of_work() as uow:
         uow.session.add(SeenMessage(key="k" * 64))
         uow.before_waiting()  # added, not written: nothing is locked yet
         uow.session.flush()
