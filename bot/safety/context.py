@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from bot.safety.text import fold
 
 # The lists of a language's context.yml, and what each means for a risky phrase.
-MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present", "cry")
+MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present", "cry", "worry")
 # In this order, the first present decides the reason a lexicon match is set aside.
 SETS_ASIDE = ("joke", "conditional", "past", "safe_now")
 # Only a past or safe marker contains a present one ("I am safe now"): a joke stays a joke.
@@ -36,6 +36,12 @@ HYPOTHETICAL = "hypothetical"
 # vai me matar kkkk") leaves the cry standing: nervous laughter is no joke.
 CRY = "cry"
 CRY_REACH = 3  # words between a cry and laughter that make it part of the joke
+# A worry about what may happen ("is this job offer a trap?", "nothing has happened yet", "ainda
+# não foi") never sets a risky phrase aside: "they took my passport, is it a trap?" stays a crisis.
+# It only asks the model to be surer when no risky phrase stands (a parent asking for the red
+# flags of a modelling offer is where the model most often cries danger), like the markers that
+# set aside; a marker of the present still keeps the ordinary bar.
+WORRY = "worry"
 _HYPOTHESIS_END = re.compile(r"[.!?;:,\n]+")
 
 _LAUGHTER = re.compile(
@@ -87,9 +93,14 @@ NEGATION_REACH = 3  # words before the marker
 _WORD = re.compile(r"\w+")
 
 
+_SENTENCE_END = re.compile(r"[.!?;\n]")
+
+
 def negated(text: str, start: int) -> bool:
-    """Whether one of the few words before ``start`` negates what follows."""
-    before = _WORD.findall(fold(text[:start]).replace("'", ""))[-NEGATION_REACH:]
+    """Whether one of the few words before ``start``, in its own sentence, negates what follows
+    ("no es broma"; but not "…con un cara que conoció no bar. Es broma?")."""
+    sentence = _SENTENCE_END.split(text[:start])[-1]
+    before = _WORD.findall(fold(sentence).replace("'", ""))[-NEGATION_REACH:]
     return any(word in NEGATIONS for word in before)
 
 
@@ -161,7 +172,7 @@ def tempering(markers: list[Marker], idioms: int, text: str) -> str | None:
         return None
     names = {m.name for m in standing}
     # A hypothesis alone does not raise the bar: "e se eu sumisse?" may be a wish to die.
-    reason = next((name for name in SETS_ASIDE if name in names), None)
+    reason = next((name for name in (*SETS_ASIDE, WORRY) if name in names), None)
     return reason or ("idiom" if idioms else None)
 
 

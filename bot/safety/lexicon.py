@@ -78,6 +78,9 @@ class Match:
     # "me van a matar" is "me van ... matar" exactly (1.0) and "me voy a matar" only through
     # the lemma of "van" (0.75), so the person who is threatened is not answered as self-harm.
     exact: float = 1.0
+    # Found by indicators together (``indicators.yml``), not by one phrase: it never outweighs a
+    # phrase over the same words, nor gives way to one.
+    combined: bool = False
 
 
 def _word_matches(pattern: Word, token: Word) -> bool:
@@ -102,17 +105,70 @@ def _word_matches(pattern: Word, token: Word) -> bool:
     return False
 
 
+SHORTHAND_FILE = "shorthand.yml"
+
+
+def read_shorthand(path: Path) -> dict[str, str]:
+    """A language's text-message spellings and what they stand for: ``{"r": "are", "rn": "right
+    now", "hj": "hoje"}``. Keys are single words, compared folded (no accents, lower case)."""
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of short forms to words")
+    table: dict[str, str] = {}
+    for key, value in data.items():
+        short, full = fold(str(key)).strip(), str(value).strip()
+        if not short or " " in short or not full:
+            raise ValueError(f"{path}: {key!r} must be one word standing for some words")
+        table[short] = full
+    return table
+
+
 class LanguageAnalyzer:
     """spaCy's blank tokenizer and a lookup table of lemmas (``{form: lemma}``; a form missing is
-    its own lemma, as with spaCy's lookup lemmatizer): no download, no model."""
+    its own lemma, as with spaCy's lookup lemmatizer): no download, no model.
 
-    def __init__(self, language: str, lemmas: Mapping[str, str]) -> None:
+    Text-message spellings are read as the words they stand for (``shorthand.yml``): "my feet r
+    killing me" is the idiom "my feet are killing me", "they r outside rn" says "right now", "hj"
+    is "hoje". A phrase matches them with the same rules as the words written out; the expanded
+    words keep the offsets of the short form, so spans and clauses stay the message's own.
+    """
+
+    def __init__(
+        self, language: str, lemmas: Mapping[str, str], shorthand: Mapping[str, str] | None = None
+    ) -> None:
         self.language = language
         self.nlp = tokenizer(language)
         self.lemmas = lemmas
         self.contractions = CONTRACTIONS.get(language, {})
+        if shorthand is None:
+            shorthand = read_shorthand(LEXICON_DIR / language / SHORTHAND_FILE)
+        self.shorthand = shorthand
+        self._expanded: dict[str, list[tuple[str, str]]] = {}
+
+    def _expansion(self, short: str) -> list[tuple[str, str]]:
+        """(surface, lemma) of the words a short form stands for, read like any message."""
+        found = self._expanded.get(short)
+        if found is None:
+            found = self._expanded[short] = [
+                (w.surface, w.lemma) for w in self._read(self.shorthand[short])
+            ]
+        return found
 
     def words(self, text: str) -> list[Word]:
+        words = self._read(text)
+        if not self.shorthand or not any(w.surface in self.shorthand for w in words):
+            return words
+        out: list[Word] = []
+        for w in words:
+            if w.surface in self.shorthand:
+                out.extend(Word(s, lemma, w.start, w.end) for s, lemma in self._expansion(w.surface))
+            else:
+                out.append(w)
+        return out
+
+    def _read(self, text: str) -> list[Word]:
         doc = self.nlp.make_doc(text.lower())
         folded = self.nlp.make_doc(fold(text))
         lemmas = self.lemmas
@@ -269,6 +325,38 @@ def read_lines(path: Path) -> list[str]:
 
 
 KINDS = ("crisis", "self_harm", "others", "not_crisis")
+INDICATORS_FILE = "indicators.yml"
+# The signs of forced labour and trafficking that anti-trafficking hotlines and the ILO list
+# (documents kept, a debt that binds, the way out closed, watched, deceived about the job,
+# threatened with the police or deportation, unpaid, cut off from everyone, worked without end).
+# One alone is often an ordinary hardship ("my boss doesn't pay overtime"); two together, one of
+# them among these, describe someone held now even when no word of danger is written ("they kept
+# my papers to keep them safe and say I owe more every week").
+STRONG_INDICATORS = ("documents", "debt", "confined", "watched", "deceived", "threatened")
+INDICATORS = (*STRONG_INDICATORS, "unpaid", "isolated", "overworked")
+
+
+def read_indicators(path: Path) -> dict[str, list[str]]:
+    """A language's indicator phrases: ``{indicator: [phrase, ...]}`` for the names in
+    INDICATORS."""
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(data) - set(INDICATORS)
+    if unknown:
+        raise ValueError(f"{path}: unknown indicators {sorted(unknown)}")
+    return {
+        name: [str(p).strip() for p in (data.get(name) or []) if str(p).strip()]
+        for name in INDICATORS
+    }
+
+
+def indicated(found: Iterable[str]) -> tuple[str, ...]:
+    """The indicators that together make a crisis (two or more, one of them strong), or ()."""
+    seen = set(found)
+    names = tuple(name for name in INDICATORS if name in seen)
+    strong = any(name in STRONG_INDICATORS for name in names)
+    return names if len(names) >= 2 and strong else ()
 SCAN_ORDER = (
     ("self_harm", "self_harm"),
     ("crisis", "crisis"),
@@ -298,9 +386,11 @@ def read_context(path: Path) -> dict[str, list[str]]:
 
 
 def shipped_phrases(base: Path) -> list[str]:
-    """Every phrase of a language's lists and context markers, in a fixed order."""
+    """Every phrase of a language matched through lemmas, in a fixed order: its lists and its
+    indicators. Context markers are left out: they match words only as written (``strict``), so
+    no lemma entry can change what they find."""
     phrases = [line for kind in KINDS for line in read_lines(base / FILES[kind])]
-    for found in read_context(base / CONTEXT_FILE).values():
+    for found in read_indicators(base / INDICATORS_FILE).values():
         phrases.extend(found)
     return phrases
 
@@ -387,13 +477,18 @@ class LanguageLexicon:
             self.extension = Extension(language, lemma_table(language, base))
         else:
             self.extension = Extension(language, lemmas, complete=True)
-        self.analyzer = LanguageAnalyzer(language, self.extension.table)
+        self.shorthand = read_shorthand(base / SHORTHAND_FILE)
+        self.analyzer = LanguageAnalyzer(language, self.extension.table, self.shorthand)
         self.lists = {
             kind: PhraseList(self.analyzer, read_lines(base / FILES[kind])) for kind in KINDS
         }
         self.context = {
             name: PhraseList(self.analyzer, phrases, strict=True)
             for name, phrases in read_context(base / CONTEXT_FILE).items()
+        }
+        self.indicators = {
+            name: PhraseList(self.analyzer, phrases)
+            for name, phrases in read_indicators(base / INDICATORS_FILE).items()
         }
         self.added: dict[str, PhraseList] = {}
         self.added_lines: dict[str, tuple[str, ...]] = {}
@@ -418,7 +513,7 @@ class LanguageLexicon:
         copy.added_lines = {k: tuple(lines.get(k, ())) for k in KINDS if lines.get(k)}
         table = self.extension.cover(p for found in copy.added_lines.values() for p in found)
         if table is not self.analyzer.lemmas:
-            copy.analyzer = LanguageAnalyzer(self.language, table)
+            copy.analyzer = LanguageAnalyzer(self.language, table, self.shorthand)
         copy.added = {
             kind: (
                 self.added[kind]
@@ -453,6 +548,23 @@ class LanguageLexicon:
                             exact,
                         )
                     )
+        signs = {
+            name: [(words[s].start, words[e - 1].end) for _, s, e in plist.find(words)]
+            for name, plist in self.indicators.items()
+        }
+        together = indicated(name for name, spans in signs.items() if spans)
+        if together:
+            spans = [span for name in together for span in signs[name]]
+            matches.append(
+                Match(
+                    "crisis",
+                    self.language,
+                    "indicators: " + " + ".join(together),
+                    min(s for s, _ in spans),
+                    max(e for _, e in spans),
+                    combined=True,
+                )
+            )
         return matches
 
 
@@ -475,6 +587,8 @@ def shipped_lexicon(language: str, directory: Path = LEXICON_DIR) -> LanguageLex
 
 def _outweighs(winner: Match, loser: Match) -> bool:
     """Whether ``winner`` reads the words of ``loser`` better (see Lexicons.matches)."""
+    if winner.combined or loser.combined:
+        return False
     if winner.end < loser.start or loser.end < winner.start:
         return False  # about other words of the message
     if winner.exact != loser.exact:

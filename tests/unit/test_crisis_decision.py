@@ -336,3 +336,112 @@ def test_danger_denied_is_not_danger(
     screen: SafetyScreen, lang: str, text: str, crisis: bool
 ) -> None:
     assert screen.screen(text, lang).crisis is crisis
+
+
+# Text-message spellings are read as the words they stand for, in phrases and markers alike.
+@pytest.mark.parametrize(
+    ("lang", "text", "crisis"),
+    [
+        ("en", "my knees r killing me after that shift", False),  # the idiom, written short
+        ("en", "they r outside the door rn, he has a gun", True),
+        ("pt", "n consigo sair daqui, eles trancaram a porta agr", True),
+        ("fr", "jsuis enfermée ds la cave mtn", True),
+        ("es", "toy encerrada y no me dejan salir", True),
+    ],
+)
+def test_text_message_spellings_read_as_the_words_they_stand_for(
+    screen: SafetyScreen, lang: str, text: str, crisis: bool
+) -> None:
+    assert screen.screen(text, lang).crisis is crisis, screen.screen(text, lang).reason
+
+
+def test_a_short_form_keeps_the_offsets_of_what_was_written(screen: SafetyScreen) -> None:
+    found = screen.lexicons.read("they r here rn, they locked me in", ["en"])
+    assert found.matches and found.set_aside is None
+    # "rn" is read as "right now" but spans the two letters written.
+    present = [m for m in found.markers if m.name == "present" and m.phrase == "right now"]
+    assert present and "they r here rn"[present[0].start : present[0].end] == "rn"
+
+
+# Signs of forced labour: one alone is a hardship, two together (one of them strong) are a
+# crisis even with no word of danger; told from the past or from safety they are set aside.
+@pytest.mark.parametrize(
+    ("lang", "text", "signs"),
+    [
+        (
+            "en",
+            "the lady keeps my passport and says i owe her more every month",
+            "documents + debt",
+        ),
+        (
+            "es",
+            "me dijeron que era para cuidar niños pero no es eso, y se quedan con mi sueldo",
+            "deceived + unpaid",
+        ),
+        ("pt", "ficaram com meus documentos e não me pagam faz três meses", "documents + unpaid"),
+        (
+            "fr",
+            "ils lisent mes messages et je connais personne dans cette ville",
+            "watched + isolated",
+        ),
+    ],
+)
+def test_signs_of_forced_labour_together_are_a_crisis(
+    screen: SafetyScreen, lang: str, text: str, signs: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis and f"indicators: {signs}" in found.reason, found.reason
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "my boss doesnt pay me overtime and i work 16 hours some days"),  # both weak
+        ("es", "mi patrón tiene mi pasaporte para el trámite de la visa"),  # one sign alone
+        ("pt", "anos atrás ficaram com meus documentos e eu devia pra eles, hoje estou livre"),
+    ],
+)
+def test_one_sign_weak_signs_or_signs_told_from_safety_are_not(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert not any(m.phrase.startswith("indicators:") for m in found.matches) or found.set_aside
+
+
+def test_signs_together_never_outweigh_a_wish_to_die(screen: SafetyScreen) -> None:
+    found = screen.screen("they took my passport and i owe them, i want to kill myself", "en")
+    assert found.crisis and found.kind == "self_harm", found.reason
+
+
+# A worry about what may happen asks the model to be surer; it never sets a risky phrase aside.
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "a guy online offered my niece a modelling job abroad, is this a scam?"),
+        ("es", "me ofrecen trabajo en otro país con todo pagado, podría ser una trampa?"),
+        ("pt", "minha prima recebeu proposta de emprego na Europa, ainda não foi. pode ser golpe?"),
+        ("fr", "on m'offre un poste de nounou logée à Toronto, je n'ai encore rien signé"),
+    ],
+)
+def test_a_worry_raises_the_models_bar(screen: SafetyScreen, lang: str, text: str) -> None:
+    assert screen.screen(text, lang).tempered == "worry"
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "they locked me in the back room, is this a trap?"),
+        ("pt", "me trancaram no quarto, pode ser golpe?"),
+    ],
+)
+def test_a_worry_never_sets_a_risky_phrase_aside(
+    screen: SafetyScreen, lang: str, text: str
+) -> None:
+    found = screen.screen(text, lang)
+    assert found.crisis and found.set_aside is None, found.reason
+
+
+def test_negation_stops_at_the_end_of_a_sentence() -> None:
+    text = "conheceu um cara no bar. é golpe?"
+    assert not negated(text, text.index("é golpe"))
+    assert negated("não é golpe", 4)
