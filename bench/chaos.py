@@ -24,7 +24,10 @@ or a 5xx, until it is accepted. Scenarios:
   redelivery, out of update_id order): each must be answered once.
 
 ``--redis redis://127.0.0.1:6379/0`` gives every process's Rasa the same Redis tracker and lock
-stores (``BOT_REDIS_URL``, keys of a prefix of the run's own, deleted afterwards).
+stores (``BOT_REDIS_URL``, keys of a prefix of the run's own, deleted afterwards). It is the
+default for scenarios of several processes: without it, the second process is refused at start
+(its Rasa would keep a dialogue of its own, bot/store/processes.py). ``--redis ""`` keeps one
+process's trackers in memory.
 
 Every chat runs the same script, so every chat should receive the same lines in the same order
 as a reference chat run alone before the load. Compared line by line (first lines, difflib):
@@ -71,6 +74,7 @@ SECRET = "chaos-webhook-secret"
 SCRIPT = ["hola", "sí", "necesito un abogado", "México", "gracias", "necesito un médico", "gracias"]
 APOLOGY = "algo salió mal de nuestro lado"  # the Spanish utter_service_unavailable's first line
 SCENARIOS = ("two-processes", "kill-bot", "kill-rasa", "db-blackhole", "db-reset", "duplicates")
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 PROCESSES = {"kill-rasa": 1, "duplicates": 1}  # the others: two
 BLACKHOLE_SECONDS = 15.0
 
@@ -440,7 +444,10 @@ async def main(argv: list[str] | None = None) -> int:
         "--settle", type=float, default=5.0, help="seconds to wait after the queues emptied"
     )
     parser.add_argument(
-        "--redis", default="", help="BOT_REDIS_URL for every process's Rasa (empty: in memory)"
+        "--redis",
+        default=None,
+        help="BOT_REDIS_URL for every process's Rasa (empty: in memory, one process only); "
+        f"default: {LOCAL_REDIS} when a scenario runs several processes",
     )
     parser.add_argument("--processes", type=int, help="bot processes (default: per scenario)")
     parser.add_argument("--blackhole", type=float, default=BLACKHOLE_SECONDS, help="seconds")
@@ -449,7 +456,9 @@ async def main(argv: list[str] | None = None) -> int:
     outcomes = []
     for name in args.scenario or SCENARIOS:
         database = create_database(server)
-        redis = (args.redis, "chaos" + uuid.uuid4().hex[:10]) if args.redis else None
+        several = (args.processes or PROCESSES.get(name, 2)) > 1
+        url = args.redis if args.redis is not None else (LOCAL_REDIS if several else "")
+        redis = (url, "chaos" + uuid.uuid4().hex[:10]) if url else None
         try:
             outcomes.append(
                 await scenario(

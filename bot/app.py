@@ -21,6 +21,7 @@ from bot.channels import Channels
 from bot.channels.webchat.channel import MAX_BODY as WEBCHAT_MAX_BODY
 from bot.channels.whatsapp import MAX_BODY as WHATSAPP_MAX_BODY
 from bot.console.app import create_console
+from bot.console.auth import purge_signin_failures
 from bot.console.views_messages_po import MAX_PO_BYTES
 from bot.directory.uploads import MAX_BYTES as HSDS_MAX_BYTES
 from bot.handoff.watch import watch_queue
@@ -77,11 +78,12 @@ def replies_json(replies: list[Reply]) -> list[dict[str, object]]:
 
 
 def purge_once(runtime: Runtime) -> int:
-    """Delete transcripts past their time-to-live and old dedupe records."""
+    """Delete transcripts past their time-to-live, old dedupe records and old sign-in tries."""
     with runtime.db.session() as s:
         n = runtime.handoffs.purge(s, runtime.settings.transcript_ttl_hours)
         cutoff = utcnow() - dt.timedelta(days=runtime.settings.dedupe_ttl_days)
         s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))
+        purge_signin_failures(s, utcnow())
     return n
 
 

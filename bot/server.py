@@ -3,7 +3,9 @@
 The server listens first, so webhooks are accepted (durably, into the inbox) while the model is
 found or trained and Rasa loads; messages that need Rasa wait for it, the rest is answered at once.
 Rasa is then kept running by a ``RasaSupervisor``. On SQLite the stack holds ``SingleProcess``: a
-second bot process on the same file stops at start with a message saying why.
+second bot process on the same file stops at start with a message saying why. On PostgreSQL it
+announces the process in ``bot_processes`` (``Processes``): a second process whose Rasa would not
+share the first one's dialogue (no ``BOT_REDIS_URL``) stops at start the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, secure_data_dir
 from bot.store.db import Database
 from bot.store.leases import SingleProcess
+from bot.store.processes import MEMORY, Processes, redis_state
 from bot.store.schema_state import migrate_and_describe
 
 log = logging.getLogger("bot.server")
@@ -58,6 +61,8 @@ class Stack:
         self.supervisor: RasaSupervisor | None = None
         self._supervising: asyncio.Task[None] | None = None
         self.single: SingleProcess | None = None
+        self.processes: Processes | None = None
+        self._announcing: asyncio.Task[None] | None = None
         self._following: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Runtime:
@@ -65,8 +70,9 @@ class Stack:
         # Every file this process makes (SQLite and its WAL, logs, uploads) is for this user only.
         os.umask(0o077)
         secure_data_dir(self.settings.data_dir)
-        if self.start_rasa and self.settings.redis_url.strip():
-            RedisTarget.parse(self.settings.redis_url)  # RedisUrlError: said before anything runs
+        # RedisUrlError: said before anything runs (also under --no-rasa: the URL says whether
+        # this process's dialogue is shared with the others on the database).
+        state = rasa_state(self.settings)
         url = self.settings.sqlalchemy_url
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             self.single = SingleProcess(Path(url.removeprefix("sqlite:///")))
@@ -78,6 +84,16 @@ class Stack:
             if self.single is not None:
                 self.single.release()
             raise
+        if runtime.db.engine.dialect.name == "postgresql":
+            self.processes = Processes(runtime.db, state, self.settings.lease_seconds)
+            try:
+                # Raises UnsharedRasa, with what to set, beside a process whose Rasa would not
+                # share this one's dialogue.
+                await asyncio.to_thread(self.processes.join)
+            except BaseException:
+                await runtime.aclose()
+                raise
+            self._announcing = asyncio.create_task(self.processes.run())
         self.runtime = runtime
         app = create_app(runtime)
         config = uvicorn.Config(
@@ -200,6 +216,12 @@ class Stack:
             self.server.should_exit = True
         if self.task is not None:
             await self.task
+        if self._announcing is not None:
+            self._announcing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._announcing
+        if self.processes is not None:
+            await asyncio.to_thread(self.processes.leave)
         if self.runtime is not None:
             await self.runtime.aclose()
         if self.single is not None:
@@ -213,3 +235,18 @@ class Stack:
     async def serve_forever(self) -> None:
         assert self.task is not None
         await self.task
+
+
+def rasa_state(settings: Settings) -> str:
+    """Where this process's Rasa keeps its dialogue: in Redis (``BOT_REDIS_URL``; a Rasa run
+    apart with ``bot rasa serve`` reads the same environment) or in its own memory.
+
+    A Rasa reached at ``BOT_RASA_URL`` is not taken as shared by itself: Rasa calls back only
+    the one bot it was started for, on loopback, and only the process that asked knows the turn
+    under way, so one Rasa does not serve several bots (docs/deploy.md, Rasa run separately); and
+    the same URL (``http://127.0.0.1:5005``) names one Rasa per host or container.
+    """
+    if not settings.redis_url.strip():
+        return MEMORY
+    target = RedisTarget.parse(settings.redis_url)  # RedisUrlError: an unreadable URL
+    return redis_state(target.host, target.port, target.db, settings.redis_key_prefix)

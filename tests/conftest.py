@@ -35,6 +35,9 @@ from bot.types import Inbound, TurnResult
 
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
+# Several stacks on one PostgreSQL database must say their Rasas share a dialogue (or the second
+# is refused at start, bot/store/processes.py). With the fake Rasa nothing ever connects to it.
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
 TESTS = Path(__file__).resolve().parent
 ARTIFACTS = TESTS / "artifacts"
 LAYERS = ("unit", "integration", "e2e")

@@ -8,8 +8,9 @@ Failed attempts never lock an account (anyone who knows an address could then lo
 each failure past ``BOT_CONSOLE_FREE_ATTEMPTS`` makes the next try wait twice as long, up to
 ``BOT_CONSOLE_MAX_DELAY_SECONDS``. Passwords are counted per account *and client address*, so
 someone guessing from one place does not delay the person signing in from another; second-step
-codes are counted per account in the database, and only a right code resets them (a right password
-does not: whoever is guessing codes already has it).
+codes are counted per account, and only a right code resets them (a right password does not:
+whoever is guessing codes already has it). Both counts are in the database, so every bot process
+on it applies the same delays and a restart forgets none.
 
 Argon2 is slow on purpose; the views call ``sign_in``, ``check_totp`` and the other methods that
 hash through the console's bounded CPU pool (``bot/http_limits.py``), never on the event loop.
@@ -22,7 +23,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,10 +31,13 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from bot.console import totp
 from bot.settings import Settings
-from bot.store.console_models import StaffSession, StaffUser
+from bot.store.console_models import SignInFailure, StaffSession, StaffUser
 from bot.store.crypto import Crypto
 from bot.store.db import Database
 from bot.store.models import utcnow
@@ -46,6 +49,10 @@ PASSWORD_MIN = 12
 RECOVERY_CODES = 8
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("never a real password, only for timing")
+# How long a pair's failed sign-ins are remembered after its last try (then purged): far longer
+# than the longest delay, so the delays keep growing for whoever keeps trying.
+SIGNIN_FAILURES_KEPT = dt.timedelta(days=1)
+CONTENDED_TRIES = 20  # a try whose count others keep changing meanwhile is refused after these
 
 
 def digest(token: str) -> str:
@@ -114,35 +121,107 @@ def delay_after(failures: int, free: int, most: int) -> float:
 
 
 class Throttle:
-    """Failed passwords per (account address, client address), in memory, with their delays.
+    """Failed passwords per (account address, client address), with their delays, in the
+    database (``signin_failures``): every bot process on it counts the same tries, and a restart
+    forgets none. Both addresses are stored only as keyed hashes.
 
-    In memory like the contact locks (one process per database, docs/deploy.md): a restart forgets
-    the delays, which costs an attacker a restart they cannot cause.
+    ``attempt`` counts a try *before* the password is checked: tries sent all at once, to one
+    process or to several, are each counted, so none of them slips in between another's check
+    and its failure. A right password then ``clear``s the pair. Rows idle for a day go with the
+    purge job (``purge_signin_failures``).
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, crypto: Crypto, clock: Callable[[], float]) -> None:
+        self.db = db
+        self.crypto = crypto
         self.clock = clock
-        self._failures: dict[tuple[str, str], tuple[int, float]] = {}
-        self._lock = threading.Lock()
+
+    def _now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
+
+    def _account(self, email: str) -> str:
+        return self.crypto.keyed_digest("signin-account", email)
+
+    def _pair(self, key: tuple[str, str]) -> str:
+        return self.crypto.keyed_digest("signin-pair", f"{key[0]}\n{key[1]}")
+
+    def _left(self, row: SignInFailure | None, free: int, most: int) -> float:
+        if row is None:
+            return 0.0
+        since = (self._now() - row.last_failed_at).total_seconds()
+        return max(0.0, delay_after(row.failures, free, most) - since)
 
     def wait(self, key: tuple[str, str], free: int, most: int) -> float:
-        with self._lock:
-            count, last = self._failures.get(key, (0, 0.0))
-        return max(0.0, delay_after(count, free, most) - (self.clock() - last))
+        """Seconds before this pair may try again (0: now)."""
+        with self.db.session() as s:
+            return self._left(s.get(SignInFailure, self._pair(key)), free, most)
+
+    def attempt(self, key: tuple[str, str], free: int, most: int) -> float:
+        """A try of this pair: refused with the seconds left while it must wait, else counted
+        now (as a failure until ``clear`` says otherwise) and 0 returned.
+
+        Counted by compare-and-set on the count read: of tries sent at once, to one process or
+        several, each is counted once, and none is let through on a count another has raised."""
+        pair, now = self._pair(key), self._now()
+        for _ in range(CONTENDED_TRIES):
+            with self.db.session() as s:
+                row = s.get(SignInFailure, pair)
+                if row is None:
+                    if self._insert(s, pair, key[0], now):
+                        return 0.0
+                    continue  # another try inserted it first: count after it
+                left = self._left(row, free, most)
+                if left > 0:
+                    return left
+                done = s.execute(
+                    update(SignInFailure)
+                    .where(SignInFailure.key == pair, SignInFailure.failures == row.failures)
+                    .values(failures=row.failures + 1, last_failed_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(done, "rowcount", 0) == 1:
+                    return 0.0
+        return max(1.0, self.wait(key, free, most))  # a flood on one pair: it waits
 
     def failed(self, key: tuple[str, str], most: int) -> None:
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) > 100_000:  # a flood of addresses: keep only recent ones
-                self._failures = {k: v for k, v in self._failures.items() if now - v[1] < 2 * most}
-            count, _ = self._failures.get(key, (0, 0.0))
-            self._failures[key] = (count + 1, now)
+        """One more failure of this pair (``attempt`` counts its own tries)."""
+        pair, now = self._pair(key), self._now()
+        with self.db.session() as s:
+            if not self._insert(s, pair, key[0], now):
+                s.execute(
+                    update(SignInFailure)
+                    .where(SignInFailure.key == pair)
+                    .values(failures=SignInFailure.failures + 1, last_failed_at=now)
+                )
 
     def clear(self, email: str, address: str | None = None) -> None:
-        with self._lock:
-            for key in [k for k in self._failures if k[0] == email]:
-                if address is None or key[1] == address:
-                    del self._failures[key]
+        """A right password (this pair), or an admin's unlock and a new password (every pair of
+        the account)."""
+        with self.db.session() as s:
+            if address is None:
+                where = SignInFailure.account == self._account(email)
+            else:
+                where = SignInFailure.key == self._pair((email, address))
+            s.execute(delete(SignInFailure).where(where))
+
+    def _insert(self, s: Session, pair: str, email: str, now: dt.datetime) -> bool:
+        """The pair's first try, unless a row exists already (in another process's transaction
+        too: the key is unique). Whether it was inserted."""
+        values = {"key": pair, "account": self._account(email), "failures": 1}
+        dialect = s.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        done = s.execute(
+            insert(SignInFailure)
+            .values(**values, last_failed_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        return bool(getattr(done, "rowcount", 0))
+
+
+def purge_signin_failures(s: Session, now: dt.datetime) -> None:
+    """Tries older than ``SIGNIN_FAILURES_KEPT``: a pair that stopped trying starts afresh."""
+    cutoff = now - SIGNIN_FAILURES_KEPT
+    s.execute(delete(SignInFailure).where(SignInFailure.last_failed_at < cutoff))
 
 
 class Accounts:
@@ -157,7 +236,7 @@ class Accounts:
         self.settings = settings
         self.crypto = crypto
         self.clock = clock
-        self.throttle = Throttle(clock)
+        self.throttle = Throttle(db, crypto, clock)
 
     def now(self) -> dt.datetime:
         """The clock as the database stores times (naive UTC)."""
@@ -305,18 +384,16 @@ class Accounts:
         email = email.strip().lower()[:254]
         free, most = self.settings.console_free_attempts, self.settings.console_max_delay_seconds
         key = (email, address)
-        wait = self.throttle.wait(key, free, most)
+        wait = self.throttle.attempt(key, free, most)  # counted as failed until it succeeds
         if wait > 0:
             return SignIn(False, wait=wait)
         with self.db.session() as s:
             user = s.scalar(select(StaffUser).where(StaffUser.email == email))
             if user is None or not user.active or user.password_hash is None:
                 password_ok(None, password)  # the same work as for a real account
-                self.throttle.failed(key, most)
                 return SignIn(False)
             if not password_ok(user.password_hash, password):
                 user.failed_logins += 1  # shown to admins; it locks nothing
-                self.throttle.failed(key, most)
                 return SignIn(False, user.id, wait=self.throttle.wait(key, free, most))
             self.throttle.clear(email, address)
             user.failed_logins, user.locked_until = 0, None

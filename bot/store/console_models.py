@@ -126,3 +126,24 @@ class HeldReply(Base):
     key: Mapped[str] = mapped_column(String(40))
     text_enc: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+# --- Added by migration 0020 ---
+
+
+class SignInFailure(Base):
+    """Console sign-in tries per (account address, client address), shared by every process on
+    the database, so that the growing delays hold however many processes an attacker reaches and
+    across restarts (``bot/console/auth.py``, ``Throttle``).
+
+    Both addresses only as keyed hashes (``Crypto.keyed_digest``): the table names no email and
+    no client address. Deleted by a right password, an admin's unlock, and the purge job a day
+    after the last try.
+    """
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # the pair
+    account: Mapped[str] = mapped_column(String(64), index=True)  # the account address alone
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

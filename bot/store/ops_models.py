@@ -125,3 +125,23 @@ class KeyCheck(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BotProcess(Base):
+    """One running ``bot run`` on a PostgreSQL database, announced at start and renewed while it
+    lives (``bot/store/processes.py``), so that a second process whose Rasa would keep its own
+    dialogue state is refused at start. Machine name and process ids only: nothing about people.
+    """
+
+    __tablename__ = "bot_processes"
+
+    owner: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    # The database session that keeps the row alive: gone with the process, however it ended.
+    backend_pid: Mapped[int] = mapped_column(Integer)
+    # Where its Rasa keeps trackers: "memory" (its own), or "redis:" and a digest of the Redis
+    # server, database and key prefix (never the password).
+    rasa_state: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)

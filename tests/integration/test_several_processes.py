@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from conftest import (
     POSTGRES_URL,
+    SHARED_REDIS,
     _create_database,
     _drop_database,
     _require_postgres,
@@ -65,6 +66,9 @@ async def pair(database: str) -> AsyncIterator[tuple[Runtime, Runtime, FakeTeleg
                     telegram_api_url=api,
                     lease_seconds=15.0,
                     inbox_concurrent_turns=2,
+                    # Both "Rasas" share their dialogue, as two processes must (never contacted:
+                    # the fake Rasa keeps nothing between turns that the bot does not send again).
+                    redis_url=SHARED_REDIS,
                 )
                 wired = await stacks.enter_async_context(wired_stack(settings))
                 runtimes.append(wired.runtime)

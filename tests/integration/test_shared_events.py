@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from conftest import (
     POSTGRES_URL,
+    SHARED_REDIS,
     _create_database,
     _drop_database,
     _require_postgres,
@@ -53,7 +54,7 @@ async def pair(database: str) -> AsyncIterator[tuple[Runtime, Runtime]]:
             runtimes = []
             for tmp in (one, two):
                 wired = await stacks.enter_async_context(
-                    wired_stack(make_settings(Path(tmp), database))
+                    wired_stack(make_settings(Path(tmp), database, redis_url=SHARED_REDIS))
                 )
                 runtimes.append(wired.runtime)
             a, b = runtimes

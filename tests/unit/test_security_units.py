@@ -43,11 +43,13 @@ class Clock:
         return self.now
 
 
-def test_delays_grow_and_are_capped_never_a_lock() -> None:
+def test_delays_grow_and_are_capped_never_a_lock(tmp_path: Path) -> None:
     assert [delay_after(n, 5, 300) for n in range(4, 12)] == [0, 2, 4, 8, 16, 32, 64, 128]
     assert delay_after(40, 5, 300) == 300
     clock = Clock()
-    throttle = Throttle(clock)
+    db = Database(f"sqlite:///{tmp_path / 'd.sqlite3'}")
+    db.migrate()
+    throttle = Throttle(db, Crypto("k" * 32), clock)
     key = ("a@example.org", "10.0.0.1")
     for _ in range(6):
         throttle.failed(key, 300)
@@ -55,6 +57,7 @@ def test_delays_grow_and_are_capped_never_a_lock() -> None:
     assert throttle.wait(("a@example.org", "10.0.0.2"), 5, 300) == 0  # another place
     clock.now += 4
     assert throttle.wait(key, 5, 300) == 0  # waited: a try is allowed, the account never locked
+    db.dispose()
 
 
 def test_a_right_password_does_not_reset_the_code_count(tmp_path: Path) -> None:
