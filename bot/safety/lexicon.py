@@ -163,7 +163,9 @@ class LanguageAnalyzer:
         out: list[Word] = []
         for w in words:
             if w.surface in self.shorthand:
-                out.extend(Word(s, lemma, w.start, w.end) for s, lemma in self._expansion(w.surface))
+                out.extend(
+                    Word(s, lemma, w.start, w.end) for s, lemma in self._expansion(w.surface)
+                )
             else:
                 out.append(w)
         return out
@@ -357,6 +359,8 @@ def indicated(found: Iterable[str]) -> tuple[str, ...]:
     names = tuple(name for name in INDICATORS if name in seen)
     strong = any(name in STRONG_INDICATORS for name in names)
     return names if len(names) >= 2 and strong else ()
+
+
 SCAN_ORDER = (
     ("self_harm", "self_harm"),
     ("crisis", "crisis"),
