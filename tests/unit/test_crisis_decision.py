@@ -67,6 +67,16 @@ IDIOMS = [
 ]
 # The present, in the clause of the risky words, keeps the crisis whatever the past says.
 PRESENT = [
+    # Being chased is the present, whatever escape came before. The French line was fr-0005 of
+    # eval/independent (moved here on 2026-12-04 when the pursuit markers were completed).
+    (
+        "fr",
+        "jai reussi a m'echapper de la maison ils me courent apres "
+        "je suis dans une station essence",
+    ),
+    ("pt", "consegui fugir da casa mas eles tão atrás de mim"),
+    ("es", "me escapé de la casa, me tenían encerrada y vienen detrás de mí"),
+    ("en", "i got out of the house but the men who locked me in are coming after me"),
     ("en", "years ago they locked me in and now they locked me in again"),
     ("es", "hace años me encerraron y ahora me tienen encerrada otra vez"),
     ("pt", "fugi há anos mas ele me achou e disse que vai me matar hoje"),
