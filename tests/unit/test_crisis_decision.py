@@ -53,6 +53,8 @@ SET_ASIDE = [
     ("en", "they kept me locked up years ago, I'm out now and want to press charges", "past"),
     ("es", "hace dos años me tenían encerrada, ya salí y quiero denunciar", "past"),
     ("fr", "il y a des années ils m'enfermaient, maintenant je suis en sécurité", "past"),
+    ("pt", "me machucaram muito lá, já tô em casa longe deles", "safe_now"),
+    ("fr", "ils me frappaient, depuis que je suis partie ça va mieux", "safe_now"),
     ("en", "my boss will kill me if I'm late again lol", "joke"),
     ("pt", "meu chefe vai me matar se eu chegar atrasada de novo kkkk", "joke"),
     ("fr", "mon boss va me tuer si je suis encore en retard mdr", "joke"),
