@@ -14,8 +14,10 @@ Lemmas come from spaCy's lookup tables, cut down to the entries that can matter 
 
 Each language has four lists of phrases: ``crisis.txt`` (danger now to the writer),
 ``self_harm.txt``, ``others.txt`` (danger now to someone the writer tells about: a child, a
-relative, someone with them) and ``not_crisis.txt`` (idioms that veto), and the context markers of
-``context.yml`` (bot/safety/context.py: past, safe now, joke, conditional, present).
+relative, someone with them) and ``not_crisis.txt`` (idioms that veto), the signs of forced labour
+of ``indicators.yml`` (two together make a crisis match), the text-message spellings of
+``shorthand.yml`` (read as the words they stand for), and the context markers of ``context.yml``
+(bot/safety/context.py: past, safe now, joke, conditional, present, worry...).
 """
 
 from __future__ import annotations
