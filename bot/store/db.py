@@ -18,6 +18,12 @@ A crisis, exit or delete never waits behind ordinary database work: the caller t
 work is urgent says so (``urgent=True``), and that work runs on threads of its own
 (``BOT_DATABASE_URGENT_THREADS``), with connections the ordinary work cannot take (the pool is
 sized for every connection ordinary work may hold at once, plus the urgent threads').
+
+And a unit of work that has written before its end (a handoff request drafted in the turn) holds
+its locks, on SQLite the database's one write lock, until it commits: its commit and rollback run
+on a thread of their own (``_holding``), never queued behind work that waits for those very
+locks. On the shared threads, that queue was a deadlock broken only by SQLite's 30-second busy
+timeout: above 30 messages a second every writer, crisis or not, stalled for seconds.
 """
 
 from __future__ import annotations
@@ -243,6 +249,7 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._threads: ThreadPoolExecutor | None = None
         self._urgent_threads: ThreadPoolExecutor | None = None
+        self._holding: ThreadPoolExecutor | None = None
         # One shared in-memory connection (tests, `bot chat` without a file) cannot be used
         # from two threads at once: work on it stays on the caller's thread.
         self._inline = isinstance(self.engine.pool, StaticPool)
@@ -290,11 +297,18 @@ class Database:
         ``urgent``: work for a crisis, exit or delete, on the threads reserved for it, so it
         never queues behind ordinary work that fills the others (a backlog of webhooks, claims
         and commits above saturation, or a slow database)."""
+        return await self._on(self._executor(urgent), fn, *args, timeout=timeout)
+
+    async def _on(
+        self,
+        executor: ThreadPoolExecutor,
+        fn: Callable[..., T],
+        *args: Any,
+        timeout: float | None = None,
+    ) -> T:
         if self._inline:
             return fn(*args)
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor(urgent), functools.partial(fn, *args)
-        )
+        future = asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
         if timeout is None:
             return await future
         try:
@@ -313,6 +327,13 @@ class Database:
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="db")
         return self._threads
+
+    def _holding_thread(self) -> ThreadPoolExecutor:
+        """Where a unit of work that holds locks commits: it waits for no lock itself, so work
+        here never stalls, and nothing here waits behind work stalled on its locks."""
+        if self._holding is None:
+            self._holding = ThreadPoolExecutor(2, thread_name_prefix="db-holding")
+        return self._holding
 
     async def ping(self, timeout: float) -> bool:
         """Whether the database answers a query within ``timeout`` seconds."""
@@ -339,24 +360,37 @@ class Database:
         then holds that turn only, never the loop that answers everyone else and the health
         check that says the database hangs. Reads in between run where the turn runs.
 
-        ``urgent`` (a crisis, exit or delete turn): those three steps on the urgent threads."""
+        ``urgent`` (a crisis, exit or delete turn): those three steps on the urgent threads. A
+        unit of work that has written already ends on the thread kept for those (module
+        docstring): it holds locks that work queued on the other threads may be waiting for."""
         uow = UnitOfWork(Session(self.engine, autoflush=False, expire_on_commit=False))
+
+        def lane() -> ThreadPoolExecutor:
+            return self._holding_thread() if uow.written else self._executor(urgent)
+
         try:
-            await self._settled(uow.session.connection, urgent)
+            await self._settled(uow.session.connection, self._executor(urgent))
             yield uow
-            await self._settled(uow.session.commit, urgent)
+            await self._settled(uow.session.commit, lane())
         except BaseException:
             with suppress(Exception):  # the first error is the one worth raising
-                await self._settled(uow.session.rollback, urgent)
+                await self._settled(uow.session.rollback, lane())
             raise
         finally:
             with suppress(Exception):
-                await self._settled(uow.session.close, urgent)
+                await self._settled(uow.session.close, lane())
 
-    async def _settled(self, fn: Callable[[], T], urgent: bool = False) -> T:
+    async def _settled(self, fn: Callable[[], T], executor: ThreadPoolExecutor) -> T:
         """``fn()`` on a database thread, finished even when the caller is cancelled meanwhile
-        (a server stopping): a session is never used by two threads at once."""
-        work = asyncio.ensure_future(self.call(fn, urgent=urgent))
+        (a server stopping): a session is never used by two threads at once.
+
+        Handed to the thread here and now, not by a task that starts at the loop's next turn: a
+        session that has written holds SQLite's write lock, and whatever else runs on the loop
+        first may write too (a flush waits for that lock, on the loop), which would stop the
+        loop until SQLite's 30-second busy timeout with this commit never started."""
+        if self._inline:
+            return fn()
+        work = asyncio.get_running_loop().run_in_executor(executor, fn)
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -381,10 +415,10 @@ class Database:
                 engine.dispose()
 
     def dispose(self) -> None:
-        for threads in (self._threads, self._urgent_threads):
+        for threads in (self._threads, self._urgent_threads, self._holding):
             if threads is not None:
                 threads.shutdown(wait=False, cancel_futures=True)
-        self._threads = self._urgent_threads = None
+        self._threads = self._urgent_threads = self._holding = None
         self.engine.dispose()
 
 
