@@ -292,6 +292,16 @@ class Inbox(KeyedWorker):
 
         ``urgent_only`` (``_drain_urgent``, beside the contact's task): the first urgent row,
         unless another task of this process works on it already."""
+        picked: list[int] = []
+        try:
+            return self._claim_in(contact_id, urgent_only, picked)
+        except BaseException:
+            # Not claimed after all (the transaction failed): nobody works on it here.
+            with self._working_lock:
+                self._working.difference_update(picked)
+            raise
+
+    def _claim_in(self, contact_id: str, urgent_only: bool, picked: list[int]) -> Claim | None:
         now = utcnow()
         with self.runtime.db.session() as s:
             first = s.scalar(
@@ -332,7 +342,7 @@ class Inbox(KeyedWorker):
                         pick = next((r for r in rows[1:] if r.urgent and ready(r)), None)
                 if pick is None or pick.channel not in self.channels:
                     return None
-                if urgent_only and pick is not head:
+                if urgent_only:
                     locked = s.scalar(
                         select(InboxMessage.id)
                         .where(InboxMessage.id == pick.id)
@@ -341,6 +351,7 @@ class Inbox(KeyedWorker):
                     if locked is None:
                         return None
                 self._working.add(pick.id)
+                picked.append(pick.id)
             pick.lease_owner, pick.lease_until = self.lease.owner, self.lease.until(now)
             # Everything the turn needs from the row, read here: no second transaction for it.
             return Claim(

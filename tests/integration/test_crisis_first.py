@@ -100,3 +100,31 @@ async def test_a_crisis_overtakes_the_same_persons_message_stuck_in_rasa(
         assert sent.count("answer to thanks") == 1 and sent[-1] == "answer to thanks"
     finally:
         stack.conversations = original
+
+
+async def test_an_exit_overtakes_the_same_persons_message_stuck_in_rasa_which_goes_unanswered(
+    stack: Runtime, tg: FakeTelegram
+) -> None:
+    person = TelegramPerson(stack, tg, "es")
+    await person.say("hola")
+    original = stack.conversations
+    rasa = gated(stack)
+    try:
+        before = len(tg.sent(person.chat_id))
+        rasa.shut()
+        assert (await person.post(person.message("necesito un abogado"))).status_code == 200
+        await asyncio.wait_for(rasa.waiting.wait(), timeout=30)
+
+        assert (await person.post(person.message("salir"))).status_code == 200
+        await wait_until(lambda: tg.sent(person.chat_id)[before:], timeout=30)
+        assert not rasa.gate.is_set()  # the exit did not wait for the stuck turn
+
+        rasa.open()
+        # Their next message is handled after the stuck one's turn has ended (in order)...
+        await person.say("hola")
+        assert rasa.sent == ["thanks", "greet"]  # (a new conversation after the exit)
+        # ...and that turn's answer was never sent: nothing is answered after the person left.
+        texts = [m.get("text", "") for m in tg.sent(person.chat_id)[before:]]
+        assert "answer to thanks" not in texts and "answer to greet" in texts
+    finally:
+        stack.conversations = original
