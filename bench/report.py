@@ -13,12 +13,19 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:6.2f}"
 
 
-def render(r: dict[str, Any]) -> str:
+def render_load(r: dict[str, Any]) -> str:
+    """``python -m bench load``: the ladder's table alone."""
     m = r["machine"]
-    lines = [
-        f"bench {r['timestamp']}{' (quick)' if r['quick'] else ''} on {m.get('cpus')} CPUs, "
-        f"{m.get('memory_gb')} GB: {m.get('cpu', '')}",
+    head = [
+        f"bench load {r['timestamp']}{' (quick)' if r['quick'] else ''} on {m.get('cpus')} "
+        f"CPUs, {m.get('memory_gb')} GB: {m.get('cpu', '')}",
         "",
+    ]
+    return "\n".join(head + _ladder(r))
+
+
+def _ladder(r: dict[str, Any]) -> list[str]:
+    lines = [
         "1. End to end (" + r["end_to_end"]["driver"] + ")",
         f"{'offered/s':>10}{'answered/s':>12}{'crisis p50':>12}{'p95':>8}{'p99':>8}"
         f"{'ordinary p50':>14}{'p95':>8}{'p99':>8}   (ms)   CPU ms/turn bot, Rasa",
@@ -37,6 +44,18 @@ def render(r: dict[str, Any]) -> str:
             f"{'':10}({e['not_sent_everyone_busy']} messages not sent: every simulated survivor "
             "of that language was mid-turn)"
         )
+    return lines
+
+
+def render(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        f"bench {r['timestamp']}{' (quick)' if r['quick'] else ''} on {m.get('cpus')} CPUs, "
+        f"{m.get('memory_gb')} GB: {m.get('cpu', '')}",
+        "",
+        *_ladder(r),
+    ]
+    e = r["end_to_end"]
     stock_ready = (r["understanding"].get("stock") or {}).get("rasa_ready_seconds")
     beside = f" (stock Rasa: {stock_ready} s to load its model alone)" if stock_ready else ""
     lines += [

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     database_lock_timeout: float = 10.0
     database_pool_timeout: float = 10.0
     database_threads: int = 8
+    # Threads kept for a crisis's, an exit's or a delete's database work (their webhook, claim,
+    # turn and delivery), so it never queues behind the ordinary work on the threads above.
+    database_urgent_threads: int = 2
     # Seconds a database call made on the event loop (a turn's reads, the console) may take
     # before its connection is given up, so a stalled database does not stop the process.
     database_loop_timeout: float = 5.0

@@ -317,9 +317,16 @@ class Turns:
         wait_for_rasa: bool = False,
         introduced: str | None = None,
         may_defer: bool = False,
+        urgent: bool = False,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> TurnResult:
         result = await self.original(
-            msg, wait_for_rasa=wait_for_rasa, introduced=introduced, may_defer=may_defer
+            msg,
+            wait_for_rasa=wait_for_rasa,
+            introduced=introduced,
+            may_defer=may_defer,
+            urgent=urgent,
+            still_wanted=still_wanted,
         )
         keys = [r.key or "" for r in result.replies]
         self.keys.setdefault(msg.user_id, []).append(keys)

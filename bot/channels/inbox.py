@@ -18,7 +18,12 @@
   once Rasa is back (``BOT_RASA_WAIT_SECONDS`` at most, then the fixed apology with the numbers);
   the turn that found Rasa away wrote nothing. Crisis, self-harm, exit, delete, language and
   "person" (the same deterministic screen, run at the webhook; ``urgent`` on the row) never wait:
-  not for a turn slot, nor behind the same person's earlier message that waits for Rasa.
+  not for a turn slot, nor behind the same person's earlier message that waits for Rasa, nor
+  behind ordinary database work (their webhook's store, claim, turn and commit run on the
+  database's urgent threads). While that earlier message's turn is in a call to Rasa, the urgent
+  row is taken by a second task of the contact (``_drain_urgent``), and the waiting turn lends
+  it the contact (bot/conversation/lending.py): the crisis is answered first, and the earlier
+  message afterwards, from the state the crisis left (or not at all after an exit or delete).
 - A new conversation's first message that waits for Rasa does not wait for its introduction
   (automated chat, exit word, emergency number): in one transaction the conversation is started,
   the introduction queued, and the row kept with the conversation's id in it (``introduced``).
@@ -43,6 +48,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +58,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Intake
 from bot.channels.outbox import Outbox, wait_for
+from bot.conversation.lending import TurnWithdrawn
 from bot.conversation.rate import KEEP_CHARACTERS, KEEP_MESSAGES, RateLimited
 from bot.directory.service import Directory
 from bot.nlg.render import RenderContext
@@ -104,6 +111,12 @@ class Inbox(KeyedWorker):
         self._wake = asyncio.Event()
         self._turns = runtime.settings.inbox_concurrent_turns
         self._slots = asyncio.Semaphore(self._turns)
+        # Contacts whose urgent row is being worked on beside their ordinary one (whose turn
+        # waits for Rasa), and the rows this process works on now, so neither task takes the
+        # other's (claims run on database threads, hence the lock).
+        self._urgent_active: dict[str, asyncio.Task[None]] = {}
+        self._working: set[int] = set()
+        self._working_lock = threading.Lock()
 
     # --- the webhook side ---
 
@@ -115,7 +128,9 @@ class Inbox(KeyedWorker):
         # The screen first, here: it may still be loading its tables, which is not the
         # database's time to count.
         urgent = self.urgent(intake.inbound)
-        fresh = await self.runtime.db.call(self._store, intake, urgent, timeout=ACCEPT_SECONDS)
+        fresh = await self.runtime.db.call(
+            self._store, intake, urgent, timeout=ACCEPT_SECONDS, urgent=urgent
+        )
         if fresh:
             self._kick_new(intake, urgent)
         return fresh
@@ -212,17 +227,37 @@ class Inbox(KeyedWorker):
     def _start(self, due: list[tuple[str, bool]]) -> None:
         """Urgent ones always; the rest only as many as there are free turn slots, so other
         processes on the database take what this one could not run now (and this one starts
-        them as soon as a slot is free)."""
+        them as soon as a slot is free). An urgent row of a contact whose task is busy gets a
+        task of its own: its earlier message's turn may be waiting seconds for Rasa."""
         free = self._turns - len(self._active)
         for contact_id, urgent in due:
             if contact_id in self._active:
                 self._kicked[contact_id] = self._kicked.get(contact_id, False) or urgent
+                if urgent:
+                    self._start_urgent(contact_id)
                 continue
             if not urgent and free <= 0:
                 self._kicked.setdefault(contact_id, False)
                 continue
             free -= 0 if urgent else 1
-            self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+            self._active[contact_id] = asyncio.create_task(self._drain(contact_id, urgent))
+
+    def _take_kicks(self) -> list[tuple[str, bool]]:
+        """``KeyedWorker._take_kicks``, and the urgent kicks of contacts whose task is busy."""
+        for key, urgent in list(self._kicked.items()):
+            if urgent and key in self._active:
+                self._start_urgent(key)
+        return super()._take_kicks()
+
+    def _start_urgent(self, contact_id: str) -> None:
+        """The contact's urgent rows, beside its busy task. Its kick stays, plain, so that task
+        looks again when it ends; urgent while an urgent task already runs (one started when
+        that one ends picks up a row it may have missed)."""
+        if contact_id in self._urgent_active:
+            return
+        self._kicked[contact_id] = False
+        task = asyncio.create_task(self._drain_urgent(contact_id))
+        self._urgent_active[contact_id] = task
 
     def _due(self) -> tuple[list[tuple[str, bool]], float]:
         """Contacts with a row that may be tried now and nobody else's claim on them; and how
@@ -250,10 +285,23 @@ class Inbox(KeyedWorker):
                 due[contact_id] = due.get(contact_id, False) or bool(urgent)
         return sorted(due.items(), key=lambda item: not item[1]), wait
 
-    def _claim(self, contact_id: str) -> Claim | None:
+    def _claim(self, contact_id: str, urgent_only: bool = False) -> Claim | None:
         """Take the contact's next row: its first, or, while that one waits (Rasa away, a
-        backoff), the first urgent one after it. None: nothing to do now, or another process
-        is on this contact."""
+        backoff), the first urgent one after it. None: nothing to do now, another process is on
+        this contact, or this process's other task for it is (``_working``).
+
+        ``urgent_only`` (``_drain_urgent``, beside the contact's task): the first urgent row,
+        unless another task of this process works on it already."""
+        picked: list[int] = []
+        try:
+            return self._claim_in(contact_id, urgent_only, picked)
+        except BaseException:
+            # Not claimed after all (the transaction failed): nobody works on it here.
+            with self._working_lock:
+                self._working.difference_update(picked)
+            raise
+
+    def _claim_in(self, contact_id: str, urgent_only: bool, picked: list[int]) -> Claim | None:
         now = utcnow()
         with self.runtime.db.session() as s:
             first = s.scalar(
@@ -262,11 +310,10 @@ class Inbox(KeyedWorker):
             if first is None:
                 return None
             # Whoever locks the contact's first row decides for the contact; the others skip it.
-            head = s.scalar(
-                select(InboxMessage)
-                .where(InboxMessage.id == first)
-                .with_for_update(skip_locked=True)
-            )
+            # Beside the contact's own task, that task (this process) decides: the urgent row
+            # itself is locked instead, below.
+            query = select(InboxMessage).where(InboxMessage.id == first)
+            head = s.scalar(query if urgent_only else query.with_for_update(skip_locked=True))
             if head is None:
                 return None
             rows = list(
@@ -282,11 +329,29 @@ class Inbox(KeyedWorker):
             def ready(row: InboxMessage) -> bool:
                 return row.not_before is None or row.not_before <= now
 
-            pick = head if ready(head) else None
-            if pick is None:
-                pick = next((r for r in rows[1:] if r.urgent and ready(r)), None)
-            if pick is None or pick.channel not in self.channels:
-                return None
+            with self._working_lock:
+                if urgent_only:
+                    pick = next((r for r in rows if r.urgent and ready(r)), None)
+                    if pick is not None and pick.id in self._working:
+                        return None  # the contact's task took it: it runs without a slot
+                elif any(r.id in self._working for r in rows):
+                    return None  # the urgent task is on it; it starts this one afterwards
+                else:
+                    pick = head if ready(head) else None
+                    if pick is None:
+                        pick = next((r for r in rows[1:] if r.urgent and ready(r)), None)
+                if pick is None or pick.channel not in self.channels:
+                    return None
+                if urgent_only:
+                    locked = s.scalar(
+                        select(InboxMessage.id)
+                        .where(InboxMessage.id == pick.id)
+                        .with_for_update(skip_locked=True)
+                    )
+                    if locked is None:
+                        return None
+                self._working.add(pick.id)
+                picked.append(pick.id)
             pick.lease_owner, pick.lease_until = self.lease.owner, self.lease.until(now)
             # Everything the turn needs from the row, read here: no second transaction for it.
             return Claim(
@@ -299,23 +364,76 @@ class Inbox(KeyedWorker):
                 pick.payload_enc,
             )
 
-    async def _drain(self, contact_id: str) -> None:
+    async def _drain(self, contact_id: str, urgent: bool = False) -> None:
+        """The contact's rows in order. Started for an urgent row, its claims take the urgent
+        database lane (a claim runs before anyone knows which row it takes)."""
         try:
             while True:
-                claim = await self.runtime.db.call(self._claim, contact_id)
+                claim = await self.runtime.db.call(self._claim, contact_id, urgent=urgent)
                 if claim is None:
                     return
-                if claim.urgent:
-                    more = await self._process(claim)
-                else:
-                    async with self._slots:
+                try:
+                    if claim.urgent:
                         more = await self._process(claim)
+                    else:
+                        async with self._slots:
+                            more = await self._process(claim)
+                finally:
+                    self._finished(claim)
                 if not more:
                     return
         except Exception:
             log.exception("inbox drain failed")
         finally:
             self._done(contact_id)  # a contact kicked meanwhile, or one that waited for a slot
+
+    async def _drain_urgent(self, contact_id: str) -> None:
+        """The contact's urgent rows, beside its task, which may be in a turn waiting for Rasa
+        (that turn lends the contact meanwhile: bot/conversation/lending.py)."""
+        try:
+            while True:
+                claim = await self.runtime.db.call(self._claim, contact_id, True, urgent=True)
+                if claim is None:
+                    return
+                try:
+                    more = await self._process(claim)
+                finally:
+                    self._finished(claim)
+                if not more:
+                    return
+        except Exception:
+            log.exception("inbox drain failed")
+        finally:
+            self._urgent_active.pop(contact_id, None)
+            # The contact's task may have stopped at the row worked on here: it goes on now.
+            self.kick(contact_id)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """``KeyedWorker.stop``, the urgent tasks beside the contacts' tasks included."""
+        urgent = [task for task in self._urgent_active.values() if not task.done()]
+        await super().stop(grace)
+        if urgent:
+            _, late = await asyncio.wait(urgent, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    def _finished(self, claim: Claim) -> None:
+        with self._working_lock:
+            self._working.discard(claim.row_id)
+
+    def _still_ours(self, row_id: int) -> bool:
+        """Whether the row is still there and this process's (an exit or delete, answered while
+        its turn waited for Rasa, drops the person's earlier rows)."""
+        with self.runtime.db.session() as s:
+            return (
+                s.scalar(
+                    select(InboxMessage.id).where(
+                        InboxMessage.id == row_id, InboxMessage.lease_owner == self.lease.owner
+                    )
+                )
+                is not None
+            )
 
     def _release(self, row_id: int, not_before: float, attempts: int | None = None) -> None:
         """Give the row back, to be tried (here or by any process) in ``not_before`` seconds."""
@@ -368,7 +486,15 @@ class Inbox(KeyedWorker):
                 wait_for_rasa=wait_for_rasa,
                 introduced=introduced,
                 may_defer=True,
+                urgent=claim.urgent,
+                still_wanted=lambda: self.runtime.db.call(
+                    self._still_ours, row_id, urgent=claim.urgent
+                ),
             )
+        except TurnWithdrawn:
+            # An exit or delete came while the turn waited for Rasa, and dropped this row.
+            log.info("inbox message withdrawn", extra={"channel": channel_name})
+            return True
         except RateLimited as held:
             log.info("inbox keeps a message above the rate limit", extra={"channel": channel_name})
             try:
@@ -402,7 +528,14 @@ class Inbox(KeyedWorker):
             result = await self.runtime.db.call(self._apology, contact_id, inbound)
         try:
             return await self._record(
-                row_id, contact_id, channel, address, inbound_at, result, platform_message_id
+                row_id,
+                contact_id,
+                channel,
+                address,
+                inbound_at,
+                result,
+                platform_message_id,
+                claim.urgent,
             )
         except LeaseLost:
             # Another process took the row over (this one stalled past its lease): its turn
@@ -548,6 +681,7 @@ class Inbox(KeyedWorker):
         inbound_at: dt.datetime,
         result: TurnResult,
         platform_message_id: str | None = None,
+        urgent: bool = False,
     ) -> bool:
         """Queue the turn's replies and delete the row (``_commit``), on a database thread; True
         when the contact has another row waiting. The outbox is told on the event loop.
@@ -570,6 +704,7 @@ class Inbox(KeyedWorker):
                     inbound_at,
                     result,
                     platform_message_id,
+                    urgent=urgent,
                 )
             except SQLAlchemyError as exc:
                 if not unavailable(exc):

@@ -186,13 +186,15 @@ class Outbox(KeyedWorker):
             self._wake.clear()
             try:
                 if self._scan_due():
-                    due, wait = await self.runtime.db.call(self._due)
+                    scanned, wait = await self.runtime.db.call(self._due)
                     self._scanned(wait)
+                    due = [(key, False) for key in scanned]
                 else:
-                    due = [key for key, _ in self._take_kicks()]
-                for contact_id in due:
+                    due = self._take_kicks()
+                for contact_id, urgent in due:
                     if contact_id not in self._active:
-                        self._active[contact_id] = asyncio.create_task(self._drain(contact_id))
+                        task = asyncio.create_task(self._drain(contact_id, urgent))
+                        self._active[contact_id] = task
                     else:  # its task may be past its last look: start it again when it ends
                         self._kicked.setdefault(contact_id, False)
             except Exception:
@@ -225,9 +227,11 @@ class Outbox(KeyedWorker):
                     wait = min(wait, (row.next_attempt_at - now).total_seconds())
         return due, wait
 
-    async def _drain(self, contact_id: str) -> None:
+    async def _drain(self, contact_id: str, urgent: bool = False) -> None:
+        """The chat's rows in order. Kicked for urgent replies, its first claim takes the urgent
+        database lane; each send is recorded on the lane of its row."""
         try:
-            claim = await self.runtime.db.call(self._claim, contact_id)
+            claim = await self.runtime.db.call(self._claim, contact_id, urgent=urgent)
             while claim is not None:
                 if claim.urgent:
                     claim = await self._deliver(claim)
@@ -305,7 +309,9 @@ class Outbox(KeyedWorker):
         except Exception as exc:  # a bug or an unexpected library error: retried, bounded
             log.exception("outbox send raised", extra={"channel": channel_name})
             result = SendResult(Outcome.RETRY, type(exc).__name__)
-        return await self._record(row_id, contact_id, channel_name, payload, attempts, result)
+        return await self._record(
+            row_id, contact_id, channel_name, payload, attempts, result, sending.urgent
+        )
 
     async def _record(
         self,
@@ -315,6 +321,7 @@ class Outbox(KeyedWorker):
         payload: dict[str, Any],
         attempts: int,
         result: SendResult,
+        urgent: bool = False,
     ) -> Sending | None:
         """Record the platform's answer (``_apply``) on a database thread; the chat's next row,
         claimed in the same transaction, or None.
@@ -332,7 +339,14 @@ class Outbox(KeyedWorker):
             while True:
                 try:
                     taken, following = await self.runtime.db.call(
-                        self._apply, row_id, contact_id, channel, payload, attempts, result
+                        self._apply,
+                        row_id,
+                        contact_id,
+                        channel,
+                        payload,
+                        attempts,
+                        result,
+                        urgent=urgent,
                     )
                 except SQLAlchemyError as exc:
                     if not unavailable(exc):

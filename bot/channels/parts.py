@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -26,6 +26,8 @@ class Turns(Protocol):
         wait_for_rasa: bool = False,
         introduced: str | None = None,
         may_defer: bool = False,
+        urgent: bool = False,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> TurnResult: ...
 
     async def introduce(

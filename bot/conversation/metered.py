@@ -4,6 +4,7 @@ person or the message is kept: a kind from a closed list and a duration."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.conversation.parts import Parts
@@ -40,9 +41,13 @@ class MeteredConversations(Conversations):
         wait_for_rasa: bool = False,
         introduced: str | None = None,
         may_defer: bool = False,
+        urgent: bool = False,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> TurnResult:
         started = time.monotonic()
-        result = await super().handle(msg, wait_for_rasa, introduced, may_defer)
+        result = await super().handle(
+            msg, wait_for_rasa, introduced, may_defer, urgent, still_wanted
+        )
         if not result.duplicate:
             self.observer.observe_turn(turn_kind(result), time.monotonic() - started)
         return result

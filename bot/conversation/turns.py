@@ -5,13 +5,17 @@ start the conversation → screen it (commands, crisis) → settle the language 
 held for the person → run the first route that applies (routes.py) → commit → then erase Rasa
 trackers and tell the console. If anything raises, nothing is written and nobody was told, so
 the inbox's retry starts from the same state.
+
+While the turn waits for Rasa it lends the contact's lock (bot/conversation/lending.py): a crisis
+from the same person is answered meanwhile, and a turn that was overtaken starts over from what
+is stored then, with Rasa's answers kept.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -21,6 +25,7 @@ from sqlalchemy.orm import Session
 from bot.conversation import erasure
 from bot.conversation.context import TurnContext
 from bot.conversation.language import apply_detection
+from bot.conversation.lending import LENDING_TRIES, LendingRasa, TurnSuperseded, TurnWithdrawn
 from bot.conversation.parts import Parts
 from bot.conversation.routes import route_for
 from bot.directory.service import Directory
@@ -51,6 +56,8 @@ class Conversations:
         wait_for_rasa: bool = False,
         introduced: str | None = None,
         may_defer: bool = False,
+        urgent: bool = False,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> TurnResult:
         """One turn. With ``wait_for_rasa`` (the durable inbox), a turn that needs Rasa while it
         is away raises ``RasaUnavailable`` having written nothing, instead of apologising.
@@ -61,28 +68,40 @@ class Conversations:
         a second introduction.
 
         ``may_defer`` (the durable inbox): an ordinary message above the rate limit raises
-        ``RateLimited`` having written nothing, and waits in the inbox (rate.py)."""
+        ``RateLimited`` having written nothing, and waits in the inbox (rate.py).
+
+        ``urgent`` (a crisis, exit or delete, screened at the webhook): the unit of work's
+        database steps on the threads kept for urgent work. ``still_wanted`` (the inbox): asked
+        before a turn that was overtaken while it waited for Rasa starts over; False (the
+        message was dropped by an exit or delete meanwhile) raises ``TurnWithdrawn``."""
         p = self.parts
         contact_id = p.crypto.pseudonym(msg.channel, msg.user_id)
-        async with p.lock(contact_id):
-            with p.events.held() as events:
-                try:
-                    async with p.db.unit_of_work() as uow:
-                        result = await self._turn(
-                            uow, msg, contact_id, wait_for_rasa, introduced, may_defer
-                        )
-                except IntegrityError:
-                    # Another process recorded this message id first (a redelivery raced us).
-                    result = None
-                after = uow.take_after_commit()
-            if result is None:
-                log.info("duplicate message dropped", extra={"channel": msg.channel})
-                return TurnResult([], p.settings.default_language, duplicate=True)
-            p.events.deliver(events)
-            for work in after:
-                done = work()
-                if inspect.isawaitable(done):
-                    await done
+        rasa = LendingRasa(p.rasa)
+        parts = replace(p, rasa=rasa)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                result = await self._once(
+                    parts,
+                    rasa,
+                    tries <= LENDING_TRIES,
+                    msg,
+                    contact_id,
+                    urgent,
+                    wait_for_rasa,
+                    introduced,
+                    may_defer,
+                )
+            except TurnSuperseded:
+                log.info("turn starts over", extra={"channel": msg.channel, "tries": tries})
+                if still_wanted is not None and not await still_wanted():
+                    raise TurnWithdrawn() from None
+                continue
+            break
+        if result.duplicate:
+            log.info("duplicate message dropped", extra={"channel": msg.channel})
+            return result
         log.info(
             "turn",
             extra={
@@ -95,8 +114,48 @@ class Conversations:
         )
         return result
 
+    async def _once(
+        self,
+        p: Parts,
+        rasa: LendingRasa,
+        lend: bool,
+        msg: Inbound,
+        contact_id: str,
+        urgent: bool,
+        wait_for_rasa: bool,
+        introduced: str | None,
+        may_defer: bool,
+    ) -> TurnResult:
+        """One try of the turn, under the contact's lock (lent while it waits for Rasa when
+        ``lend``); ``TurnSuperseded`` when it was lent and used meanwhile, having written
+        nothing and told nobody."""
+        async with p.lock(contact_id) as hold:
+            rasa.hold = hold if lend else None
+            with p.events.held() as events:
+                try:
+                    async with p.db.unit_of_work(urgent) as uow:
+                        result = await self._turn(
+                            p, rasa, uow, msg, contact_id, wait_for_rasa, introduced, may_defer
+                        )
+                except IntegrityError:
+                    # Another process recorded this message id first (a redelivery raced us).
+                    result = None
+                finally:
+                    rasa.hold = None
+                after = uow.take_after_commit()
+            if result is None:
+                return TurnResult([], p.settings.default_language, duplicate=True)
+            p.events.deliver(events)
+            for work in after:
+                done = work()
+                if inspect.isawaitable(done):
+                    await done
+        return result
+
     async def _turn(
         self,
+        p: Parts,
+        rasa: LendingRasa,
         uow: UnitOfWork,
         msg: Inbound,
         contact_id: str,
@@ -104,7 +163,7 @@ class Conversations:
         introduced: str | None = None,
         may_defer: bool = False,
     ) -> TurnResult | None:
-        p, s = self.parts, uow.session
+        s = uow.session
         if msg.message_id:
             key = p.crypto.message_key(msg.channel, msg.message_id)
             if s.get(SeenMessage, key) is not None:
@@ -112,8 +171,10 @@ class Conversations:
             s.add(SeenMessage(key=key))
         ctx = self._load(uow, msg, contact_id, introduced)
         # Counted after the dedupe (a redelivery is free), once per message (a retry after waiting
-        # for Rasa is free too).
-        ctx.rate = p.rate.count(contact_id, msg.message_id or "")
+        # for Rasa is free too, and so is a try that starts over after lending the contact).
+        if rasa.rate is None:
+            rasa.rate = p.rate.count(contact_id, msg.message_id or "")
+        ctx.rate = rasa.rate
         ctx.wait_for_rasa = wait_for_rasa
         ctx.may_defer = may_defer
         apply_detection(p, ctx)

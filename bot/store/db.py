@@ -13,6 +13,17 @@ The database is a dependency that can fail: stall (a network black hole), drop e
 - work of the inbox, the outbox, the webhooks and the health check runs in a bounded pool of
   threads (``Database.call``), so a stalled database stalls only the work that needs it, never
   the event loop (``/healthz/live`` answers, ``/healthz`` tells the truth within its timeout).
+
+A crisis, exit or delete never waits behind ordinary database work: the caller that knows its
+work is urgent says so (``urgent=True``), and that work runs on threads of its own
+(``BOT_DATABASE_URGENT_THREADS``), with connections the ordinary work cannot take (the pool is
+sized for every connection ordinary work may hold at once, plus the urgent threads').
+
+And a unit of work that has written before its end (a handoff request drafted in the turn) holds
+its locks, on SQLite the database's one write lock, until it commits: its commit and rollback run
+on a thread of their own (``_holding``), never queued behind work that waits for those very
+locks. On the shared threads, that queue was a deadlock broken only by SQLite's 30-second busy
+timeout: above 30 messages a second every writer, crisis or not, stalled for seconds.
 """
 
 from __future__ import annotations
@@ -39,8 +50,11 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-POOL_SIZE = 24
-POOL_OVERFLOW = 24
+# Connections beyond the threads' and the turns': code on the event loop (one at a time, it
+# blocks the loop) and Rasa's callbacks. The overflow is for urgent turns, which run on top of the
+# inbox's ordinary ones (docs/configuration.md, BOT_DATABASE_URGENT_THREADS).
+POOL_SPARE = 4
+POOL_OVERFLOW = 20
 POOL_RECYCLE_SECONDS = 1800  # older connections are replaced (firewalls forget idle ones)
 # TCP keepalives: an idle connection whose peer vanished is noticed within about 25 s.
 KEEPALIVES_IDLE, KEEPALIVES_INTERVAL, KEEPALIVES_COUNT = 10, 5, 3
@@ -52,8 +66,9 @@ log = logging.getLogger("bot.store.db")
 
 @dataclass(frozen=True)
 class DatabaseLimits:
-    """How long the bot waits for PostgreSQL (seconds; 0 turns a server-side limit off), and how
-    many threads do database work off the event loop."""
+    """How long the bot waits for PostgreSQL (seconds; 0 turns a server-side limit off), how
+    many threads do database work off the event loop (ordinary, and reserved for urgent work),
+    and how many ordinary turns may each hold a connection at once (the inbox's turn slots)."""
 
     connect_timeout: float = 5.0
     statement_timeout: float = 30.0
@@ -61,6 +76,14 @@ class DatabaseLimits:
     pool_timeout: float = 10.0
     threads: int = 8
     loop_timeout: float = 5.0
+    urgent_threads: int = 2
+    turns: int = 16
+
+    def pool_size(self) -> int:
+        """Every connection ordinary work can hold at once (a thread each, a turn each, the
+        event loop's) plus one per urgent thread: however busy the ordinary work, an urgent
+        unit of work finds a connection without waiting for an ordinary one to be returned."""
+        return self.threads + self.turns + POOL_SPARE + self.urgent_threads
 
     @classmethod
     def of(cls, settings: Settings) -> DatabaseLimits:
@@ -71,6 +94,8 @@ class DatabaseLimits:
             pool_timeout=settings.database_pool_timeout,
             threads=settings.database_threads,
             loop_timeout=settings.database_loop_timeout,
+            urgent_threads=settings.database_urgent_threads,
+            turns=settings.inbox_concurrent_turns,
         )
 
 
@@ -133,9 +158,10 @@ def make_engine(url: str, limits: DatabaseLimits | None = None) -> Engine:
         kwargs["pool_pre_ping"] = True  # another database: the generic safety net
     if "poolclass" not in kwargs:
         # A turn keeps its connection while it waits for Rasa (one unit of work per turn), so
-        # the pool must cover every turn in flight: the inbox runs at most 16 at once, urgent
-        # ones beside them, plus the console, Rasa's callbacks and the database threads.
-        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        # the pool must cover every turn in flight (``DatabaseLimits.pool_size``): the inbox's
+        # ordinary ones, the database threads, the console and Rasa's callbacks, and the urgent
+        # lane on top, so that ordinary work never leaves an urgent turn without a connection.
+        kwargs.update(pool_size=limits.pool_size(), max_overflow=POOL_OVERFLOW)
     # An error's text names the statement, never its values (encrypted payloads, pseudonyms):
     # database errors are logged, and nothing a person sent may reach a log.
     engine = create_engine(url, hide_parameters=True, **kwargs)
@@ -222,6 +248,8 @@ class Database:
         self.engine = make_engine(self.url, self.limits)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._threads: ThreadPoolExecutor | None = None
+        self._urgent_threads: ThreadPoolExecutor | None = None
+        self._holding: ThreadPoolExecutor | None = None
         # One shared in-memory connection (tests, `bot chat` without a file) cannot be used
         # from two threads at once: work on it stays on the caller's thread.
         self._inline = isinstance(self.engine.pool, StaticPool)
@@ -255,17 +283,32 @@ class Database:
                 attempt += 1
                 log.warning("database connection lost, trying again", extra={"attempts": attempt})
 
-    async def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+    async def call(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        timeout: float | None = None,
+        urgent: bool = False,
+    ) -> T:
         """``fn(*args)`` on one of the database threads, so the event loop never waits for the
         database. After ``timeout`` seconds the caller gets ``DatabaseTimeout`` (the thread
-        finishes its work on its own, bounded by the statement and TCP timeouts)."""
+        finishes its work on its own, bounded by the statement and TCP timeouts).
+
+        ``urgent``: work for a crisis, exit or delete, on the threads reserved for it, so it
+        never queues behind ordinary work that fills the others (a backlog of webhooks, claims
+        and commits above saturation, or a slow database)."""
+        return await self._on(self._executor(urgent), fn, *args, timeout=timeout)
+
+    async def _on(
+        self,
+        executor: ThreadPoolExecutor,
+        fn: Callable[..., T],
+        *args: Any,
+        timeout: float | None = None,
+    ) -> T:
         if self._inline:
             return fn(*args)
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="db")
-        future = asyncio.get_running_loop().run_in_executor(
-            self._threads, functools.partial(fn, *args)
-        )
+        future = asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
         if timeout is None:
             return await future
         try:
@@ -273,6 +316,24 @@ class Database:
                 return await future
         except TimeoutError:
             raise DatabaseTimeout(f"no answer within {timeout} s") from None
+
+    def _executor(self, urgent: bool) -> ThreadPoolExecutor:
+        if urgent:
+            if self._urgent_threads is None:
+                self._urgent_threads = ThreadPoolExecutor(
+                    max(self.limits.urgent_threads, 1), thread_name_prefix="db-urgent"
+                )
+            return self._urgent_threads
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="db")
+        return self._threads
+
+    def _holding_thread(self) -> ThreadPoolExecutor:
+        """Where a unit of work that holds locks commits: it waits for no lock itself, so work
+        here never stalls, and nothing here waits behind work stalled on its locks."""
+        if self._holding is None:
+            self._holding = ThreadPoolExecutor(2, thread_name_prefix="db-holding")
+        return self._holding
 
     async def ping(self, timeout: float) -> bool:
         """Whether the database answers a query within ``timeout`` seconds."""
@@ -289,7 +350,7 @@ class Database:
         return True
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
         """One turn's reads and writes, committed once at the end or not at all.
 
         Nothing is written before the end (no autoflush): a turn may wait for Rasa in between,
@@ -297,24 +358,39 @@ class Database:
         The connection is taken (and pinged), the commit (with every write of the turn) and the
         clean-up are made on a database thread: a database that hangs when a turn starts or ends
         then holds that turn only, never the loop that answers everyone else and the health
-        check that says the database hangs. Reads in between run where the turn runs."""
+        check that says the database hangs. Reads in between run where the turn runs.
+
+        ``urgent`` (a crisis, exit or delete turn): those three steps on the urgent threads. A
+        unit of work that has written already ends on the thread kept for those (module
+        docstring): it holds locks that work queued on the other threads may be waiting for."""
         uow = UnitOfWork(Session(self.engine, autoflush=False, expire_on_commit=False))
+
+        def lane() -> ThreadPoolExecutor:
+            return self._holding_thread() if uow.written else self._executor(urgent)
+
         try:
-            await self._settled(uow.session.connection)
+            await self._settled(uow.session.connection, self._executor(urgent))
             yield uow
-            await self._settled(uow.session.commit)
+            await self._settled(uow.session.commit, lane())
         except BaseException:
             with suppress(Exception):  # the first error is the one worth raising
-                await self._settled(uow.session.rollback)
+                await self._settled(uow.session.rollback, lane())
             raise
         finally:
             with suppress(Exception):
-                await self._settled(uow.session.close)
+                await self._settled(uow.session.close, lane())
 
-    async def _settled(self, fn: Callable[[], T]) -> T:
+    async def _settled(self, fn: Callable[[], T], executor: ThreadPoolExecutor) -> T:
         """``fn()`` on a database thread, finished even when the caller is cancelled meanwhile
-        (a server stopping): a session is never used by two threads at once."""
-        work = asyncio.ensure_future(self.call(fn))
+        (a server stopping): a session is never used by two threads at once.
+
+        Handed to the thread here and now, not by a task that starts at the loop's next turn: a
+        session that has written holds SQLite's write lock, and whatever else runs on the loop
+        first may write too (a flush waits for that lock, on the loop), which would stop the
+        loop until SQLite's 30-second busy timeout with this commit never started."""
+        if self._inline:
+            return fn()
+        work = asyncio.get_running_loop().run_in_executor(executor, fn)
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -339,9 +415,10 @@ class Database:
                 engine.dispose()
 
     def dispose(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
-            self._threads = None
+        for threads in (self._threads, self._urgent_threads, self._holding):
+            if threads is not None:
+                threads.shutdown(wait=False, cancel_futures=True)
+        self._threads = self._urgent_threads = self._holding = None
         self.engine.dispose()
 
 

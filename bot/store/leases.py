@@ -31,7 +31,7 @@ from typing import IO
 from sqlalchemy import Connection, Engine, text
 
 from bot.store.db import DatabaseLimits, make_engine
-from bot.store.locks import ContactLocks
+from bot.store.locks import ContactHold, ContactLocks
 from bot.store.models import utcnow
 
 log = logging.getLogger("bot.store")
@@ -83,17 +83,26 @@ class SharedContactLocks:
     Waiters of this process queue on the in-process lock first, so they hold no connection while
     they wait; the one at the front then tries the advisory lock (``pg_try_advisory_lock``, never
     the blocking form: the event loop must not stop) until the other process lets it go.
+
+    A holder that lends the contact while it waits for Rasa (``ContactHold.away``) lends the
+    in-process lock only: the advisory lock stays with it, so other processes still wait, and
+    whoever this process lets in meanwhile finds the contact already held here (``_owned``).
     """
 
     def __init__(self, url: str, limits: DatabaseLimits | None = None) -> None:
         # Its own pool: each held lock keeps a connection, and the turns' pool must not run dry.
         self.engine: Engine = make_engine(url, limits)
         self._local = ContactLocks()
+        self._owned: set[int] = set()  # advisory locks this process holds
 
     @asynccontextmanager
-    async def __call__(self, contact_id: str) -> AsyncIterator[None]:
+    async def __call__(self, contact_id: str) -> AsyncIterator[ContactHold]:
         key = advisory_key(contact_id)
-        async with self._local(contact_id):
+        async with self._local(contact_id) as hold:
+            if key in self._owned:
+                # Its holder here is away (waiting for Rasa) and lent us the contact.
+                yield hold
+                return
             # Every database call on a thread: a database that stalls stalls this contact's
             # turn, never the event loop (webhooks, health checks and other contacts go on).
             conn = await asyncio.to_thread(self.engine.connect)
@@ -102,9 +111,11 @@ class SharedContactLocks:
                 while not await asyncio.to_thread(_try_lock, conn, key):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, LOCK_POLL_MAX)
+                self._owned.add(key)
                 try:
-                    yield
+                    yield hold
                 finally:
+                    self._owned.discard(key)
                     try:
                         await asyncio.to_thread(_unlock, conn, key)
                     except Exception:
