@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -207,25 +208,51 @@ def loop_guarded_connection(deadline: float) -> type[Any]:
     ``tcp_user_timeout`` and the keepalives (a turn commits on a database thread:
     ``unit_of_work``). Database threads are not limited here: they wait
     without holding anyone up, and their callers have their own timeouts (``Database.call``).
+
+    One stall is enough to know: after a wait on the loop timed out, the loop does not wait on
+    the database again (its reads fail at once, as after the deadline) until a database thread
+    gets an answer. Several turns caught by one black hole would otherwise each hold the loop for
+    the deadline, one after the other (three turns: 15 s in ``make chaos``).
     """
     import psycopg
     from psycopg.errors import _WaitTimeout
 
+    stalled = threading.Event()  # one per engine: set by a loop's timeout, cleared by an answer
+
     class LoopGuardedConnection(psycopg.Connection[Any]):
         _committing = False
 
+        @classmethod
+        def connect(cls, *args: Any, **kwargs: Any) -> Any:
+            """A new connection: refused at once on the loop while the database is stalled (it
+            would wait the whole connect timeout), and news that it answers when made."""
+            on_loop = on_event_loop()
+            if on_loop and stalled.is_set():
+                raise psycopg.OperationalError(
+                    "the database stalled and has not answered since (event loop)"
+                )
+            made = super().connect(*args, **kwargs)
+            if not on_loop:
+                stalled.clear()
+            return made
+
         def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
-            guard = (
-                not self._committing
-                and "timeout" not in kwargs
-                and len(args) < 2
-                and on_event_loop()
-            )
+            on_loop = on_event_loop()
+            guard = not self._committing and "timeout" not in kwargs and len(args) < 2 and on_loop
             if not guard:
-                return super().wait(gen, *args, **kwargs)
+                answer = super().wait(gen, *args, **kwargs)
+                if not on_loop:
+                    stalled.clear()  # the database answers again
+                return answer
+            if stalled.is_set():
+                self.close()
+                raise psycopg.OperationalError(
+                    "the database stalled and has not answered since (event loop)"
+                )
             try:
                 return super().wait(gen, *args, **{**kwargs, "timeout": deadline})
             except _WaitTimeout:
+                stalled.set()
                 self.close()
                 raise psycopg.OperationalError(
                     f"the database did not answer within {deadline} s (event loop)"

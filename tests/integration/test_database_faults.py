@@ -106,6 +106,38 @@ async def test_a_call_on_the_event_loop_gives_up_instead_of_stopping_it(
     assert await db.call(db.run, lambda s: s.execute(text("SELECT 1")).scalar()) == 1
 
 
+async def test_after_one_stall_the_loop_waits_on_the_database_no_more_until_it_answers(
+    proxied: tuple[DatabaseProxy, Database],
+) -> None:
+    """Several turns caught by one black hole would each hold the loop for its deadline in
+    turn: after the first, reads on the loop fail at once, until a database thread gets an
+    answer again."""
+    proxy, db = proxied
+    assert await db.ping(2.0) is True
+    proxy.blackhole(30)
+    with pytest.raises(OperationalError, match="did not answer within"):
+        db.run(lambda s: s.execute(text("SELECT 1")), retries=0)  # on the loop: the deadline
+    with pytest.raises(OperationalError, match="has not answered since") as caught:
+        db.run(lambda s: s.execute(text("SELECT 1")), retries=0)  # at once
+    assert unavailable(caught.value)
+    proxy.blackhole(0)
+    await wait_until(lambda: not proxy.blackholed, timeout=5)
+
+    async def on_a_loop() -> object:
+        return db.run(lambda s: s.execute(text("SELECT 2")).scalar(), retries=0)
+
+    def elsewhere() -> object:
+        # An event loop of its own in another thread: this one must keep serving the proxy.
+        return asyncio.run(on_a_loop())
+
+    # Still refused on a loop until a thread has heard from the database...
+    with pytest.raises(OperationalError, match="has not answered since"):
+        await asyncio.to_thread(elsewhere)
+    assert await db.call(db.run, lambda s: s.execute(text("SELECT 1")).scalar()) == 1
+    # ...and a loop reads again once one has.
+    assert await asyncio.to_thread(elsewhere) == 2
+
+
 async def test_a_turns_unit_of_work_commits_on_a_thread_and_a_black_hole_holds_only_it(
     proxied: tuple[DatabaseProxy, Database],
 ) -> None:
