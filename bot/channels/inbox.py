@@ -364,24 +364,30 @@ class Inbox(KeyedWorker):
                 pick.payload_enc,
             )
 
-    async def _drain(self, contact_id: str, urgent: bool = False) -> None:
-        """The contact's rows in order. Started for an urgent row, its claims take the urgent
-        database lane (a claim runs before anyone knows which row it takes)."""
-        try:
-            while True:
-                claim = await self.runtime.db.call(self._claim, contact_id, urgent=urgent)
-                if claim is None:
-                    return
-                try:
-                    if claim.urgent:
+    async def _rows(self, contact_id: str, urgent_only: bool, urgent: bool) -> None:
+        """Claim and handle the contact's rows (only its urgent ones with ``urgent_only``) until
+        none is left or one must wait; an ordinary row waits for a turn slot. ``urgent``: the
+        claims take the urgent database lane (a claim runs before anyone knows which row it
+        takes)."""
+        while True:
+            claim = await self.runtime.db.call(self._claim, contact_id, urgent_only, urgent=urgent)
+            if claim is None:
+                return
+            try:
+                if claim.urgent:
+                    more = await self._process(claim)
+                else:
+                    async with self._slots:
                         more = await self._process(claim)
-                    else:
-                        async with self._slots:
-                            more = await self._process(claim)
-                finally:
-                    self._finished(claim)
-                if not more:
-                    return
+            finally:
+                self._finished(claim)
+            if not more:
+                return
+
+    async def _drain(self, contact_id: str, urgent: bool = False) -> None:
+        """The contact's rows in order (``urgent``: started for an urgent row)."""
+        try:
+            await self._rows(contact_id, False, urgent)
         except Exception:
             log.exception("inbox drain failed")
         finally:
@@ -391,16 +397,7 @@ class Inbox(KeyedWorker):
         """The contact's urgent rows, beside its task, which may be in a turn waiting for Rasa
         (that turn lends the contact meanwhile: bot/conversation/lending.py)."""
         try:
-            while True:
-                claim = await self.runtime.db.call(self._claim, contact_id, True, urgent=True)
-                if claim is None:
-                    return
-                try:
-                    more = await self._process(claim)
-                finally:
-                    self._finished(claim)
-                if not more:
-                    return
+            await self._rows(contact_id, True, True)
         except Exception:
             log.exception("inbox drain failed")
         finally:
