@@ -48,6 +48,10 @@ async def run_lines(
                 "database_url": f"sqlite:///{tmp}/eval.sqlite3",
                 "secret_key": settings.key(),
                 "log_level": "WARNING",
+                # The figures are the decision's, not the machine's: a model slowed down by
+                # other work on a shared machine must not skip the crisis second look (its
+                # bound is tested in tests/integration/test_second_look.py).
+                "crisis_second_look_seconds": max(settings.crisis_second_look_seconds, 10.0),
             }
         )
         async with Stack(settings, quiet=True, progress=progress) as runtime:

@@ -179,6 +179,11 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: object) -> Set
         "console_signin_per_ip_per_minute": 100_000,
         "console_signin_per_minute": 100_000,
         "console_totp_roles": [],
+        # The model's second look at a crisis phrase (bot/conversation/crisis.py) reads a
+        # probability of danger; the fake Rasa's similarity scores are none, so on the fake it
+        # is off unless a test turns it on and tells the fake its reading
+        # (tests/integration/test_second_look.py). The real stack keeps the default.
+        "crisis_second_look": 0.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -250,7 +255,11 @@ async def wired_real(
     # Its own database: the fake stack of the same backend may be running beside it.
     database = _create_database() if backend else ""
     try:
-        settings = make_settings(tmp_path_factory.mktemp("real-stack"), database)
+        settings = make_settings(
+            tmp_path_factory.mktemp("real-stack"),
+            database,
+            crisis_second_look=Settings.model_fields["crisis_second_look"].default,
+        )
         async with wired_stack(settings, real_rasa=True) as wired:
             yield wired
     finally:

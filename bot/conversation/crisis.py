@@ -1,11 +1,22 @@
-"""A crisis or self-harm message: the numbers first, never waiting for Rasa (A1)."""
+"""A crisis or self-harm message: the numbers first, after half a second of Rasa at most (A1)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import replace
+
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
+from bot.needs import CRISIS_INTENTS
+from bot.rasa.client import RasaUnavailable
 from bot.safety.people import FILTERS
 from bot.safety.screen import CrisisKind, Screening
+
+log = logging.getLogger("bot.conversation")
+
+# Why a phrase was set aside by the second look (Screening.set_aside, ``bot eval``'s reason).
+SECOND_LOOK = "model reads no danger"
 
 
 def kind_of(intent: str, screening: Screening | None = None) -> CrisisKind:
@@ -16,6 +27,45 @@ def kind_of(intent: str, screening: Screening | None = None) -> CrisisKind:
     if screening is not None and screening.matches and screening.kind == "others":
         return "others"
     return "self"
+
+
+def second_look_applies(ctx: TurnContext) -> bool:
+    """Only a shipped phrase found alone is looked at again: signs of forced labour found
+    together are evidence the model weighs badly (they are told calmly), a phrase an admin added
+    is their deliberate decision, and a person talking with staff has a human reading along."""
+    s = ctx.screening
+    return (
+        s.crisis
+        and not ctx.live
+        and ctx.msg.payload is None
+        and bool(ctx.text)
+        and not any(m.combined or m.added for m in s.matches)
+    )
+
+
+async def second_look(p: Parts, ctx: TurnContext) -> None:
+    """The lexicons find words, not meaning: "my chemistry final is gonna kill me", "me matan los
+    zapatos nuevos", "tô presa no trânsito, socorro" hold a crisis phrase. Before the numbers go
+    out, the model reads the whole message; only when it finds almost no danger in it (below
+    ``BOT_CRISIS_SECOND_LOOK``) is the phrase set aside, and the message is answered as what it
+    says, the model's crisis bar raised as for any phrase set aside. The look is bounded
+    (``BOT_CRISIS_SECOND_LOOK_SECONDS``): a model that is slow, restarting or down never holds
+    the numbers back. Nothing irreversible rests on it: the worst it can do is answer an idiom
+    as an idiom, and on the development sets no crisis found by a phrase was read below 0.23.
+    Rasa's answer is kept by the turn (LendingRasa), so the understanding step asks only once."""
+    bar = p.settings.crisis_second_look
+    if bar <= 0 or not second_look_applies(ctx):
+        return
+    ctx.uow.before_waiting()
+    try:
+        parse = await asyncio.wait_for(
+            p.rasa.parse(ctx.text.lstrip("/")), p.settings.crisis_second_look_seconds
+        )
+    except (RasaUnavailable, TimeoutError) as exc:
+        log.info("crisis second look skipped", extra={"error": type(exc).__name__})
+        return
+    if parse.share(CRISIS_INTENTS) < bar:
+        ctx.screening = replace(ctx.screening, set_aside=SECOND_LOOK, tempered=SECOND_LOOK)
 
 
 def answer(p: Parts, ctx: TurnContext, kind: CrisisKind) -> None:

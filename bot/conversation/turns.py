@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.conversation import erasure
+from bot.conversation import crisis, erasure
 from bot.conversation.context import TurnContext
 from bot.conversation.language import apply_detection
 from bot.conversation.lending import LENDING_TRIES, LendingRasa, TurnSuperseded, TurnWithdrawn
@@ -180,6 +180,9 @@ class Conversations:
         apply_detection(p, ctx)
         if ctx.live:
             p.handoffs.touch(s, ctx.conv)  # their turn: the team may answer now
+        # Before anything is written or ordered by it: a crisis phrase the model reads as an
+        # everyday idiom is set aside here (crisis.second_look), within a bounded wait.
+        await crisis.second_look(p, ctx)
         leaving = ctx.screening.command is not None and ctx.screening.command.command in LEAVING
         held = [] if leaving else p.handoffs.take_held(s, contact_id)
         # Lines held back by "only when I write" come first — except after a crisis message,

@@ -83,6 +83,9 @@ class Match:
     # Found by indicators together (``indicators.yml``), not by one phrase: it never outweighs a
     # phrase over the same words, nor gives way to one.
     combined: bool = False
+    # Added by an admin from the console: a deliberate decision the model's second look at the
+    # message (bot/conversation/crisis.py) does not overrule.
+    added: bool = False
 
 
 def _word_matches(pattern: Word, token: Word) -> bool:
@@ -537,7 +540,7 @@ class LanguageLexicon:
             return []
         matches = []
         for kind, name in SCAN_ORDER:
-            for plist in (self.shipped(name), self.added.get(name)):
+            for plist, added in ((self.shipped(name), False), (self.added.get(name), True)):
                 if plist is None:
                     continue
                 for phrase, s, e in plist.find(words):
@@ -552,6 +555,7 @@ class LanguageLexicon:
                             words[s].start,
                             words[e - 1].end,
                             exact,
+                            added=added,
                         )
                     )
         signs = {

@@ -7,6 +7,7 @@ test about the model instead. Everything else in the turn is real.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -23,11 +24,16 @@ class ScriptedRasa:
         self.others: list[tuple[str, float]] = []
         self.fail = False  # the dialogue call raises, as a bug in the middle of a turn would
         self.down = False  # parse raises RasaUnavailable, as a stopped or timed-out Rasa does
+        self.delay = 0.0  # parse answers after this many seconds, as a busy or restarting Rasa
+        self.parsed: list[str] = []  # every text parse was asked to read
         self.sent: list[str] = []
         self.erased: list[str] = []
         self.instance = "scripted"  # the Rasa process "answering": a restart would change it
 
     async def parse(self, text: str) -> Parse:
+        self.parsed.append(text)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.down:
             raise RasaUnavailable("scripted: Rasa is down")
         return Parse(self.intent, self.confidence, [(self.intent, self.confidence), *self.others])
