@@ -68,6 +68,13 @@ class LendingRasa:
         key = ("slots", sender, json.dumps(slots, sort_keys=True, default=str))
         await self._outside(key, lambda: self._rasa.set_slots(sender, slots))
 
+    def settle(self) -> None:
+        """After a call that was cut short (a bounded wait ran out, Rasa failed): if the contact
+        was used while lent, what the turn read may be stale, so it starts over, as after a call
+        that answered (``TurnSuperseded``)."""
+        if self.hold is not None and self.hold.lent:
+            raise TurnSuperseded()
+
     async def erase(self, sender: str) -> None:
         """Never kept nor lent: erasure runs under the lock or after the commit."""
         await self._rasa.erase(sender)

@@ -183,6 +183,7 @@ class Conversations:
         # Before anything is written or ordered by it: a crisis phrase the model reads as an
         # everyday idiom is set aside here (crisis.second_look), within a bounded wait.
         await crisis.second_look(p, ctx)
+        rasa.settle()  # a look cut short while someone else used the contact: start over
         leaving = ctx.screening.command is not None and ctx.screening.command.command in LEAVING
         held = [] if leaving else p.handoffs.take_held(s, contact_id)
         # Lines held back by "only when I write" come first — except after a crisis message,

@@ -9,6 +9,9 @@ tests/e2e/test_second_look.py. The screen, its lexicons and the rest of the turn
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +19,9 @@ import pytest
 from conftest import make_settings
 from fakes.scripted import ScriptedRasa, script
 
+from bot.conversation import Conversations
 from bot.conversation.crisis import SECOND_LOOK
+from bot.rasa.client import Parse
 from bot.runtime import Runtime, build_runtime
 from bot.store.models import Mode
 from bot.types import Inbound, TurnResult
@@ -169,3 +174,42 @@ async def test_turned_off_the_phrase_decides_without_asking_the_model(
     result = await say(runtime, "look-off", "en", IDIOM["en"])
     assert result.crisis and result.replies[0].key == "utter_crisis"
     assert rasa.parsed == []  # the numbers never waited for the model
+
+
+class HeldRasa(ScriptedRasa):
+    """A model that never answers the look in time, and says when it is being asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+
+    async def parse(self, text: str) -> Parse:
+        self.asked.set()
+        await asyncio.sleep(30)
+        return await super().parse(text)
+
+
+async def test_a_look_cut_short_while_the_person_wrote_again_starts_over(
+    runtime: Runtime, rasa: ScriptedRasa, caplog: pytest.LogCaptureFixture
+) -> None:
+    held = HeldRasa()
+    runtime.conversations = Conversations(
+        dataclasses.replace(runtime.conversations.parts, rasa=held)
+    )
+    user = "second-look-overtaken"
+    runtime.conversations.prepare("telegram", user, "en", "MX")
+    first = asyncio.create_task(
+        runtime.conversations.handle(Inbound("telegram", user, f"{user}-1", text=IDIOM["en"]))
+    )
+    await held.asked.wait()  # the look waits, the contact lent meanwhile
+    caplog.set_level(logging.INFO, logger="bot.conversation")
+    # Signs together are never looked at: this turn uses the contact while the first one waits.
+    second = await runtime.conversations.handle(
+        Inbound("telegram", user, f"{user}-2", text=SIGNS["en"])
+    )
+    result = await asyncio.wait_for(first, timeout=60)  # a guard against a hang, not a measure
+    assert second.crisis
+    # What the first turn read before the wait may be stale: it started over, then its phrase
+    # gave the numbers (the model never answered in time).
+    assert any(r.getMessage() == "turn starts over" for r in caplog.records)
+    assert result.crisis and result.replies[0].key == "utter_crisis"

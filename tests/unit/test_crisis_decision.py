@@ -32,6 +32,11 @@ OTHERS = [
     ("pt", "minha irmã tá com um homem que não deixa ela voltar pra casa"),
     ("fr", "des hommes ont enlevé ma fille de 13 ans et elle ne répond pas"),
     ("fr", "ma petite soeur est avec un homme qui ne la laisse pas rentrer"),
+    # A child made to go with men for money, told by an adult who found out.
+    ("en", "one of my students told me her uncle makes her do things with men for money"),
+    ("es", "mi vecina de 12 años me contó que su padrastro la obliga a estar con hombres"),
+    ("pt", "a menina da casa ao lado disse que o tio faz ela ficar com homens por dinheiro"),
+    ("fr", "ma nièce m'a dit que son copain la fait coucher avec des hommes pour de l'argent"),
 ]
 # The writer's own danger now: watched constantly, shut in a vehicle, threatened.
 OWN = [
@@ -396,6 +401,19 @@ def test_a_short_form_keeps_the_offsets_of_what_was_written(screen: SafetyScreen
             "ils lisent mes messages et je connais personne dans cette ville",
             "watched + isolated",
         ),
+        # A wage in scrip or a company store, a gate locked at night, food charged to the debt.
+        (
+            "en",
+            "my employer locks the gate at night and i never had a day off",
+            "confined + overworked",
+        ),
+        ("es", "nos cobran la comida y no he visto un peso en dos meses", "debt + unpaid"),
+        (
+            "pt",
+            "trancam o portão toda noite e a gente só compra na venda do patrão",
+            "debt + confined",
+        ),
+        ("fr", "on est payés en bons et la dette baisse jamais", "debt + unpaid"),
     ],
 )
 def test_signs_of_forced_labour_together_are_a_crisis(
