@@ -61,5 +61,6 @@ def test_crises_are_counted_against_the_reference_and_split_by_the_fault() -> No
     assert (outcome.during_sent, outcome.during_worded) == (3, 1)
     assert (outcome.outside_sent, outcome.outside_worded) == (2, 2)
     assert (outcome.during_p50, outcome.during_max) == (1.0, 1.0)
+    assert outcome.during_accept_max == 0.5  # chat 3's webhook, refused at first
     assert (outcome.outside_p50, outcome.outside_p99, outcome.outside_max) == (0.25, 0.5, 0.5)
     assert (outcome.crisis_p50, outcome.crisis_max) == (0.5, 1.0)
