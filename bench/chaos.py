@@ -12,8 +12,9 @@ or a 5xx, until it is accepted. Scenarios:
 - ``two-processes``: two bot processes share the load, no fault;
 - ``kill-bot``: two processes, one killed with SIGKILL a third of the way through (never
   restarted; the other takes its claimed rows over once their lease lapses);
-- ``kill-rasa``: one process, its Rasa child killed with SIGKILL a third of the way through (the
-  supervisor restarts it; messages that need Rasa wait meanwhile);
+- ``kill-rasa``: one process (two when Redis answers), the first one's Rasa child killed with
+  SIGKILL a third of the way through (the supervisor restarts it; messages that need Rasa wait
+  meanwhile);
 - ``db-blackhole``: the processes reach PostgreSQL through a proxy (bench/dbproxy.py) that stops
   forwarding for 15 s a third of the way through, sockets left open (webhooks answer 503 until
   the database is back, the sender retries);
