@@ -30,6 +30,7 @@ class TelegramSink:
         self.lock = threading.Lock()
         self.delivered: dict[int, list[float]] = defaultdict(list)  # chat id → arrival times
         self.first_lines: dict[int, list[str]] = defaultdict(list)  # chat id → what arrived
+        self.full_texts: dict[int, list[str]] = defaultdict(list)  # the same, whole
         self._ids = itertools.count(1000)
         app = Starlette(routes=[Route("/bot{token}/{method}", self._handle, methods=["POST"])])
         config = uvicorn.Config(
@@ -59,6 +60,16 @@ class TelegramSink:
         with self.lock:
             return list(self.first_lines.get(chat_id, []))
 
+    def messages(self, chat_id: int) -> list[str]:
+        """The whole text of each message the chat received."""
+        with self.lock:
+            return list(self.full_texts.get(chat_id, []))
+
+    def arrivals(self, chat_id: int) -> list[float]:
+        """When each message the chat received arrived (``texts``'s order)."""
+        with self.lock:
+            return list(self.delivered.get(chat_id, []))
+
     def last(self, chat_id: int) -> float | None:
         with self.lock:
             times = self.delivered.get(chat_id)
@@ -80,6 +91,7 @@ class TelegramSink:
         with self.lock:
             self.delivered[chat_id].append(arrived)
             self.first_lines[chat_id].append(str(params.get("text", "")).split("\n", 1)[0])
+            self.full_texts[chat_id].append(str(params.get("text", "")))
         message = {
             "message_id": next(self._ids),
             "date": int(time.time()),

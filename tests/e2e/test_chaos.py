@@ -1,6 +1,8 @@
 """`make chaos` in miniature: faults under load on real bot processes (each with its real Rasa
 child) on PostgreSQL; nothing is lost, sent twice or out of order, and nobody gets an apology
-for our own fault. Counts, not timings.
+for our own fault. Beside the script, fresh chats write a crisis (four languages) before, during
+and after each fault: every one gets the crisis reply with the emergency numbers, once, as a
+chat alone before the load did. Counts, not timings.
 
 - the Rasa child killed with SIGKILL (messages that needed Rasa waited for its restart);
 - the database black-holed for 15 s through a proxy (webhooks answered 503 meanwhile and were
@@ -62,7 +64,9 @@ def chaos(tmp_path: Path, scenario: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("scenario", list(NOTES))
-def test_faults_under_load_lose_repeat_and_apologise_nothing(tmp_path: Path, scenario: str) -> None:
+def test_faults_under_load_lose_repeat_and_apologise_nothing_and_crises_are_answered(
+    tmp_path: Path, scenario: str
+) -> None:
     _require_postgres()
     outcome = chaos(tmp_path, scenario)
     assert outcome["settled"] is True
@@ -70,6 +74,15 @@ def test_faults_under_load_lose_repeat_and_apologise_nothing(tmp_path: Path, sce
     assert outcome["received_lines"] == outcome["expected_lines"] > 0
     assert (outcome["lost"], outcome["duplicated"], outcome["out_of_order"]) == (0, 0, 0)
     assert outcome["apologies"] == 0
+    # Crises, the fault's included: each answered once with the crisis wording, nothing lost.
+    crises = outcome["crisis_sent"]
+    assert outcome["crisis_answered"] == outcome["crisis_worded"] == crises >= 4
+    assert (outcome["crisis_lost"], outcome["crisis_duplicated"]) == (0, 0)
+    assert outcome["crisis_differing"] == 0
+    assert outcome["during_worded"] == outcome["during_sent"] > 0
+    assert outcome["outside_worded"] == outcome["outside_sent"]
+    if scenario != "duplicates":  # there, the whole run is the fault
+        assert outcome["outside_sent"] >= 3  # the start, halfway to the fault, after it
     if scenario == "db-blackhole":
         # The fault was real: webhooks were refused (and delivered again), and the readiness
         # check said the database was down while it was.
