@@ -210,12 +210,15 @@ class Throttle:
         values = {"key": pair, "account": self._account(email), "failures": 1}
         dialect = s.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        done = s.execute(
+        # RETURNING, not the row count: psycopg reports -1 for an INSERT that did nothing on a
+        # conflict, which counted as inserted and let a fourth try through (seen in CI).
+        inserted = s.scalar(
             insert(SignInFailure)
             .values(**values, last_failed_at=now)
             .on_conflict_do_nothing(index_elements=["key"])
+            .returning(SignInFailure.key)
         )
-        return bool(getattr(done, "rowcount", 0))
+        return inserted is not None
 
 
 def purge_signin_failures(s: Session, now: dt.datetime) -> None:

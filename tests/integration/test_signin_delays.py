@@ -100,6 +100,19 @@ def test_tries_sent_at_once_are_each_counted(processes: tuple[Accounts, Accounts
     assert all(not t.ok for t in tries)
 
 
+def test_a_first_try_is_inserted_once(processes: tuple[Accounts, Accounts, Clock]) -> None:
+    # The second process's insert of the same pair does nothing and says so (PostgreSQL's
+    # driver reports no row count for it: trusting one let a fourth try through, seen in CI).
+    one, two, clock = processes
+    now = dt.datetime.fromtimestamp(clock.now, dt.UTC).replace(tzinfo=None)
+    pair = one.throttle._pair((EMAIL, ADDRESS))
+    with one.db.session() as s:
+        assert one.throttle._insert(s, pair, EMAIL, now)
+    with two.db.session() as s:
+        assert not two.throttle._insert(s, pair, EMAIL, now)
+    assert _pairs(one) == 1
+
+
 def test_the_table_names_no_address_and_old_tries_are_purged(
     processes: tuple[Accounts, Accounts, Clock],
 ) -> None:
