@@ -47,7 +47,11 @@ max), over all of them and split by whether the message was first posted while t
 (``during``; the whole run for ``duplicates``, never for ``two-processes``) or not
 (``outside``). A crisis posted into a database black hole is accepted only once the database is
 back (webhooks answer 503 meanwhile): its latency counts from then, and ``during_accept_max``
-says how long the slowest one waited for that.
+says how long the slowest one waited for that. Meanwhile the webhook sends the numbers itself
+(the crisis lifeline, bot/channels/lifeline.py): messages that arrive before the acceptance are
+counted as ``crisis_lifelines``, not against the reference, and ``during_numbers`` is, for each
+crisis posted during the fault, the time from its first post to the first message with a number
+the person received (lifeline or reply).
 
 Every chat runs the same script, so every chat should receive the same lines in the same order
 as a reference chat run alone before the load. Compared line by line (first lines, difflib):
@@ -83,6 +87,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import redis
 from sqlalchemy.engine import make_url
 
 from bench.dbproxy import DatabaseProxy
@@ -150,6 +155,10 @@ class Outcome:
     outside_p50: float | None = None
     outside_p99: float | None = None
     outside_max: float | None = None
+    crisis_lifelines: int = 0  # crises given the numbers before any process accepted them
+    # Crises posted during the fault: first post to the first message with a number (lifeline
+    # or turn), what the person waited for; max and p50 in the table.
+    during_numbers: list[float] = field(default_factory=list)
     fault_seconds: float | None = None  # from the fault to every process saying "ok" again
     crisis_reference: dict[str, list[str]] = field(default_factory=dict)
     # Each crisis: seconds into the load it was first posted, its language, whether the fault
@@ -579,8 +588,19 @@ def count_crises(
     worded = {True: 0, False: 0}
     for crisis in crises:
         reference = outcome.crisis_reference[crisis.language]
-        times = [arrived for arrived, _ in received.get(crisis.chat_id, [])]
-        got = [text for _, text in received.get(crisis.chat_id, [])]
+        arrivals = received.get(crisis.chat_id, [])
+        # What arrived before any process accepted the message is the lifeline (the numbers the
+        # webhook sends when the database cannot store a crisis): counted apart, and the time to
+        # the first numbers the person saw counts from the first post.
+        lifeline = [text for arrived, text in arrivals if arrived < crisis.accepted]
+        numbers = [arrived for arrived, text in arrivals if any(c.isdigit() for c in text)]
+        first_numbers = numbers[0] - crisis.posted if numbers else None
+        if first_numbers is not None and crisis.during:
+            outcome.during_numbers.append(round(first_numbers, 3))
+        outcome.crisis_lifelines += bool(lifeline)
+        arrivals = [(arrived, text) for arrived, text in arrivals if arrived >= crisis.accepted]
+        times = [arrived for arrived, _ in arrivals]
+        got = [text for _, text in arrivals]
         outcome.crisis_sent += 1
         outcome.crisis_answered += bool(got)
         lost, duplicated, disorder = compare(reference, got)
@@ -601,6 +621,8 @@ def count_crises(
                 "during": crisis.during,
                 "accepted_after": round(crisis.accepted - crisis.posted, 3),
                 "latency": None if latency is None else round(latency, 3),
+                "lifeline": bool(lifeline),
+                "first_numbers": None if first_numbers is None else round(first_numbers, 3),
             }
         )
     every = latencies[True] + latencies[False]
@@ -648,6 +670,11 @@ def _latency(o: Outcome, prefix: str) -> str:
     return "-" if values[0] is None else "/".join(f"{v:.2f}" for v in values)
 
 
+def _numbers(o: Outcome) -> str:
+    p50, most = percentile(o.during_numbers, 0.5), percentile(o.during_numbers, 1.0)
+    return "-" if p50 is None or most is None else f"{p50:.2f}/{most:.2f}"
+
+
 COLUMNS: tuple[tuple[str, Callable[[Outcome], object]], ...] = (
     ("scenario", lambda o: o.scenario), ("procs", lambda o: o.processes),
     ("chats", lambda o: o.chats), ("msgs", lambda o: o.messages),
@@ -663,6 +690,8 @@ COLUMNS: tuple[tuple[str, Callable[[Outcome], object]], ...] = (
     ("during n/worded", lambda o: f"{o.during_sent}/{o.during_worded}"),
     ("during p50/p99/max s", lambda o: _latency(o, "during")),
     ("d.accept max s", lambda o: "-" if o.during_accept_max is None else o.during_accept_max),
+    ("lifelines", lambda o: o.crisis_lifelines),
+    ("d.numbers p50/max s", lambda o: _numbers(o)),
     ("outside n/worded", lambda o: f"{o.outside_sent}/{o.outside_worded}"),
     ("outside p50/p99/max s", lambda o: _latency(o, "outside")),
     ("fault s", lambda o: "-" if o.fault_seconds is None else o.fault_seconds),
@@ -677,8 +706,8 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def redis_answers(url: str = LOCAL_REDIS, timeout: float = 2.0) -> bool:
-    """Whether a Redis answers PING at ``url``'s host and port (the bot's environment has no
-    Redis client; a password-protected one answers with an error, and counts as not there)."""
+    """Whether a Redis answers PING at ``url``'s host and port (a password-protected one
+    answers with an error, and counts as not there)."""
     parsed = make_url(url)
     try:
         with socket.create_connection(
@@ -691,19 +720,14 @@ def redis_answers(url: str = LOCAL_REDIS, timeout: float = 2.0) -> bool:
 
 
 def drop_redis_keys(url: str, prefix: str) -> None:
-    """Delete the run's Redis keys, with Rasa's own client (the bot's environment has none)."""
-    code = (
-        "import os, sys, redis\n"
-        "r = redis.Redis.from_url(os.environ['CHAOS_REDIS_URL'])\n"
-        "keys = r.keys(sys.argv[1] + ':*')\n"
-        "r.delete(*keys) if keys else None\n"
-    )
-    subprocess.run(  # the URL (it may hold a password) in the environment, not on argv
-        [str(ROOT / ".venv-rasa" / "bin" / "python"), "-c", code, prefix],
-        env={**os.environ, "CHAOS_REDIS_URL": url},
-        check=False,
-        timeout=60,
-    )
+    """Delete the run's Redis keys."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + ":*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 async def main(argv: list[str] | None = None) -> int:

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # How long that look may take. A model that does not answer in time (slow, restarting, down)
     # is no reason to hold the numbers back: the phrase decides, as it did before the look.
     crisis_second_look_seconds: float = 0.5
+    # A crisis the database cannot store within this many seconds (stalled, failing over, cut
+    # off) gets its numbers from the webhook itself, before the message is stored
+    # (bot/channels/lifeline.py); the turn answers it fully once the database is back.
+    crisis_lifeline_seconds: float = 1.5
     # A retrained model goes live only if intent accuracy drops by at most this much in every
     # language (crisis recall may not drop at all): bot/rasa/retrain.py, docs/understanding.md.
     retrain_margin: float = 0.01

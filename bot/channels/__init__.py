@@ -6,6 +6,9 @@ started; the web chat runs when ``BOT_WEBCHAT_ENABLED``), mounts their webhooks,
 inbox worker, the outbox dispatcher and the purge of what they keep. The app creates one and
 starts it in its lifespan.
 
+The crisis lifeline (``bot/channels/lifeline.py``) renders its numbers at start and every few
+minutes, so that the webhooks can send them while the database is away.
+
 The inbox and outbox share one ``Lease`` (this process's claims on their rows): it is renewed here
 every third of ``BOT_LEASE_SECONDS`` while the process lives, and given back when it stops, so
 another process on the same database takes the rows over at once instead of after the lease.
@@ -22,10 +25,13 @@ from starlette.routing import BaseRoute
 
 from bot.channels.base import Channel
 from bot.channels.inbox import Inbox
+from bot.channels.lifeline import REFRESH_SECONDS as LIFELINE_REFRESH_SECONDS
+from bot.channels.lifeline import Lifeline
 from bot.channels.outbox import Outbox, OutboxDelivery
 from bot.channels.parts import ChannelParts
 from bot.store.channel_models import InboxMessage, OutboxMessage
 from bot.store.leases import Lease
+from bot.store.once import make_once
 
 log = logging.getLogger("bot.channels")
 
@@ -42,7 +48,9 @@ class Channels:
         settings = runtime.settings
         self.lease = Lease(settings.lease_seconds)
         self.outbox = Outbox(runtime, self.lease)
-        self.inbox = Inbox(runtime, self.outbox, self.lease)
+        self.once = make_once(settings.redis_url, settings.redis_key_prefix)
+        self.lifeline = Lifeline(runtime, self.once)
+        self.inbox = Inbox(runtime, self.outbox, self.lease, self.lifeline)
         self.channels: dict[str, Channel] = {}
         if settings.telegram_token:
             self.channels["telegram"] = TelegramChannel(runtime, self.inbox, self.outbox)
@@ -57,6 +65,7 @@ class Channels:
         self.inbox.channels = self.channels
         self._purge: asyncio.Task[None] | None = None
         self._renew: asyncio.Task[None] | None = None
+        self._lifeline: asyncio.Task[None] | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [route for channel in self.channels.values() for route in channel.routes()]
@@ -72,12 +81,13 @@ class Channels:
         await self.outbox.start()
         self._purge = asyncio.create_task(self._purge_loop())
         self._renew = asyncio.create_task(self._renew_loop())
+        self._lifeline = asyncio.create_task(self._lifeline_loop())
         log.info("channels started", extra={"count": len(self.channels)})
 
     async def stop(self) -> None:
         if not self.channels:
             return
-        for task in (self._purge, self._renew):
+        for task in (self._purge, self._renew, self._lifeline):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -90,7 +100,20 @@ class Channels:
             log.exception("lease release failed")
         for channel in self.channels.values():
             await channel.stop()
+        await self.once.close()
         self.runtime.delivery.route(None)
+
+    async def refresh_lifeline(self) -> None:
+        """Render the crisis lifeline's texts again (a failure keeps the last ones)."""
+        try:
+            await self.runtime.db.call(self.lifeline.refresh, list(self.channels))
+        except Exception:
+            log.exception("crisis lifeline not refreshed")
+
+    async def _lifeline_loop(self) -> None:
+        while True:
+            await self.refresh_lifeline()
+            await asyncio.sleep(LIFELINE_REFRESH_SECONDS)
 
     def purge_once(self) -> None:
         self.outbox.purge()

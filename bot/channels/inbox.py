@@ -39,7 +39,9 @@
 - The database away: the webhook's store, the scans, claims, releases and commits run on the
   database's threads (``Database.call``), so the event loop does not wait for them; a webhook
   that cannot store in ``ACCEPT_SECONDS`` answers 503. A turn the database failed waits (no try
-  counted, no apology); a commit of a finished turn's replies is tried again, not the turn.
+  counted, no apology); a commit of a finished turn's replies is tried again, not the turn. A
+  crisis not stored within ``BOT_CRISIS_LIFELINE_SECONDS`` (or not at all) gets its numbers
+  from the webhook meanwhile (``bot/channels/lifeline.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Intake
+from bot.channels.lifeline import Lifeline
 from bot.channels.outbox import Outbox, wait_for
 from bot.conversation.lending import TurnWithdrawn
 from bot.conversation.rate import KEEP_CHARACTERS, KEEP_MESSAGES, RateLimited
@@ -65,6 +68,7 @@ from bot.nlg.render import RenderContext
 from bot.platforms import platform
 from bot.rasa.client import RasaUnavailable
 from bot.safety.commands import Command
+from bot.safety.screen import Screening
 from bot.store.channel_models import InboxMessage, PlatformMessage
 from bot.store.db import unavailable
 from bot.store.leases import Lease
@@ -102,10 +106,17 @@ class Claim:
 
 
 class Inbox(KeyedWorker):
-    def __init__(self, runtime: ChannelParts, outbox: Outbox, lease: Lease | None = None) -> None:
+    def __init__(
+        self,
+        runtime: ChannelParts,
+        outbox: Outbox,
+        lease: Lease | None = None,
+        lifeline: Lifeline | None = None,
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.outbox = outbox
+        self.lifeline = lifeline
         self.lease = lease or Lease(runtime.settings.lease_seconds)
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
@@ -127,17 +138,46 @@ class Inbox(KeyedWorker):
         redelivery is recognised as one)."""
         # The screen first, here: it may still be loading its tables, which is not the
         # database's time to count.
-        urgent = self.urgent(intake.inbound)
-        fresh = await self.runtime.db.call(
-            self._store, intake, urgent, timeout=ACCEPT_SECONDS, urgent=urgent
+        screening = self._screening(intake.inbound)
+        urgent = self._urgent(screening)
+        store = asyncio.ensure_future(
+            self.runtime.db.call(self._store, intake, urgent, timeout=ACCEPT_SECONDS, urgent=urgent)
         )
+        if screening is not None and screening.crisis and self.lifeline is not None:
+            fresh = await self._store_or_lifeline(store, intake, screening)
+        else:
+            fresh = await store
         if fresh:
             self._kick_new(intake, urgent)
         return fresh
 
+    async def _store_or_lifeline(
+        self, store: asyncio.Future[bool], intake: Intake, screening: Screening
+    ) -> bool:
+        """A crisis the database does not store in ``BOT_CRISIS_LIFELINE_SECONDS``, or fails to
+        store, gets its numbers from here (bot/channels/lifeline.py) while the store goes on."""
+        assert self.lifeline is not None
+        channel = self.channels.get(intake.inbound.channel)
+        wait = self.runtime.settings.crisis_lifeline_seconds
+        try:
+            done, _ = await asyncio.wait({store}, timeout=wait)
+            if done:
+                return store.result()  # the usual case: stored, the turn answers at once
+        except SQLAlchemyError:
+            if channel is not None:
+                await self.lifeline.throw(channel, intake, screening)
+            raise
+        if channel is not None:
+            thrown = asyncio.ensure_future(self.lifeline.throw(channel, intake, screening))
+            try:
+                return await store
+            finally:
+                await thrown  # the webhook answers once the numbers went (or could not)
+        return await store
+
     def accept(self, intake: Intake) -> bool:
         """Store one message durably; False when it was seen before (a redelivery)."""
-        urgent = self.urgent(intake.inbound)
+        urgent = self._urgent(self._screening(intake.inbound))
         fresh = self._store(intake, urgent)
         if fresh:
             self._kick_new(intake, urgent)
@@ -193,9 +233,15 @@ class Inbox(KeyedWorker):
     def urgent(self, msg: Inbound) -> bool:
         """Crisis, self-harm, exit, delete, language or person: the same deterministic screen a
         turn runs, and none of them needs Rasa."""
-        if not msg.text:
+        return self._urgent(self._screening(msg))
+
+    def _screening(self, msg: Inbound) -> Screening | None:
+        return self.runtime.screen.screen(msg.text) if msg.text else None
+
+    @staticmethod
+    def _urgent(screening: Screening | None) -> bool:
+        if screening is None:
             return False
-        screening = self.runtime.screen.screen(msg.text)
         hit = screening.command
         return screening.crisis or (hit is not None and hit.command in URGENT_COMMANDS)
 

@@ -365,7 +365,9 @@ class WhatsAppChannel:
     async def send(self, contact_id: str, payload: dict[str, Any]) -> SendResult:
         address = str(payload["to"])
         opted_in = False
-        if not payload.get("after_erase"):  # a DELETE confirmation answers the person at once
+        # A DELETE confirmation, and the crisis lifeline (bot/channels/lifeline.py, sent while the
+        # database may be away), answer a person who wrote just now: the window is open.
+        if not (payload.get("after_erase") or payload.get("just_wrote")):
             now = utcnow()
             with self.runtime.db.session() as s:
                 window = s.get(ChannelWindow, contact_id)

@@ -1,0 +1,130 @@
+"""The crisis lifeline (bot/channels/lifeline.py): a crisis the database cannot store gets the
+numbers from the webhook itself, once per message however often the platform redelivers it, and a
+full turn once the database is back. Through the real Telegram webhook into a fake Bot API, on
+SQLite and PostgreSQL; the database's failure is staged at the inbox's store (a stall that ends in
+the error a statement timeout gives, or an error at once). The once-only record on a real Redis,
+shared by two "processes", and what happens without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from fakes import running
+from fakes.people import TelegramPerson, settle, wait_until
+from fakes.telegram import FakeTelegram
+from phrases import LANGS, NUMBER, SAY, WARM
+from sqlalchemy.exc import OperationalError
+
+from bot.channels.inbox import Inbox
+from bot.runtime import Runtime
+from bot.store.once import MemoryOnce, RedisOnce, make_once
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def tg(stack: Runtime) -> FakeTelegram:
+    port = urlsplit(stack.settings.telegram_api_url).port
+    assert port is not None
+    fake: FakeTelegram = running(FakeTelegram, port, token=stack.settings.telegram_token)
+    return fake
+
+
+def failing_store(seconds: float, calls: list[float]) -> Callable[..., bool]:
+    """``Inbox._store`` with the database away: it waits, then fails as a stalled statement
+    does. Runs on a database thread, as the real one."""
+
+    def store(self: Inbox, intake: Any, urgent: bool) -> bool:
+        calls.append(time.monotonic())
+        time.sleep(seconds)
+        raise OperationalError("INSERT", {}, Exception("canceling statement due to timeout"))
+
+    return store
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_crisis_the_database_cannot_store_gets_the_numbers_at_once(
+    stack: Runtime, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    assert stack.settings.crisis_lifeline_seconds < 2.5
+    person = TelegramPerson(stack, tg, lang)
+    update = person.message(SAY[lang]["crisis"])
+    calls: list[float] = []
+    monkeypatch.setattr(Inbox, "_store", failing_store(2.5, calls))
+
+    posted = asyncio.ensure_future(person.post(update))
+    # The numbers reach the person while the store still waits for the database...
+    await wait_until(lambda: tg.sent(person.chat_id), timeout=10)
+    assert not posted.done()
+    # ...and the platform is still told to deliver again: nothing is lost.
+    assert (await posted).status_code == 503
+    [lifeline] = tg.sent(person.chat_id)
+    assert lifeline["text"].startswith(WARM[lang])
+    assert NUMBER.search(lifeline["text"])
+    assert len(lifeline["text"]) <= 500
+
+    # Redelivered while the database is still away: not a second time.
+    assert (await person.post(update)).status_code == 503
+    assert len(calls) == 2 and len(tg.sent(person.chat_id)) == 1
+
+    # The database is back: the redelivery is stored and a turn answers it in full.
+    monkeypatch.undo()
+    assert (await person.post(update)).status_code == 200
+    await settle(stack, person.contact_id)
+    answered = tg.sent(person.chat_id)[1:]
+    assert answered and any(m["text"].startswith(WARM[lang]) for m in answered)
+
+
+async def test_a_store_that_fails_at_once_sends_the_numbers_before_the_503(
+    stack: Runtime, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = TelegramPerson(stack, tg, "es")
+    monkeypatch.setattr(Inbox, "_store", failing_store(0.0, []))
+    assert (await person.post(person.message(SAY["es"]["crisis"]))).status_code == 503
+    [lifeline] = tg.sent(person.chat_id)
+    assert lifeline["text"].startswith(WARM["es"])
+
+
+async def test_ordinary_messages_and_quick_stores_get_no_lifeline(
+    stack: Runtime, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An ordinary message the database cannot store: a 503, nothing sent (the platform retries).
+    person = TelegramPerson(stack, tg, "pt")
+    monkeypatch.setattr(Inbox, "_store", failing_store(0.0, []))
+    assert (await person.post(person.message(SAY["pt"]["hello"]))).status_code == 503
+    assert tg.sent(person.chat_id) == []
+    # A crisis stored in time: the turn answers, and only the turn (no numbers twice).
+    monkeypatch.undo()
+    other = TelegramPerson(stack, tg, "pt")
+    replies = await other.say(SAY["pt"]["crisis"])
+    assert sum(m["text"].startswith(WARM["pt"]) for m in replies) == 1
+
+
+async def test_once_per_message_across_processes_on_redis() -> None:
+    one, two = RedisOnce(REDIS_URL, "lifelinetest"), RedisOnce(REDIS_URL, "lifelinetest")
+    key = f"k{time.time_ns()}"
+    try:
+        assert await one.first(key) is True
+        assert await two.first(key) is False  # the other process sees it
+        await two.forget(key)  # nothing reached the person: a redelivery may try again
+        assert await one.first(key) is True
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_redis_away_each_process_decides_alone() -> None:
+    once = RedisOnce("redis://127.0.0.1:1/0", "lifelinetest")  # nothing listens there
+    try:
+        assert await once.first("k") is True
+        assert await once.first("k") is False  # remembered here
+    finally:
+        await once.close()
+    assert isinstance(make_once("", "p"), MemoryOnce)
+    assert isinstance(make_once(REDIS_URL, "p"), RedisOnce)
