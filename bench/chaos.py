@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import difflib
 import json
@@ -399,7 +400,12 @@ async def scenario(
         extra["BOT_LEASE_SECONDS"] = "30"
     if redis is not None:
         extra.update(BOT_REDIS_URL=redis[0], BOT_REDIS_KEY_PREFIX=redis[1])
-    with tempfile.TemporaryDirectory() as tmp:
+    # CHAOS_KEEP=1 keeps the processes' folders (their logs) to read after the run.
+    keep = bool(os.environ.get("CHAOS_KEEP"))
+    folder = contextlib.nullcontext(tempfile.mkdtemp()) if keep else tempfile.TemporaryDirectory()
+    with folder as tmp:
+        if keep:
+            print(f"the processes' logs are kept in {tmp}", flush=True)
         bots = [
             Bot(Path(tmp), bot_database, f"http://127.0.0.1:{sink_port}", i, extra)
             for i in range(processes)

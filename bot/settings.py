@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     database_urgent_threads: int = 2
     # Seconds a database call made on the event loop (a turn's reads, the console) may take
     # before its connection is given up, so a stalled database does not stop the process.
-    database_loop_timeout: float = 5.0
+    database_loop_timeout: float = 1.0
     secret_key: str = ""  # empty: generated once into <data_dir>/secret_key
 
     # The Rasa process: Python 3.10 venv, loopback only.

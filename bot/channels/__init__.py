@@ -50,6 +50,7 @@ class Channels:
         self.outbox = Outbox(runtime, self.lease)
         self.once = make_once(settings.redis_url, settings.redis_key_prefix)
         self.lifeline = Lifeline(runtime, self.once)
+        self.outbox.on_sent = self.lifeline.sent
         self.inbox = Inbox(runtime, self.outbox, self.lease, self.lifeline)
         self.channels: dict[str, Channel] = {}
         if settings.telegram_token:

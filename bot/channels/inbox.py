@@ -143,12 +143,21 @@ class Inbox(KeyedWorker):
         store = asyncio.ensure_future(
             self.runtime.db.call(self._store, intake, urgent, timeout=ACCEPT_SECONDS, urgent=urgent)
         )
-        if screening is not None and screening.crisis and self.lifeline is not None:
+        lifeline, channel = self.lifeline, self.channels.get(intake.inbound.channel)
+        crisis = screening is not None and screening.crisis
+        if screening is not None and crisis and lifeline is not None:
             fresh = await self._store_or_lifeline(store, intake, screening)
         else:
             fresh = await store
         if fresh:
             self._kick_new(intake, urgent)
+            if lifeline is not None and channel is not None and screening is not None:
+                hit = screening.command
+                if hit is not None and hit.command in (Command.EXIT, Command.DELETE):
+                    msg = intake.inbound
+                    lifeline.cancel(self.runtime.crypto.pseudonym(msg.channel, msg.user_id))
+                elif crisis:
+                    lifeline.watch(channel, intake, screening)
         return fresh
 
     async def _store_or_lifeline(

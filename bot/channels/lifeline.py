@@ -22,7 +22,9 @@ on as before: stored when the database is back, answered by a full turn then.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,6 +39,7 @@ from bot.types import Reply
 log = logging.getLogger("bot.channels.lifeline")
 
 REFRESH_SECONDS = 300.0  # numbers an admin changes reach the lifeline within this
+SENT_KEPT = 10_000  # contacts whose last send this process remembers (for ``watch``)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Lifeline:
         # (channel, language, kind, country hint, language sure) -> the text
         self._texts: dict[tuple[str, str, CrisisKind, str | None, bool], str] = {}
         self._countries: frozenset[str] = frozenset()
+        self._sent: dict[str, float] = {}  # contact -> when this process last sent them anything
+        self._watches: dict[str, asyncio.Task[None]] = {}  # contact -> its stored crisis's watch
 
     @property
     def ready(self) -> bool:
@@ -121,3 +126,47 @@ class Lifeline:
                 return False
         log.warning("crisis lifeline sent", extra={"channel": channel.name})
         return True
+
+    # --- a stored crisis whose reply does not come ---
+
+    def sent(self, contact_id: str) -> None:
+        """The outbox sent this contact something (``Outbox.on_sent``)."""
+        if len(self._sent) >= SENT_KEPT:
+            old = time.monotonic() - 60.0
+            self._sent = {k: at for k, at in self._sent.items() if at > old}
+            while len(self._sent) >= SENT_KEPT:
+                del self._sent[next(iter(self._sent))]
+        self._sent[contact_id] = time.monotonic()
+
+    def watch(self, channel: Channel, intake: Intake, screening: Screening) -> None:
+        """A crisis was stored: if nothing has been sent to the person ``2 ×
+        BOT_CRISIS_LIFELINE_SECONDS`` later (its turn caught by a database stall, or stuck behind
+        work), the numbers go from here (once per message, as ``throw``)."""
+        msg = intake.inbound
+        contact_id = self.runtime.crypto.pseudonym(msg.channel, msg.user_id)
+        self.cancel(contact_id)
+        task = asyncio.create_task(self._watch(channel, intake, screening, contact_id))
+        self._watches[contact_id] = task
+        task.add_done_callback(lambda done: self._forget_watch(contact_id, done))
+
+    def cancel(self, contact_id: str) -> None:
+        """The person sent the exit or delete word: nothing more goes to them from here."""
+        task = self._watches.pop(contact_id, None)
+        if task is not None:
+            task.cancel()
+
+    def _forget_watch(self, contact_id: str, task: asyncio.Task[None]) -> None:
+        if self._watches.get(contact_id) is task:
+            del self._watches[contact_id]
+
+    async def _watch(
+        self, channel: Channel, intake: Intake, screening: Screening, contact_id: str
+    ) -> None:
+        stored = time.monotonic()
+        await asyncio.sleep(2 * self.runtime.settings.crisis_lifeline_seconds)
+        if self._sent.get(contact_id, 0.0) >= stored:
+            return  # answered (the turn's reply, or at least its first message, went out)
+        try:
+            await self.throw(channel, intake, screening)
+        except Exception:
+            log.exception("crisis lifeline failed", extra={"channel": channel.name})

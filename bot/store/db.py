@@ -76,7 +76,7 @@ class DatabaseLimits:
     lock_timeout: float = 10.0
     pool_timeout: float = 10.0
     threads: int = 8
-    loop_timeout: float = 5.0
+    loop_timeout: float = 1.0
     urgent_threads: int = 2
     turns: int = 16
 

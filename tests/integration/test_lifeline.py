@@ -22,6 +22,7 @@ from phrases import LANGS, NUMBER, SAY, WARM
 from sqlalchemy.exc import OperationalError
 
 from bot.channels.inbox import Inbox
+from bot.channels.lifeline import Lifeline
 from bot.runtime import Runtime
 from bot.store.once import MemoryOnce, RedisOnce, make_once
 
@@ -99,11 +100,71 @@ async def test_ordinary_messages_and_quick_stores_get_no_lifeline(
     monkeypatch.setattr(Inbox, "_store", failing_store(0.0, []))
     assert (await person.post(person.message(SAY["pt"]["hello"]))).status_code == 503
     assert tg.sent(person.chat_id) == []
-    # A crisis stored in time: the turn answers, and only the turn (no numbers twice).
+    # A crisis stored in time: the turn answers, and only the turn (no numbers twice, also not
+    # from the watch once its time is up).
     monkeypatch.undo()
     other = TelegramPerson(stack, tg, "pt")
-    replies = await other.say(SAY["pt"]["crisis"])
-    assert sum(m["text"].startswith(WARM["pt"]) for m in replies) == 1
+    await other.say(SAY["pt"]["crisis"])
+    await asyncio.sleep(2 * stack.settings.crisis_lifeline_seconds + 0.5)
+    assert sum(m["text"].startswith(WARM["pt"]) for m in tg.sent(other.chat_id)) == 1
+
+
+def slow_claims(contact_id: str, seconds: float) -> Callable[..., Any]:
+    """``Inbox._claim`` for one contact's rows meeting a database stalled for ``seconds`` from
+    now: every claim made meanwhile waits for its end (a second task of the contact too)."""
+    real = Inbox._claim
+    until = time.monotonic() + seconds
+
+    def claim(self: Inbox, claimed: str, urgent_only: bool = False) -> Any:
+        if claimed == contact_id:
+            time.sleep(max(0.0, until - time.monotonic()))
+        return real(self, claimed, urgent_only)
+
+    return claim
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+async def test_a_stored_crisis_whose_turn_is_held_up_gets_the_numbers_meanwhile(
+    stack: Runtime, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    """Stored just before the database stalled: the turn cannot run, and the numbers go out
+    twice BOT_CRISIS_LIFELINE_SECONDS after the message was stored; the turn's full reply when
+    the database answers again."""
+    person = TelegramPerson(stack, tg, lang)
+    wait = 2 * stack.settings.crisis_lifeline_seconds
+    monkeypatch.setattr(Inbox, "_claim", slow_claims(person.contact_id, wait + 3.0))
+    assert (await person.post(person.message(SAY[lang]["crisis"]))).status_code == 200
+    stored = time.monotonic()
+    await wait_until(lambda: tg.sent(person.chat_id), timeout=10)
+    assert time.monotonic() - stored >= wait - 0.1  # not before its time
+    [lifeline] = tg.sent(person.chat_id)
+    assert lifeline["text"].startswith(WARM[lang]) and NUMBER.search(lifeline["text"])
+    await settle(stack, person.contact_id)
+    later = tg.sent(person.chat_id)[1:]
+    assert any(m["text"].startswith(WARM[lang]) for m in later)  # the turn, once it could run
+
+
+async def test_the_exit_word_stops_the_watch(
+    stack: Runtime, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person in danger sent the crisis, then the exit word (someone came): nothing more
+    goes to them from the lifeline, whatever the database does."""
+    person = TelegramPerson(stack, tg, "es")
+    wait = 2 * stack.settings.crisis_lifeline_seconds
+    thrown: list[str] = []
+    real = Lifeline.throw
+
+    async def throw(self: Lifeline, channel: Any, intake: Any, screening: Any) -> bool:
+        thrown.append(intake.address)
+        return await real(self, channel, intake, screening)
+
+    monkeypatch.setattr(Lifeline, "throw", throw)
+    monkeypatch.setattr(Inbox, "_claim", slow_claims(person.contact_id, wait + 2.0))
+    assert (await person.post(person.message(SAY["es"]["crisis"]))).status_code == 200
+    assert (await person.post(person.message(SAY["es"]["exit"]))).status_code == 200
+    await asyncio.sleep(wait + 0.5)
+    await settle(stack, person.contact_id)
+    assert str(person.chat_id) not in thrown
 
 
 async def test_once_per_message_across_processes_on_redis() -> None:
