@@ -48,10 +48,14 @@ max), over all of them and split by whether the message was first posted while t
 (``outside``). A crisis posted into a database black hole is accepted only once the database is
 back (webhooks answer 503 meanwhile): its latency counts from then, and ``during_accept_max``
 says how long the slowest one waited for that. Meanwhile the webhook sends the numbers itself
-(the crisis lifeline, bot/channels/lifeline.py): messages that arrive before the acceptance are
-counted as ``crisis_lifelines``, not against the reference, and ``during_numbers`` is, for each
-crisis posted during the fault, the time from its first post to the first message with a number
-the person received (lifeline or reply).
+(the crisis lifeline, bot/channels/lifeline.py), as it does for a stored crisis whose reply has
+not gone out a few seconds later. A lifeline is one more copy of the reference's first message:
+a chat that received that message once more than the reference counts one ``crisis_lifelines``,
+not a duplicate, as long as the processes' logs say that many lifelines were sent (any copy
+beyond what they logged counts as duplicated). ``during_numbers`` is, for each crisis posted
+during the fault, the time from its first post to the first message with a number the person
+received (lifeline or reply). A reply can reach the Telegram stand-in before the sender hears
+its 200 (a busy process answers the webhook late): such a latency counts as 0.
 
 Every chat runs the same script, so every chat should receive the same lines in the same order
 as a reference chat run alone before the load. Compared line by line (first lines, difflib):
@@ -156,7 +160,8 @@ class Outcome:
     outside_p50: float | None = None
     outside_p99: float | None = None
     outside_max: float | None = None
-    crisis_lifelines: int = 0  # crises given the numbers before any process accepted them
+    crisis_lifelines: int = 0  # crises given the numbers twice: a lifeline, then the reply
+    lifelines_logged: int = 0  # "crisis lifeline sent" in the processes' logs
     # Crises posted during the fault: first post to the first message with a number (lifeline
     # or turn), what the person waited for; max and p50 in the table.
     during_numbers: list[float] = field(default_factory=list)
@@ -546,9 +551,13 @@ async def scenario(
                 bot.stop()
                 log = bot.dir / "bot.log"
                 if log.exists():
-                    outcome.commit_retries += log.read_text(errors="replace").count(
-                        "outbox commit retried"
-                    )
+                    text = log.read_text(errors="replace")
+                    outcome.commit_retries += text.count("outbox commit retried")
+                    outcome.lifelines_logged += text.count("crisis lifeline sent")
+            # A copy of the numbers no process logged as a lifeline is a duplicate.
+            unlogged = max(0, outcome.crisis_lifelines - outcome.lifelines_logged)
+            outcome.crisis_duplicated += unlogged
+            outcome.crisis_lifelines -= unlogged
             sink.stop()
             if proxy is not None:
                 await proxy.stop()
@@ -595,21 +604,23 @@ def count_crises(
     for crisis in crises:
         reference = outcome.crisis_reference[crisis.language]
         arrivals = received.get(crisis.chat_id, [])
-        # What arrived before any process accepted the message is the lifeline (the numbers the
-        # webhook sends when the database cannot store a crisis): counted apart, and the time to
-        # the first numbers the person saw counts from the first post.
-        lifeline = [text for arrived, text in arrivals if arrived < crisis.accepted]
         numbers = [arrived for arrived, text in arrivals if any(c.isdigit() for c in text)]
         first_numbers = numbers[0] - crisis.posted if numbers else None
         if first_numbers is not None and crisis.during:
             outcome.during_numbers.append(round(first_numbers, 3))
-        outcome.crisis_lifelines += bool(lifeline)
-        arrivals = [(arrived, text) for arrived, text in arrivals if arrived >= crisis.accepted]
         times = [arrived for arrived, _ in arrivals]
         got = [text for _, text in arrivals]
         outcome.crisis_sent += 1
         outcome.crisis_answered += bool(got)
         lost, duplicated, disorder = compare(reference, got)
+        lifeline = False
+        if reference and got.count(reference[0]) > reference.count(reference[0]):
+            # One copy of the numbers more than the reference: the lifeline's, wherever it came.
+            tries = [got[:i] + got[i + 1 :] for i, text in enumerate(got) if text == reference[0]]
+            fewest = min(tries, key=lambda rest: sum(compare(reference, rest)))
+            lost, duplicated, disorder = compare(reference, fewest)
+            lifeline = True
+        outcome.crisis_lifelines += lifeline
         outcome.crisis_lost += lost
         outcome.crisis_duplicated += duplicated
         outcome.crisis_differing += disorder
@@ -618,7 +629,7 @@ def count_crises(
         if reference and reference[0] in got:
             outcome.crisis_worded += 1
             worded[crisis.during] += 1
-            latency = times[got.index(reference[0])] - crisis.accepted
+            latency = max(0.0, times[got.index(reference[0])] - crisis.accepted)
             latencies[crisis.during].append(latency)
         outcome.crisis_detail.append(
             {
@@ -627,7 +638,7 @@ def count_crises(
                 "during": crisis.during,
                 "accepted_after": round(crisis.accepted - crisis.posted, 3),
                 "latency": None if latency is None else round(latency, 3),
-                "lifeline": bool(lifeline),
+                "lifeline": lifeline,
                 "first_numbers": None if first_numbers is None else round(first_numbers, 3),
             }
         )

@@ -39,7 +39,10 @@ from bot.types import Reply
 log = logging.getLogger("bot.channels.lifeline")
 
 REFRESH_SECONDS = 300.0  # numbers an admin changes reach the lifeline within this
-SENT_KEPT = 10_000  # contacts whose last send this process remembers (for ``watch``)
+SENT_STAMP = "sent:"  # + contact: the last urgent send to them, from any process
+# Hosts' clocks differ a little: an urgent send this long before the crisis was stored still
+# counts as its reply (at worst, a person given the numbers a moment ago is not given them again).
+CLOCK_SLACK = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,6 @@ class Lifeline:
         # (channel, language, kind, country hint, language sure) -> the text
         self._texts: dict[tuple[str, str, CrisisKind, str | None, bool], str] = {}
         self._countries: frozenset[str] = frozenset()
-        self._sent: dict[str, float] = {}  # contact -> when this process last sent them anything
         self._watches: dict[str, asyncio.Task[None]] = {}  # contact -> its stored crisis's watch
 
     @property
@@ -129,19 +131,17 @@ class Lifeline:
 
     # --- a stored crisis whose reply does not come ---
 
-    def sent(self, contact_id: str) -> None:
-        """The outbox sent this contact something (``Outbox.on_sent``)."""
-        if len(self._sent) >= SENT_KEPT:
-            old = time.monotonic() - 60.0
-            self._sent = {k: at for k, at in self._sent.items() if at > old}
-            while len(self._sent) >= SENT_KEPT:
-                del self._sent[next(iter(self._sent))]
-        self._sent[contact_id] = time.monotonic()
+    def sent(self, contact_id: str, urgent: bool) -> None:
+        """The outbox sent this contact something (``Outbox.on_sent``). Urgent sends (a crisis,
+        exit or delete reply) are stamped for every process: the watch of the process that stored
+        a crisis must hear of a reply another process sent."""
+        if urgent:
+            self.once.stamp(SENT_STAMP + contact_id)
 
     def watch(self, channel: Channel, intake: Intake, screening: Screening) -> None:
-        """A crisis was stored: if nothing has been sent to the person ``2 ×
-        BOT_CRISIS_LIFELINE_SECONDS`` later (its turn caught by a database stall, or stuck behind
-        work), the numbers go from here (once per message, as ``throw``)."""
+        """A crisis was stored: if no urgent reply has gone to the person, from any process,
+        ``2 × BOT_CRISIS_LIFELINE_SECONDS`` later (its turn caught by a database stall, or stuck
+        behind work), the numbers go from here (once per message, as ``throw``)."""
         msg = intake.inbound
         contact_id = self.runtime.crypto.pseudonym(msg.channel, msg.user_id)
         self.cancel(contact_id)
@@ -162,9 +162,10 @@ class Lifeline:
     async def _watch(
         self, channel: Channel, intake: Intake, screening: Screening, contact_id: str
     ) -> None:
-        stored = time.monotonic()
+        stored = time.time()
         await asyncio.sleep(2 * self.runtime.settings.crisis_lifeline_seconds)
-        if self._sent.get(contact_id, 0.0) >= stored:
+        replied = await self.once.stamped(SENT_STAMP + contact_id)
+        if replied is not None and replied >= stored - CLOCK_SLACK:
             return  # answered (the turn's reply, or at least its first message, went out)
         try:
             await self.throw(channel, intake, screening)

@@ -98,9 +98,9 @@ class Outbox(KeyedWorker):
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
-        # Told of every contact a send reached (the crisis lifeline's watch, bot/channels/
-        # lifeline.py), on the loop, before the commit that records it.
-        self.on_sent: Callable[[str], None] | None = None
+        # Told of every contact a send reached and whether it was urgent (the crisis lifeline's
+        # watch, bot/channels/lifeline.py), on the loop, before the commit that records it.
+        self.on_sent: Callable[[str, bool], None] | None = None
         self.unrecorded = 0  # sent, the commit saying so not yet through (``_record``)
         self.resent_risk = 0  # sent, but the row had been claimed by another process meanwhile
 
@@ -314,7 +314,7 @@ class Outbox(KeyedWorker):
             log.exception("outbox send raised", extra={"channel": channel_name})
             result = SendResult(Outcome.RETRY, type(exc).__name__)
         if result.outcome is Outcome.SENT and self.on_sent is not None:
-            self.on_sent(contact_id)
+            self.on_sent(contact_id, sending.urgent)
         return await self._record(
             row_id, contact_id, channel_name, payload, attempts, result, sending.urgent
         )

@@ -22,7 +22,7 @@ from phrases import LANGS, NUMBER, SAY, WARM
 from sqlalchemy.exc import OperationalError
 
 from bot.channels.inbox import Inbox
-from bot.channels.lifeline import Lifeline
+from bot.channels.lifeline import SENT_STAMP, Lifeline
 from bot.runtime import Runtime
 from bot.store.once import MemoryOnce, RedisOnce, make_once
 
@@ -167,6 +167,42 @@ async def test_the_exit_word_stops_the_watch(
     assert str(person.chat_id) not in thrown
 
 
+async def test_a_reply_another_process_sent_stops_the_watch(
+    stack: Runtime, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes share the load: this one stored the crisis, the other claimed it and sent
+    the reply (stamped in Redis). This one's watch hears of it and sends nothing more."""
+    person = TelegramPerson(stack, tg, "pt")
+    wait = 2 * stack.settings.crisis_lifeline_seconds
+    prefix = f"lifelinetest{time.time_ns()}"
+    shared, other = RedisOnce(REDIS_URL, prefix), RedisOnce(REDIS_URL, prefix)
+    thrown: list[str] = []
+    real_watch, real_throw = Lifeline.watch, Lifeline.throw
+
+    def watch(self: Lifeline, channel: Any, intake: Any, screening: Any) -> None:
+        self.once = shared  # this process's lifeline on the shared Redis
+        real_watch(self, channel, intake, screening)
+
+    async def throw(self: Lifeline, channel: Any, intake: Any, screening: Any) -> bool:
+        thrown.append(intake.address)
+        return await real_throw(self, channel, intake, screening)
+
+    monkeypatch.setattr(Lifeline, "watch", watch)
+    monkeypatch.setattr(Lifeline, "throw", throw)
+    monkeypatch.setattr(Inbox, "_claim", slow_claims(person.contact_id, wait + 2.0))
+    try:
+        assert (await person.post(person.message(SAY["pt"]["crisis"]))).status_code == 200
+        await asyncio.sleep(0.3)
+        other.stamp(SENT_STAMP + person.contact_id)  # the other process sent the reply
+        await asyncio.sleep(wait + 0.5)
+        assert str(person.chat_id) not in thrown
+        await settle(stack, person.contact_id)
+        assert str(person.chat_id) not in thrown
+    finally:
+        await shared.close()
+        await other.close()
+
+
 async def test_once_per_message_across_processes_on_redis() -> None:
     one, two = RedisOnce(REDIS_URL, "lifelinetest"), RedisOnce(REDIS_URL, "lifelinetest")
     key = f"k{time.time_ns()}"
@@ -180,11 +216,31 @@ async def test_once_per_message_across_processes_on_redis() -> None:
         await two.close()
 
 
+async def test_stamps_are_shared_through_redis() -> None:
+    """What the lifeline's watch asks: when a contact last got an urgent reply, from any
+    process. The write goes in the background; the other process reads it from Redis."""
+    prefix = f"lifelinetest{time.time_ns()}"
+    one, two = RedisOnce(REDIS_URL, prefix), RedisOnce(REDIS_URL, prefix)
+    try:
+        assert await two.stamped("sent:c") is None
+        before = time.time()
+        at = one.stamp("sent:c")
+        assert before <= at <= time.time()
+        await wait_until(lambda: not one._writes, timeout=5)
+        assert await two.stamped("sent:c") == pytest.approx(at)
+        assert await two.stamped("sent:other") is None
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_redis_away_each_process_decides_alone() -> None:
     once = RedisOnce("redis://127.0.0.1:1/0", "lifelinetest")  # nothing listens there
     try:
         assert await once.first("k") is True
         assert await once.first("k") is False  # remembered here
+        at = once.stamp("s")
+        assert await once.stamped("s") == at  # the stamp too
     finally:
         await once.close()
     assert isinstance(make_once("", "p"), MemoryOnce)
