@@ -24,7 +24,7 @@ MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present",
 # In this order, the first present decides the reason a lexicon match is set aside.
 SETS_ASIDE = ("joke", "conditional", "past", "safe_now")
 # Only a past or safe marker contains a present one ("I am safe now"): a joke stays a joke.
-COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical")
+COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical", "worry")
 # A hypothesis ("what if", "si algún día", "se um dia", "au cas où") speaks only for what follows
 # it up to the next comma or full stop: "what if they locked me in?" is a worry; "they locked me
 # in. what if he comes back?" and "in case something happens to me, they locked me in room 12"
