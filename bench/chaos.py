@@ -554,10 +554,7 @@ async def scenario(
                     text = log.read_text(errors="replace")
                     outcome.commit_retries += text.count("outbox commit retried")
                     outcome.lifelines_logged += text.count("crisis lifeline sent")
-            # A copy of the numbers no process logged as a lifeline is a duplicate.
-            unlogged = max(0, outcome.crisis_lifelines - outcome.lifelines_logged)
-            outcome.crisis_duplicated += unlogged
-            outcome.crisis_lifelines -= unlogged
+            reconcile_lifelines(outcome)
             sink.stop()
             if proxy is not None:
                 await proxy.stop()
@@ -591,6 +588,13 @@ async def healthy(client: httpx.AsyncClient, bot: Bot) -> bool:
         return response.status_code == 200 and response.json().get("status") == "ok"
     except (httpx.HTTPError, ValueError):
         return False
+
+
+def reconcile_lifelines(outcome: Outcome) -> None:
+    """A copy of the numbers no process logged as a lifeline is a duplicate."""
+    unlogged = max(0, outcome.crisis_lifelines - outcome.lifelines_logged)
+    outcome.crisis_duplicated += unlogged
+    outcome.crisis_lifelines -= unlogged
 
 
 def count_crises(

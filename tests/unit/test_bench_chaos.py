@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.chaos import CRISIS, Crisis, Outcome, count_crises, percentile
+from bench.chaos import CRISIS, Crisis, Outcome, count_crises, percentile, reconcile_lifelines
 from bot.language import LanguageDetector
 from bot.languages import CODES
 from bot.safety.screen import SafetyScreen
@@ -57,10 +57,28 @@ def test_crises_are_counted_against_the_reference_and_split_by_the_fault() -> No
     assert (outcome.crisis_sent, outcome.crisis_answered, outcome.crisis_worded) == (5, 4, 3)
     assert outcome.crisis_lost == 1 + 2  # chat 3's second message, chat 4's two
     assert outcome.crisis_differing == 1  # chat 3's other words in place of the numbers
-    assert outcome.crisis_duplicated == 1  # chat 5's second numbers
+    # chat 5's second numbers: a lifeline if a process logged one, else a duplicate
+    assert (outcome.crisis_lifelines, outcome.crisis_duplicated) == (1, 0)
+    reconcile_lifelines(outcome)  # no process logged a lifeline
+    assert (outcome.crisis_lifelines, outcome.crisis_duplicated) == (0, 1)
     assert (outcome.during_sent, outcome.during_worded) == (3, 1)
     assert (outcome.outside_sent, outcome.outside_worded) == (2, 2)
     assert (outcome.during_p50, outcome.during_max) == (1.0, 1.0)
     assert outcome.during_accept_max == 0.5  # chat 3's webhook, refused at first
     assert (outcome.outside_p50, outcome.outside_p99, outcome.outside_max) == (0.25, 0.5, 0.5)
     assert (outcome.crisis_p50, outcome.crisis_max) == (0.5, 1.0)
+
+
+def test_a_logged_lifeline_is_not_a_duplicate() -> None:
+    outcome = Outcome("db-blackhole", 2, 1, 7)
+    numbers, intro = "Aquí estoy.\n911", "Soy Ana."
+    outcome.crisis_reference = {"es": [numbers, intro]}
+    crisis = Crisis(1, "es", posted=10.0, accepted=12.0, during=True)
+    # the lifeline's numbers before the acceptance, then the full reply; the reply may also
+    # reach the stand-in before the sender hears its 200 (latency 0, not lost)
+    count_crises(outcome, [crisis], {1: [(11.6, numbers), (11.9, numbers), (11.95, intro)]})
+    outcome.lifelines_logged = 1
+    reconcile_lifelines(outcome)
+    assert (outcome.crisis_lifelines, outcome.crisis_duplicated, outcome.crisis_lost) == (1, 0, 0)
+    assert outcome.crisis_detail[0]["latency"] == 0.0
+    assert outcome.during_numbers == [1.6]
