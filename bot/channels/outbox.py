@@ -407,8 +407,8 @@ class Outbox(KeyedWorker):
             row = s.get(OutboxMessage, row_id)
             if result.outcome is Outcome.SENT:
                 taken = row is not None and row.lease_owner != self.lease.owner
-                if row is not None:
-                    s.delete(row)
+                if row is not None:  # a bulk delete: an exit may have erased it meanwhile
+                    s.execute(delete(OutboxMessage).where(OutboxMessage.id == row_id))
                 if not payload.get("after_erase"):
                     known = set(
                         s.scalars(

@@ -20,7 +20,7 @@ from conftest import make_settings
 from fakes import free_port, running
 from fakes.people import TelegramPerson, count, wait_until
 from fakes.telegram import FakeTelegram
-from sqlalchemy import select
+from sqlalchemy import delete, event, select
 
 from bot.channels.base import Outcome, SendResult
 from bot.channels.outbox import DEAD, Outbox
@@ -140,6 +140,42 @@ async def test_erased_and_blocked_contacts(outbox: tuple[Outbox, ScriptedChannel
     assert channel.sent == ["the DELETE confirmation"]
     with box.runtime.db.session() as s:
         assert s.get(Contact, "b").blocked  # type: ignore[union-attr]
+
+
+class ErasingChannel(ScriptedChannel):
+    """Sends; and when the first send is being recorded, just after its row was read, the
+    person's exit erases the chat's rows in another transaction (as the exit word does on the
+    webhook)."""
+
+    def __init__(self, box: Outbox) -> None:
+        super().__init__()
+        self.box = box
+
+    async def send(self, contact_id: str, payload: dict[str, Any]) -> SendResult:
+        if not self.sent:
+            event.listen(OutboxMessage, "load", self.erase, once=True)
+        return await super().send(contact_id, payload)
+
+    def erase(self, target: OutboxMessage, context: Any) -> None:
+        with self.box.runtime.db.session() as s:
+            s.execute(delete(OutboxMessage).where(OutboxMessage.contact_id == "a"))
+
+
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
+async def test_a_send_recorded_after_an_exit_erased_its_row(
+    outbox: tuple[Outbox, ScriptedChannel],
+) -> None:
+    """The row is already gone when the send is recorded: nothing to delete, no warning, and
+    the chat's other rows (erased too) are not sent."""
+    box, _ = outbox
+    channel = ErasingChannel(box)
+    box.channels = {"telegram": channel}  # type: ignore[dict-item]
+    queue(box, "a", "in flight", "erased before it went")
+    queue(box, "b", "another chat")
+    await box.start()
+    await wait_until(lambda: "another chat" in channel.sent and not rows(box), timeout=10)
+    await asyncio.sleep(0.2)
+    assert sorted(channel.sent) == ["another chat", "in flight"]
 
 
 async def test_rows_left_by_a_previous_run_are_resumed(
