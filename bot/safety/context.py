@@ -20,11 +20,27 @@ from dataclasses import dataclass, replace
 from bot.safety.text import fold
 
 # The lists of a language's context.yml, and what each means for a risky phrase.
-MARKERS = ("past", "safe_now", "joke", "conditional", "hypothetical", "present", "cry", "worry")
+MARKERS = (
+    "past",
+    "safe_now",
+    "joke",
+    "conditional",
+    "hypothetical",
+    "present",
+    "cry",
+    "worry",
+    "recovered",
+)
 # In this order, the first present decides the reason a lexicon match is set aside.
 SETS_ASIDE = ("joke", "conditional", "past", "safe_now")
 # Only a past or safe marker contains a present one ("I am safe now"): a joke stays a joke.
-COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical", "worry")
+COVERS_PRESENT = ("past", "safe_now", "conditional", "hypothetical", "worry", "recovered")
+# A recovery told in the present ("I'm doing much better now", "aujourd'hui ça va mieux", "hoje
+# não penso mais") only keeps its own "now" from counting as the present: on its own it sets
+# nothing aside, so "I'm doing better now but I want to die" stays a crisis; with a past marker
+# ("when I was in that house I tried to kill myself. I'm doing much better now") the past decides,
+# as it does for any risky phrase. Negated ("I'm not better now") it is dropped.
+RECOVERED = "recovered"
 # A hypothesis ("what if", "si algún día", "se um dia", "au cas où") speaks only for what follows
 # it up to the next comma or full stop: "what if they locked me in?" is a worry; "they locked me
 # in. what if he comes back?" and "in case something happens to me, they locked me in room 12"
@@ -104,6 +120,68 @@ def negated(text: str, start: int) -> bool:
     return any(word in NEGATIONS for word in before)
 
 
+# A wish to die or to self-harm denied just before it is said: "it's not that I want to hurt
+# myself", "n quero me matar nem nada", "no es que quiera morirme", "je ne veux pas mourir". Only a
+# negation followed by nothing but these small words counts, in the phrase's own clause: "no, I
+# want to die" (a comma), "I'm not ok, I want to die" and "I have no reason to stay alive" (the
+# negation is part of the wish, or other words stand between) are not denials.
+# Per language: Portuguese "no" is "in the" ("to no telhado pensando em pular").
+DENIALS = {
+    "en": frozenset({"not", "dont", "never", "wont", "no"}),
+    "es": frozenset({"no", "nunca"}),
+    "pt": frozenset({"nao", "n", "nunca", "nem"}),
+    "fr": frozenset({"ne", "pas", "jamais", "n"}),
+}
+_DENIAL_FILLERS = frozenset(
+    {"i", "that", "like", "even", "really", "its", "it", "is", "que", "eu", "yo", "je", "j", "e"}
+    | {"es", "est", "c", "ce", "me"}
+    # "I'm not thinking about killing myself", "no estoy pensando en suicidarme", "não tô pensando
+    # em me matar", "je pense pas à me tuer": thinking or planning it, denied
+    | {"im", "am", "thinking", "think", "about", "going", "gonna", "to", "planning"}
+    | {"estoy", "estou", "to", "pensando", "pensar", "en", "em", "voy", "vou", "a", "pense"}
+)
+DENIAL_REACH = 5  # words before the phrase
+# "no" before a subject is an answer, not a negation of what follows: "no i want to die", "não eu
+# quero morrer" (written without the comma) are wishes. Spanish and Portuguese negation comes after
+# the subject ("yo no quiero", "eu não quero"), so only these words make "no" an answer.
+_SUBJECTS = frozenset({"i", "im", "eu", "yo", "je", "j"})
+_ANSWERS = frozenset({"no", "nao", "n"})
+_CLAUSE_MARK = re.compile(r"[.!?;,:\n]")
+
+
+# A wish said through a negation of living ("je ne veux plus vivre", "i dont wanna wake up", "não
+# quero acordar", "no quiero seguir viviendo"): the negation is the wish, never a denial of it. A
+# phrase with one of these words is never denied ("life" and "vida" are not among them: "I don't
+# want to end my life" is a denial), and a farewell said through a negation is none either.
+_LIFE = frozenset(
+    {"live", "living", "alive", "wake", "waking", "exist", "existing", "here", "on"}
+    | {"vivre", "vivant", "vivante", "reveiller", "continuer", "exister"}
+    | {"vivir", "viviendo", "vivo", "viva", "despertar", "seguir", "existir", "aqui"}
+    | {"viver", "vivendo", "acordar", "continuar", "estar", "ficar"}
+    # nor a farewell said as one ("ya no voy a ser una carga para nadie", "won't be a burden")
+    | {"burden", "bother", "carga", "estorbo", "molestar", "peso", "incomodar", "fardeau"}
+    | {"deranger", "probleme", "problema", "problem"}
+)
+
+
+def denied(text: str, start: int, phrase: str = "", language: str = "en") -> bool:
+    """Whether the self-harm phrase at ``start`` follows a negation of it in the phrase's
+    language (see DENIALS); never for a wish said through a negation of living (``_LIFE``)."""
+    negations = DENIALS.get(language, frozenset())
+    if _LIFE & set(_WORD.findall(fold(phrase).replace("'", " "))):
+        return False
+    clause = _CLAUSE_MARK.split(text[:start])[-1]
+    before = _WORD.findall(fold(clause).replace("'", "").replace("\u2019", ""))[-DENIAL_REACH:]
+    subject = False
+    for word in reversed(before):
+        if word in negations:
+            return not (subject and word in _ANSWERS)
+        if word not in _DENIAL_FILLERS:
+            return False
+        subject = subject or word in _SUBJECTS
+    return False
+
+
 def laughter(text: str) -> list[Marker]:
     """Laughter written the same way in every language: a joke marker."""
     return [Marker("joke", "", m.group(0), m.start(), m.end()) for m in _LAUGHTER.finditer(text)]
@@ -133,7 +211,7 @@ def _standing(markers: list[Marker], text: str) -> list[Marker]:
     standing = [
         m
         for m in markers
-        if m.name not in SETS_ASIDE or not m.language or not negated(text, m.start)
+        if m.name not in (*SETS_ASIDE, RECOVERED) or not m.language or not negated(text, m.start)
     ]
     jokes = [m for m in standing if m.name == "joke"]
     return [

@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 from rapidfuzz.distance import Levenshtein
 
-from bot.safety.context import MARKERS, Marker, laughter, set_aside, tempering
+from bot.safety.context import MARKERS, Marker, denied, laughter, set_aside, tempering
 from bot.safety.lemmas import (
     CONTRACTIONS,
     MAX_SUFFIX,
@@ -710,7 +710,13 @@ class Lexicons:
         tables = self.by_language
         chosen = [lang for lang in (languages or tables) if lang in tables] or list(tables)
         found = self._found(text, chosen)
-        matches = self._kept(found)
+        # A denied wish ("it's not that I want to hurt myself") is no self-harm phrase; the model
+        # still reads the message, at the ordinary bar.
+        matches = [
+            m
+            for m in self._kept(found)
+            if m.kind != "self_harm" or not denied(text, m.start, m.phrase, m.language)
+        ]
         shared = laughter(text)
         by_language = {lang: tables[lang].markers(text) for lang in chosen}
         # Markers in the languages of the phrases found: a Portuguese "no passado" read into a
