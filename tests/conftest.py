@@ -27,8 +27,10 @@ import psycopg
 import pytest
 from fakes.rasa import FakeRasa
 
+from bot.language import LanguageDetector
 from bot.net import free_port
 from bot.runtime import Runtime
+from bot.safety.screen import SafetyScreen
 from bot.server import Stack
 from bot.settings import Settings
 from bot.types import Inbound, TurnResult
@@ -128,6 +130,14 @@ def _require_postgres() -> None:
         if IN_CI:
             pytest.fail("PostgreSQL is required in CI but is not reachable")
         pytest.skip("PostgreSQL not reachable: set BOT_TEST_POSTGRES_URL to run these tests")
+
+
+@pytest.fixture(scope="module")
+def screen() -> SafetyScreen:
+    """The safety screen in the four languages, with the language guess the bot gives it: what
+    the crisis tests read messages through (one per module: its tables take seconds to load)."""
+    languages = ["en", "es", "pt", "fr"]
+    return SafetyScreen(languages, guess=LanguageDetector(languages))
 
 
 @pytest.fixture(scope="session")

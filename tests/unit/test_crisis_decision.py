@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language import LanguageDetector
 from bot.needs import CRISIS_INTENTS
 from bot.rasa.client import Parse
 from bot.safety.context import Marker, laughter, negated, set_aside
 from bot.safety.screen import SafetyScreen
 
 LANGS = ["en", "es", "pt", "fr"]
-
-
-@pytest.fixture(scope="module")
-def screen() -> SafetyScreen:
-    return SafetyScreen(LANGS, guess=LanguageDetector(LANGS))
 
 
 # Someone else in danger now: a crisis, in the wording for someone asking on another's behalf.

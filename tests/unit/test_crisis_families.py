@@ -9,16 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language import LanguageDetector
 from bot.safety.screen import SafetyScreen
-
-LANGS = ["en", "es", "pt", "fr"]
-
-
-@pytest.fixture(scope="module")
-def screen() -> SafetyScreen:
-    return SafetyScreen(LANGS, guess=LanguageDetector(LANGS))
-
 
 # Signs of forced labour together: papers held, a debt that grows, sleeping where one works, a
 # quota, a family threatened. None of them a word of danger, together a crisis.

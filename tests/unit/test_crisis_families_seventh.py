@@ -10,17 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language import LanguageDetector
 from bot.safety.context import denied
 from bot.safety.screen import SafetyScreen
-
-LANGS = ["en", "es", "pt", "fr"]
-
-
-@pytest.fixture(scope="module")
-def screen() -> SafetyScreen:
-    return SafetyScreen(LANGS, guess=LanguageDetector(LANGS))
-
 
 # Danger now for the writer: followed, shut in a hold or a cold room, a threat to find and kill.
 OWN = [
