@@ -27,6 +27,9 @@ class Language:
     # Whole messages too short for the detector that still say which language this is (folded):
     # a first guess for a new conversation, never enough to switch an ongoing one.
     short_words: tuple[str, ...] = ()
+    # Words that turn from an aside to what the person asks, at the start of a clause (folded):
+    # "lol my cousin says she'll kill me 😂 anyway, hi!" (bot/conversation/aside.py).
+    turns: tuple[str, ...] = ()
 
 
 LANGUAGES: tuple[Language, ...] = (
@@ -42,6 +45,18 @@ LANGUAGES: tuple[Language, ...] = (
             *("thanks", "thank you", "thx", "ty", "tysm", "bye", "ttyl", "gtg", "yeah", "yep"),
             *("nope", "please", "pls", "plz"),
         ),
+        (
+            "anyway",
+            "anyways",
+            "btw",
+            "but seriously",
+            "seriously though",
+            "ok serious question",
+            "on a serious note",
+            "jk",
+            "just kidding",
+            "kidding",
+        ),
     ),
     Language(
         "es",
@@ -54,6 +69,16 @@ LANGUAGES: tuple[Language, ...] = (
             *("hola", "buenas", "buenos dias", "buenas tardes", "buenas noches", "ayuda"),
             *("gracias", "grax", "grs", "muchas gracias", "chao", "chau", "dale", "nel", "sip"),
             *("vale", "porfa", "orale", "simon", "ya estuvo", "adios"),
+        ),
+        (
+            "bueno",
+            "oye",
+            "en fin",
+            "pero en serio",
+            "ya en serio",
+            "por cierto",
+            "mentira",
+            "es broma",
         ),
     ),
     Language(
@@ -68,6 +93,7 @@ LANGUAGES: tuple[Language, ...] = (
             *("obrigado", "obrigada", "obg", "brigado", "brigada", "vlw", "valeu", "tchau"),
             *("tmj", "blz", "beleza", "sim", "nao", "pfv", "pfvr"),
         ),
+        ("enfim", "mas serio", "mas falando serio", "fala serio", "alias", "brincadeira"),
     ),
     Language(
         "fr",
@@ -80,6 +106,16 @@ LANGUAGES: tuple[Language, ...] = (
             *("bonjour", "bonsoir", "salut", "slt", "allo", "aide", "au secours"),
             *("merci", "mrc", "merci beaucoup", "oui", "ouais", "non", "svp", "stp", "mesi"),
             *("d'accord", "dac", "a plus", "bonne nuit"),
+        ),
+        (
+            "bref",
+            "bon",
+            "enfin",
+            "par contre",
+            "sinon",
+            "mais serieusement",
+            "je rigole",
+            "blague a part",
         ),
     ),
 )

@@ -34,9 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.channels.base import Channel, Outcome, SendResult
 from bot.store.channel_models import OutboxMessage, PlatformMessage
@@ -279,9 +280,24 @@ class Outbox(KeyedWorker):
             if sending is None:
                 s.flush()  # dropped or dead-lettered: the next row is the head now
                 continue
-            head.attempts += 1
-            head.lease_owner, head.lease_until = self.lease.owner, self.lease.until(now)
-            return replace(sending, attempts=head.attempts)
+            # A statement that says whether the row was still there, not an ORM change: on
+            # SQLite ``FOR UPDATE`` is ignored and the reads above took no lock, so an exit on
+            # the webhook may have erased the chat's rows since; flushing a change to the
+            # vanished row would raise StaleDataError at the commit and end the drain.
+            attempts, until = head.attempts + 1, self.lease.until(now)
+            leased: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                update(OutboxMessage)
+                .where(OutboxMessage.id == head.id, OutboxMessage.status == PENDING)
+                .values(attempts=attempts, lease_owner=self.lease.owner, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            if leased.rowcount == 0:
+                s.expunge(head)  # erased meanwhile: whatever was queued after it is the head
+                continue
+            set_committed_value(head, "attempts", attempts)
+            set_committed_value(head, "lease_owner", self.lease.owner)
+            set_committed_value(head, "lease_until", until)
+            return replace(sending, attempts=attempts)
 
     def _check(self, s: Session, row: OutboxMessage) -> Sending | None:
         """The row's payload, or None when it must not go out (and was dealt with here)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.conversation import choices, crisis, dialogue, erasure, language, places
+from bot.conversation import aside, choices, crisis, dialogue, erasure, language, places
 from bot.conversation.context import TurnContext
 from bot.conversation.parts import Parts
 from bot.needs import CRISIS_INTENTS
@@ -34,8 +34,31 @@ async def run(p: Parts, ctx: TurnContext) -> None:
             raise  # the inbox keeps the message until Rasa is back: no apology for our fault
         dialogue.unavailable(p, ctx)
         return
+    parse = await after_aside(p, ctx, parse)
     ctx.intent, ctx.confidence = parse.intent, parse.confidence
     await understood(p, ctx, parse)
+
+
+async def after_aside(p: Parts, ctx: TurnContext, parse: Parse) -> Parse:
+    """The request after an aside (bot/conversation/aside.py), read on its own when the whole
+    message reads as small talk or as nothing sure; else ``parse``. A whole message the model
+    finds dangerous is never split: its crisis reading stands."""
+    unsure = parse.confidence < p.settings.nlu_threshold
+    if parse.intent not in aside.ASIDE_INTENTS and not unsure:
+        return parse
+    if parse.share(CRISIS_INTENTS) >= crisis_bar(p, ctx):
+        return parse
+    part = aside.request_part(ctx.text)
+    if part is None:
+        return parse
+    try:
+        second = await p.rasa.parse(part)
+    except RasaUnavailable:
+        return parse
+    if second.intent in aside.NOT_A_REQUEST or second.confidence < p.settings.nlu_threshold:
+        return parse
+    log.info("request read after an aside", extra={"intent": second.intent})
+    return second
 
 
 def crisis_bar(p: Parts, ctx: TurnContext) -> float:

@@ -112,12 +112,19 @@ _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?;\n]")
 
 
-def negated(text: str, start: int) -> bool:
+# Words of NEGATIONS that negate nothing in a language: Portuguese "no" is "in the" ("no ano
+# passado, graças a Deus já tá em casa": a past and a safety, both standing).
+NOT_NEGATIONS = {"pt": frozenset({"no"})}
+
+
+def negated(text: str, start: int, language: str = "") -> bool:
     """Whether one of the few words before ``start``, in its own sentence, negates what follows
-    ("no es broma"; but not "…con un cara que conoció no bar. Es broma?")."""
+    ("no es broma"; but not "…con un cara que conoció no bar. Es broma?"), read as a marker of
+    ``language`` (a Portuguese marker is not negated by "no")."""
     sentence = _SENTENCE_END.split(text[:start])[-1]
     before = _WORD.findall(fold(sentence).replace("'", ""))[-NEGATION_REACH:]
-    return any(word in NEGATIONS for word in before)
+    negations = NEGATIONS - NOT_NEGATIONS.get(language, frozenset())
+    return any(word in negations for word in before)
 
 
 # A wish to die or to self-harm denied just before it is said: "it's not that I want to hurt
@@ -211,7 +218,9 @@ def _standing(markers: list[Marker], text: str) -> list[Marker]:
     standing = [
         m
         for m in markers
-        if m.name not in (*SETS_ASIDE, RECOVERED) or not m.language or not negated(text, m.start)
+        if m.name not in (*SETS_ASIDE, RECOVERED)
+        or not m.language
+        or not negated(text, m.start, m.language)
     ]
     jokes = [m for m in standing if m.name == "joke"]
     return [

@@ -386,12 +386,40 @@ def read_context(path: Path) -> dict[str, list[str]]:
     if not path.exists():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = set(data) - set(MARKERS)
+    unknown = set(data) - set(MARKERS) - {VARIANTS}
     if unknown:
         raise ValueError(f"{path}: unknown context lists {sorted(unknown)}")
-    return {
-        name: [str(p).strip() for p in (data.get(name) or []) if str(p).strip()] for name in MARKERS
+    variants = {
+        str(words).strip(): [str(alt).strip() for alt in alts or []]
+        for words, alts in (data.get(VARIANTS) or {}).items()
     }
+    return {
+        name: with_variants(
+            [str(p).strip() for p in (data.get(name) or []) if str(p).strip()], variants
+        )
+        for name in MARKERS
+    }
+
+
+# The ``variants`` of a context.yml: words a marker may be written with in another person or a
+# contraction ("i am" → "i'm", "im"; "when i was" → "when she was"). Markers match words only as
+# written, so "she's fine now" missed "she is fine now" and "when she was young" missed "when i
+# was young" (a mother's story told by her child).
+VARIANTS = "variants"
+
+
+def with_variants(phrases: list[str], variants: Mapping[str, list[str]]) -> list[str]:
+    """``phrases``, each followed by its variants (one substitution each), without repeats."""
+    out: list[str] = []
+    for phrase in phrases:
+        out.append(phrase)
+        padded = f" {phrase} "
+        for words, alternatives in variants.items():
+            if f" {words} " in padded:
+                out.extend(
+                    padded.replace(f" {words} ", f" {alt} ", 1).strip() for alt in alternatives
+                )
+    return list(dict.fromkeys(out))
 
 
 def shipped_phrases(base: Path) -> list[str]:

@@ -43,6 +43,8 @@ YOUNGEST = 8
 _APOSTROPHES = re.compile(r"['’‘`´]")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[^\W\d_]{2,}")
+# Where a sentence ends: a status question's parts must be said in one (``status_question``).
+_SENTENCES = re.compile(r"(?<=[.!?;\n])\s*")
 # The end of a clause: what must follow an age written without "years" ("tengo 15.", "im 15 and"),
 # so that "I'm 15 minutes away" or "tengo 15 dólares" is not an age.
 _CLAUSE_END = (
@@ -116,8 +118,15 @@ class _Language:
             return "deport"
         if has["papers"]:
             return "papers"
+        # Authorities are common words ("école", "mes parents", "police"): the question is
+        # about them only when one sentence asks it, names them and says what we would do.
+        # "There is a girl who never goes to school. Now he hits her. Who do I call?" is not
+        # a question about telling her school; read as one, it was answered as such.
         if has["authority"] and has["action"] and has["worry"]:
-            return "authority"
+            parts = [self.status[part] for part in ("question", "authority", "action", "worry")]
+            for sentence in _SENTENCES.split(text):
+                if all(rx is not None and rx.search(sentence) for rx in parts):
+                    return "authority"
         return None
 
     def names_authority(self, text: str) -> bool:

@@ -479,3 +479,50 @@ async def test_crisis_numbers_come_before_lines_held_for_the_person(
     result = await chat.say("me tienen encerrada")
     assert result.replies[0].key == "utter_crisis"
     assert result.replies[-1].key == "staff_line"
+
+
+# Small talk the fake Rasa reads as ``out_of_scope`` (training examples without a risky word),
+# then a turning word: "… 😂 anyway, are you a bot".
+ASIDE = {
+    "en": "the hurricane season is coming, what should I put in a kit for my apartment",
+    "es": "fuimos a un escape room con mis primos y salimos con 1 minuto de sobra",
+    "pt": "o chefe da cozinha grita com todo mundo, mas é só estresse de restaurante lotado",
+    "fr": "le prof a séché le cours et on a joué aux cartes",
+}
+TURN = {"en": "anyway,", "es": "bueno,", "pt": "enfim,", "fr": "bref,"}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_the_request_after_an_aside_is_answered(
+    chat_factory: ChatFactory, fake_rasa: FakeRasa, lang: str
+) -> None:
+    """A whole message read as small talk, with a request after a turning word: the request is
+    read on its own and answered (bot/conversation/aside.py)."""
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    said = f"{ASIDE[lang]} 😂 {TURN[lang]} {SAY[lang]['bot']}"
+    result = await chat.say(said)
+    (whole, first), (part, second) = fake_rasa.understood[-2:]
+    assert whole == said and first.intent == "out_of_scope"
+    assert part == SAY[lang]["bot"] and second.intent == "bot_identity"
+    assert keys(result) == ["utter_bot_identity"]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+async def test_an_aside_with_no_request_after_it_is_small_talk(
+    chat_factory: ChatFactory, fake_rasa: FakeRasa, lang: str
+) -> None:
+    """Nothing sure after the aside ("… anyway, zxqv"), or only a yes (an answer, never a request
+    of its own): the whole reading stands."""
+    chat = chat_factory()
+    chat.prepare(lang, None)
+    await chat.say(SAY[lang]["hello"])
+    await chat.say(SAY[lang]["yes"])
+    plain = await chat.say(ASIDE[lang])
+    assert fake_rasa.understood[-1][1].intent == "out_of_scope"
+    for tail in (GIBBERISH, SAY[lang]["yes"]):
+        result = await chat.say(f"{ASIDE[lang]}. {TURN[lang]} {tail}")
+        assert fake_rasa.understood[-1][0] == tail
+        assert keys(result) == keys(plain)

@@ -202,6 +202,36 @@ async def test_a_send_recorded_after_an_exit_erased_its_row(
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def test_a_claim_whose_row_an_exit_erased_meanwhile_finds_nothing(
+    outbox: tuple[Outbox, ScriptedChannel],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite, ``FOR UPDATE`` is ignored and reads take no lock: an exit on the webhook can
+    erase the chat's rows after the claim read its head and before it commits the lease. The
+    claim then finds nothing (no StaleDataError, no error log, no drain ended by it), and a row
+    queued after the erase (the exit's confirmation) is claimed by the next try."""
+    box, _ = outbox
+    queue(box, "a", "in flight")
+    check = Outbox._check
+    erased: list[bool] = []
+
+    def erase_then_check(self: Outbox, s: Any, row: OutboxMessage) -> Any:
+        if not erased:
+            erased.append(True)
+            with self.runtime.db.session() as other:  # the exit, in its own transaction
+                other.execute(delete(OutboxMessage).where(OutboxMessage.contact_id == "a"))
+        return check(self, s, row)
+
+    monkeypatch.setattr(Outbox, "_check", erase_then_check)
+    assert box._claim("a") is None
+    assert erased and not rows(box)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    queue(box, "a", "closed", after_erase=True)
+    claim = box._claim("a")
+    assert claim is not None and claim.payload["text"] == "closed"
+
+
 async def test_rows_left_by_a_previous_run_are_resumed(
     outbox: tuple[Outbox, ScriptedChannel],
 ) -> None:

@@ -66,10 +66,20 @@ STATUS = {
     "fr": ["vous allez appeler la police ?", "est-ce que je vais être expulsée si j'appelle ?"],
 }
 NOT_STATUS = {
-    "en": ["the police took my passport", "call the police!", "is debt bondage illegal"],
+    "en": [
+        "the police took my passport",
+        "call the police!",
+        "is debt bondage illegal",
+        "the girl next door never goes to school. he is hitting her now. who do i call?",
+    ],
     "es": ["la policía me quitó el pasaporte", "necesito un abogado"],
     "pt": ["a polícia pegou meu passaporte", "preciso de advogado"],
-    "fr": ["la police a pris mon passeport", "j'ai besoin d'un avocat"],
+    "fr": [
+        "la police a pris mon passeport",
+        "j'ai besoin d'un avocat",
+        # a school in one sentence, a call in another: a child in danger, not a question about us
+        "la petite d'en face ne va jamais à l'école. là il la frappe. qui j'appelle ?",
+    ],
 }
 PROBING = {
     "en": [
