@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     database_statement_timeout: float = 30.0
     database_lock_timeout: float = 10.0
     database_pool_timeout: float = 10.0
-    database_threads: int = 8
+    # Few: each runs ORM code holding the interpreter lock the event loop needs, so more threads
+    # slow a crisis down above saturation and speed nothing up (docs/benchmarks.md, 2026-12-06).
+    database_threads: int = 4
     # Threads kept for a crisis's, an exit's or a delete's database work (their webhook, claim,
     # turn and delivery), so it never queues behind the ordinary work on the threads above.
     database_urgent_threads: int = 2
@@ -195,8 +197,9 @@ class Settings(BaseSettings):
     lease_seconds: float = 30.0
     # Turns one process runs at once (urgent ones come on top): a process takes no more people's
     # messages than it can run, so the others on the same database take the rest. The database
-    # pool is sized for the default (bot/store/db.py).
-    inbox_concurrent_turns: int = 16
+    # pool is sized for the default (bot/store/db.py). Few: the bot's CPU, not Rasa's wait, is
+    # the limit, and every turn in flight lengthens the event loop's queue a crisis shares.
+    inbox_concurrent_turns: int = 4
 
     # The web chat (/chat, bot/channels/webchat/, docs/webchat.md): a page on this server, or in
     # an <iframe> on an organisation's site, for people who cannot keep a messaging app.

@@ -99,6 +99,9 @@ class Outbox(KeyedWorker):
         self.channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_CHATS)
+        # Chats with an urgent reply queued behind an ordinary one (per-chat order keeps it
+        # there): set by an urgent kick, their drain sends without waiting for a slot.
+        self._promoted: dict[str, asyncio.Event] = {}
         # Told of every contact a send reached and whether it was urgent (the crisis lifeline's
         # watch, bot/channels/lifeline.py), on the loop, before the commit that records it.
         self.on_sent: Callable[[str, bool], None] | None = None
@@ -192,8 +195,10 @@ class Outbox(KeyedWorker):
             try:
                 if self._scan_due():
                     scanned, wait = await self.runtime.db.call(self._due)
+                    # A chat kicked for an urgent reply while the scan ran stays urgent.
+                    urgent_kicked = {key for key, kicked in self._kicked.items() if kicked}
                     self._scanned(wait)
-                    due = [(key, False) for key in scanned]
+                    due = [(key, key in urgent_kicked) for key in scanned]
                 else:
                     due = self._take_kicks()
                 for contact_id, urgent in due:
@@ -232,21 +237,53 @@ class Outbox(KeyedWorker):
                     wait = min(wait, (row.next_attempt_at - now).total_seconds())
         return due, wait
 
+    def kick(self, key: str, urgent: bool = False) -> None:
+        """``KeyedWorker.kick``; an urgent kick of a chat whose task is running promotes it:
+        the ordinary replies ahead of the urgent one (per-chat order) go without a slot."""
+        if urgent and key in self._active:
+            self._promoted.setdefault(key, asyncio.Event()).set()
+        super().kick(key, urgent)
+
     async def _drain(self, contact_id: str, urgent: bool = False) -> None:
-        """The chat's rows in order. Kicked for urgent replies, its first claim takes the urgent
-        database lane; each send is recorded on the lane of its row."""
+        """The chat's rows in order. Kicked for urgent replies, the chat is promoted: its
+        ordinary rows ahead of them take no slot and use the urgent database lane too, so a
+        crisis reply never waits behind the backlog of everyone's ordinary replies. Otherwise an
+        ordinary row waits for a slot, unless an urgent kick promotes the chat meanwhile."""
+        promoted = self._promoted.setdefault(contact_id, asyncio.Event())
+        if urgent:
+            promoted.set()
         try:
             claim = await self.runtime.db.call(self._claim, contact_id, urgent=urgent)
             while claim is not None:
-                if claim.urgent:
-                    claim = await self._deliver(claim)
-                else:
-                    async with self._slots:
+                if claim.urgent or promoted.is_set():
+                    claim = await self._deliver(claim, lane_urgent=True)
+                elif await self._slot_or_promotion(promoted):
+                    try:
                         claim = await self._deliver(claim)
+                    finally:
+                        self._slots.release()
+                else:
+                    claim = await self._deliver(claim, lane_urgent=True)
         except Exception:
             log.exception("outbox delivery failed")
         finally:
+            self._promoted.pop(contact_id, None)
             self._done(contact_id)
+
+    async def _slot_or_promotion(self, promoted: asyncio.Event) -> bool:
+        """Wait for a slot (True: taken, the caller releases it) or for the chat's promotion
+        (False: no slot taken), whichever comes first."""
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        promotion = asyncio.ensure_future(promoted.wait())
+        try:
+            await asyncio.wait({acquire, promotion}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            promotion.cancel()
+            if not acquire.done():
+                acquire.cancel()
+            await asyncio.gather(acquire, promotion, return_exceptions=True)
+        # A slot acquired as the promotion came is kept: its holder releases it.
+        return not acquire.cancelled() and acquire.exception() is None
 
     def _claim(self, contact_id: str) -> Sending | None:
         """Claim the chat's first unsent row if it may go out now and nobody else has it; rows of
@@ -319,8 +356,10 @@ class Outbox(KeyedWorker):
             return None
         return Sending(row.id, contact_id, channel_name, payload, row.attempts, row.urgent)
 
-    async def _deliver(self, sending: Sending) -> Sending | None:
-        """Send one claimed row; the chat's next row, claimed, when it may go out now."""
+    async def _deliver(self, sending: Sending, lane_urgent: bool = False) -> Sending | None:
+        """Send one claimed row; the chat's next row, claimed, when it may go out now. Its
+        record takes the urgent database lane for an urgent row or a promoted chat
+        (``lane_urgent``); only an urgent row counts as a crisis reply sent (``on_sent``)."""
         row_id, contact_id, channel_name = sending.row_id, sending.contact_id, sending.channel
         payload, attempts = sending.payload, sending.attempts
         channel = self.channels[channel_name]
@@ -332,7 +371,13 @@ class Outbox(KeyedWorker):
         if result.outcome is Outcome.SENT and self.on_sent is not None:
             self.on_sent(contact_id, sending.urgent)
         return await self._record(
-            row_id, contact_id, channel_name, payload, attempts, result, sending.urgent
+            row_id,
+            contact_id,
+            channel_name,
+            payload,
+            attempts,
+            result,
+            lane_urgent or sending.urgent,
         )
 
     async def _record(

@@ -25,7 +25,7 @@ from fakes.telegram import FakeTelegram
 from sqlalchemy import delete, event, select
 
 from bot.channels.base import Outcome, SendResult
-from bot.channels.outbox import DEAD, Outbox
+from bot.channels.outbox import CONCURRENT_CHATS, DEAD, Outbox
 from bot.store.channel_models import InboxMessage, OutboxMessage
 from bot.store.crypto import Crypto
 from bot.store.db import Database
@@ -230,6 +230,38 @@ def test_a_claim_whose_row_an_exit_erased_meanwhile_finds_nothing(
     queue(box, "a", "closed", after_erase=True)
     claim = box._claim("a")
     assert claim is not None and claim.payload["text"] == "closed"
+
+
+@pytest.mark.parametrize("waiting", [True, False])
+async def test_an_urgent_reply_behind_ordinary_ones_waits_for_no_slot(
+    outbox: tuple[Outbox, ScriptedChannel], waiting: bool
+) -> None:
+    """Every ordinary slot is taken (everyone's replies above saturation). A chat's crisis reply
+    queued behind its own ordinary ones (per-chat order) promotes the chat: those go first,
+    without a slot, and the crisis reply right after; another chat's ordinary reply still waits.
+    ``waiting``: the chat's task was already waiting for a slot when the crisis came."""
+    box, channel = outbox
+    for _ in range(CONCURRENT_CHATS):
+        await box._slots.acquire()
+    queue(box, "b", "another chat, ordinary")
+    if waiting:
+        queue(box, "a", "ordinary 1", "ordinary 2")
+    await box.start()
+    if waiting:
+        await wait_until(lambda: "a" in box._active and "b" in box._active, timeout=10)
+        await asyncio.sleep(0.2)
+        assert channel.sent == []
+    else:
+        queue(box, "a", "ordinary 1", "ordinary 2")
+    with box.runtime.db.session() as s:
+        box.enqueue(s, "a", "telegram", [{"text": "crisis numbers"}], urgent=True)
+    box.kick("a", urgent=True)
+    await wait_until(lambda: "crisis numbers" in channel.sent, timeout=10)
+    assert channel.sent == ["ordinary 1", "ordinary 2", "crisis numbers"]
+    assert [r.contact_id for r in rows(box)] == ["b"]  # still waiting for a slot
+    for _ in range(CONCURRENT_CHATS):
+        box._slots.release()
+    await wait_until(lambda: "another chat, ordinary" in channel.sent, timeout=10)
 
 
 async def test_rows_left_by_a_previous_run_are_resumed(
