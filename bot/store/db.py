@@ -75,10 +75,10 @@ class DatabaseLimits:
     statement_timeout: float = 30.0
     lock_timeout: float = 10.0
     pool_timeout: float = 10.0
-    threads: int = 8
+    threads: int = 4
     loop_timeout: float = 1.0
     urgent_threads: int = 2
-    turns: int = 16
+    turns: int = 4
 
     def pool_size(self) -> int:
         """Every connection ordinary work can hold at once (a thread each, a turn each, the
