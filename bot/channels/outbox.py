@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.channels.base import Channel, Outcome, SendResult
 from bot.store.channel_models import OutboxMessage, PlatformMessage
@@ -255,15 +254,13 @@ class Outbox(KeyedWorker):
         try:
             claim = await self.runtime.db.call(self._claim, contact_id, urgent=urgent)
             while claim is not None:
-                if claim.urgent or promoted.is_set():
+                if claim.urgent or promoted.is_set() or not await self._slot_or_promotion(promoted):
                     claim = await self._deliver(claim, lane_urgent=True)
-                elif await self._slot_or_promotion(promoted):
+                else:  # a slot was taken
                     try:
                         claim = await self._deliver(claim)
                     finally:
                         self._slots.release()
-                else:
-                    claim = await self._deliver(claim, lane_urgent=True)
         except Exception:
             log.exception("outbox delivery failed")
         finally:
@@ -326,14 +323,10 @@ class Outbox(KeyedWorker):
                 update(OutboxMessage)
                 .where(OutboxMessage.id == head.id, OutboxMessage.status == PENDING)
                 .values(attempts=attempts, lease_owner=self.lease.owner, lease_until=until)
-                .execution_options(synchronize_session=False)
             )
             if leased.rowcount == 0:
                 s.expunge(head)  # erased meanwhile: whatever was queued after it is the head
                 continue
-            set_committed_value(head, "attempts", attempts)
-            set_committed_value(head, "lease_owner", self.lease.owner)
-            set_committed_value(head, "lease_until", until)
             return replace(sending, attempts=attempts)
 
     def _check(self, s: Session, row: OutboxMessage) -> Sending | None:

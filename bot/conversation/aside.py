@@ -15,9 +15,9 @@ message the model finds dangerous is never split (``understanding.run``).
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from bot.languages import LANGUAGES
+from bot.safety.text import fold
 
 # What a part must be read as to count as the request (a yes, a no or a skip is an answer to a
 # question, never a request of its own; small talk is what the aside already was).
@@ -44,13 +44,7 @@ _SENTENCE_END = re.compile(rf"{_END}+\s*")
 def folded_in_place(text: str) -> str:
     """``text`` lower-cased and without accents, character for character (so that positions in
     it are positions in ``text``): a character whose folding is not one character is kept."""
-    out = []
-    for ch in text:
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", ch.casefold()) if not unicodedata.combining(c)
-        )
-        out.append(base if len(base) == 1 else ch)
-    return "".join(out)
+    return "".join(base if len(base := fold(ch)) == 1 else ch for ch in text)
 
 
 def _words(text: str) -> int:
